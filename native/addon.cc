@@ -1,0 +1,159 @@
+// Module entry: the Socket class, interface discovery inside a namespace, and the kernel's
+// constants taken from the system headers (lib/ never hard-codes an option number).
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common.h"
+#include "socket.h"
+
+// Newer than some libc headers; the values are the kernel ABI (include/uapi/linux/in6.h).
+#ifndef IPV6_ROUTER_ALERT_ISOLATE
+#define IPV6_ROUTER_ALERT_ISOLATE 30
+#endif
+#ifndef IPV6_HDRINCL
+#define IPV6_HDRINCL 36
+#endif
+#ifndef IPV6_FREEBIND
+#define IPV6_FREEBIND 78
+#endif
+#ifndef SO_RXQ_OVFL
+#define SO_RXQ_OVFL 40
+#endif
+
+namespace ip6sock {
+namespace {
+
+int PrefixLength(const sockaddr* mask) {
+  if (mask == nullptr) return 0;
+  const uint8_t* bytes;
+  size_t n;
+  if (mask->sa_family == AF_INET6) {
+    bytes = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in6*>(mask)->sin6_addr);
+    n = 16;
+  } else if (mask->sa_family == AF_INET) {
+    bytes = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(mask)->sin_addr);
+    n = 4;
+  } else {
+    return 0;
+  }
+  int bits = 0;
+  for (size_t i = 0; i < n; i++) bits += __builtin_popcount(bytes[i]);
+  return bits;
+}
+
+// interfaces(netnsPath?) -> { links: [{ index, name, flags }], addresses: [{ name, family,
+// address, prefixLength, scopeId }] }, read inside the namespace.
+Napi::Value Interfaces(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  NetnsGuard inNamespace(env, OptionalString(info[0]));
+  Napi::Array links = Napi::Array::New(env);
+  Napi::Array addresses = Napi::Array::New(env);
+  struct if_nameindex* names = if_nameindex();
+  if (names == nullptr) ThrowErrno(env, errno, "if_nameindex");
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) < 0) {
+    const int e = errno;
+    if_freenameindex(names);
+    ThrowErrno(env, e, "getifaddrs");
+  }
+  uint32_t nl = 0;
+  for (struct if_nameindex* p = names; p->if_index != 0; p++) {
+    unsigned flags = 0;
+    for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+      if (a->ifa_name != nullptr && std::strcmp(a->ifa_name, p->if_name) == 0) {
+        flags = a->ifa_flags;
+        break;
+      }
+    }
+    Napi::Object link = Napi::Object::New(env);
+    link.Set("index", p->if_index);
+    link.Set("name", p->if_name);
+    link.Set("flags", flags);
+    links.Set(nl++, link);
+  }
+  uint32_t na = 0;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    const int family = a->ifa_addr->sa_family;
+    if (family != AF_INET6 && family != AF_INET) continue;
+    sockaddr_storage ss;
+    std::memset(&ss, 0, sizeof(ss));
+    std::memcpy(&ss, a->ifa_addr, family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in));
+    Napi::Object entry = FromSockaddr(env, ss);
+    entry.Delete("port");
+    entry.Set("name", a->ifa_name);
+    entry.Set("prefixLength", PrefixLength(a->ifa_netmask));
+    addresses.Set(na++, entry);
+  }
+  freeifaddrs(list);
+  if_freenameindex(names);
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("links", links);
+  result.Set("addresses", addresses);
+  return result;
+}
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+#define C(name) c.Set(#name, Napi::Number::New(env, name))
+  C(AF_INET); C(AF_INET6); C(SOCK_DGRAM); C(SOCK_RAW); C(SOCK_STREAM);
+  C(SOL_SOCKET); C(IPPROTO_IP); C(IPPROTO_IPV6); C(IPPROTO_ICMPV6); C(IPPROTO_UDP); C(IPPROTO_RAW);
+  C(IPPROTO_HOPOPTS); C(SOL_RAW);
+  C(SO_REUSEADDR); C(SO_REUSEPORT); C(SO_RCVBUF); C(SO_SNDBUF); C(SO_RCVBUFFORCE); C(SO_SNDBUFFORCE);
+  C(SO_BINDTODEVICE); C(SO_RXQ_OVFL); C(SO_ERROR); C(SO_TYPE); C(SO_PROTOCOL); C(SO_DOMAIN);
+  C(IPV6_V6ONLY); C(IPV6_UNICAST_HOPS); C(IPV6_MULTICAST_IF); C(IPV6_MULTICAST_HOPS);
+  C(IPV6_MULTICAST_LOOP); C(IPV6_JOIN_GROUP); C(IPV6_LEAVE_GROUP); C(IPV6_MULTICAST_ALL);
+  C(IPV6_JOIN_ANYCAST); C(IPV6_LEAVE_ANYCAST); C(IPV6_ROUTER_ALERT); C(IPV6_ROUTER_ALERT_ISOLATE);
+  C(IPV6_RECVPKTINFO); C(IPV6_PKTINFO); C(IPV6_RECVHOPLIMIT); C(IPV6_HOPLIMIT); C(IPV6_RECVHOPOPTS);
+  C(IPV6_HOPOPTS); C(IPV6_RECVTCLASS); C(IPV6_TCLASS); C(IPV6_RECVERR); C(IPV6_CHECKSUM);
+  C(IPV6_HDRINCL); C(IPV6_FREEBIND); C(IPV6_TRANSPARENT); C(IPV6_MTU_DISCOVER); C(IPV6_DSTOPTS);
+  C(IPV6_RECVDSTOPTS);
+  C(MCAST_JOIN_GROUP); C(MCAST_LEAVE_GROUP); C(MCAST_BLOCK_SOURCE); C(MCAST_UNBLOCK_SOURCE);
+  C(MCAST_JOIN_SOURCE_GROUP); C(MCAST_LEAVE_SOURCE_GROUP); C(MCAST_MSFILTER);
+  C(IP_MULTICAST_IF); C(IP_MULTICAST_TTL); C(IP_MULTICAST_LOOP); C(IP_ADD_MEMBERSHIP);
+  C(IP_DROP_MEMBERSHIP); C(IP_MULTICAST_ALL); C(IP_PKTINFO); C(IP_RECVTTL); C(IP_TTL); C(IP_RECVTOS);
+  C(IP_TOS); C(IP_ROUTER_ALERT); C(IP_HDRINCL); C(IP_FREEBIND);
+  C(ICMP6_FILTER);
+  C(IFF_UP); C(IFF_RUNNING); C(IFF_MULTICAST); C(IFF_LOOPBACK); C(IFF_BROADCAST); C(IFF_POINTOPOINT);
+  C(MSG_TRUNC); C(MSG_CTRUNC);
+#undef C
+  c.Set("RECORD_SIZE", Napi::Number::New(env, rec::kSize));
+  return c;
+}
+
+void Teardown(void* data) {
+  auto* addon = static_cast<Addon*>(data);
+  addon->tearingDown = true;
+  // Copy: ForceClose does not erase, but a destructor running meanwhile could.
+  const std::set<Socket*> open(addon->sockets);
+  for (Socket* s : open) s->ForceClose();
+}
+
+void ReleaseAddon(Napi::Env, Addon* addon) {
+  addon->released = true;
+  if (addon->sockets.empty()) delete addon;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto* addon = new Addon();
+  // Sockets may be finalized after the instance data during teardown: whoever is last frees.
+  env.SetInstanceData<Addon, ReleaseAddon>(addon);
+  napi_add_env_cleanup_hook(env, Teardown, addon);
+  exports.Set("Socket", Socket::Init(env));
+  exports.Set("interfaces", Napi::Function::New(env, Interfaces, "interfaces"));
+  exports.Set("constants", Constants(env));
+  return exports;
+}
+
+}  // namespace
+}  // namespace ip6sock
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return ip6sock::Init(env, exports); }
+
+NODE_API_MODULE(ip6sock, InitModule)

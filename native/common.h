@@ -1,0 +1,63 @@
+// Shared pieces of the native layer: errno -> Node-style errors, network-namespace entry,
+// socket-address conversion and the per-environment addon state.
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <set>
+#include <string>
+
+namespace ip6sock {
+
+class Socket;
+
+// Builds an Error shaped like Node's own system errors: code 'EPERM', errno -1,
+// syscall 'setsockopt', description 'operation not permitted'. lib/errors.ts adds context.
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall);
+
+// Throws ErrnoError as a C++ exception (node-addon-api turns it into a JS throw).
+[[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall);
+
+// Enters the network namespace at `path` for the guard's lifetime, on the calling thread
+// only. Sockets created meanwhile stay in that namespace for their whole life. An empty
+// path means "stay where we are". The original namespace is restored on every exit path.
+class NetnsGuard {
+ public:
+  NetnsGuard(Napi::Env env, const std::string& path);
+  ~NetnsGuard();
+  NetnsGuard(const NetnsGuard&) = delete;
+  NetnsGuard& operator=(const NetnsGuard&) = delete;
+
+ private:
+  int home_ = -1;
+};
+
+// Reads an optional string argument (undefined or null -> empty).
+std::string OptionalString(const Napi::Value& v);
+
+// Parses a textual address into a sockaddr of the given family (AF_INET6 or AF_INET;
+// AF_UNSPEC guesses from the text). Throws EINVAL-coded errors for malformed text.
+socklen_t ToSockaddr(Napi::Env env, int family, const std::string& address, int port, uint32_t scopeId,
+                     sockaddr_storage* out);
+
+// Parses a textual address into raw bytes (16 for IPv6, 4 for IPv4); returns the family.
+int ParseAddress(Napi::Env env, const std::string& address, void* out16);
+
+// { address, port, family, scopeId } for a sockaddr.
+Napi::Object FromSockaddr(Napi::Env env, const sockaddr_storage& ss);
+
+// Per-environment state: every open Socket, so that an environment being torn down
+// (worker exit, process exit) closes their fds and poll handles.
+struct Addon {
+  std::set<Socket*> sockets;
+  bool tearingDown = false;
+  bool released = false;  // the environment let go of it; the last Socket deletes it
+};
+
+Addon* GetAddon(Napi::Env env);
+
+}  // namespace ip6sock

@@ -1,0 +1,650 @@
+#include "socket.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace ip6sock {
+
+namespace {
+
+// Control space for one received message: PKTINFO, hop limit, traffic class, overflow
+// counter, and a hop-by-hop header of up to 2048 bytes (hdr-ext-len 255).
+constexpr size_t kRecvControl = CMSG_SPACE(sizeof(in6_pktinfo)) + 3 * CMSG_SPACE(sizeof(int)) +
+                                CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(2048) + 64;
+
+// Most batches drained per readiness event before yielding to the rest of the loop.
+constexpr int kMaxRoundsPerEvent = 64;
+
+inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
+inline void PutI32(uint8_t* p, int32_t v) { std::memcpy(p, &v, 4); }
+inline void PutU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
+
+int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
+
+void AddControl(std::vector<uint8_t>* control, int level, int type, const void* data, size_t len) {
+  const size_t at = control->size();
+  control->resize(at + CMSG_SPACE(len), 0);
+  auto* c = reinterpret_cast<cmsghdr*>(control->data() + at);
+  c->cmsg_level = level;
+  c->cmsg_type = type;
+  c->cmsg_len = CMSG_LEN(len);
+  std::memcpy(CMSG_DATA(c), data, len);
+}
+
+}  // namespace
+
+Napi::Function Socket::Init(Napi::Env env) {
+  return DefineClass(env, "Socket",
+                     {
+                         InstanceAccessor<&Socket::GetFd>("fd"),
+                         InstanceAccessor<&Socket::GetQueued>("queued"),
+                         InstanceMethod<&Socket::Bind>("bind"),
+                         InstanceMethod<&Socket::Connect>("connect"),
+                         InstanceMethod<&Socket::Disconnect>("disconnect"),
+                         InstanceMethod<&Socket::LocalAddress>("localAddress"),
+                         InstanceMethod<&Socket::RemoteAddress>("remoteAddress"),
+                         InstanceMethod<&Socket::SetInt>("setInt"),
+                         InstanceMethod<&Socket::GetInt>("getInt"),
+                         InstanceMethod<&Socket::SetBuffer>("setBuffer"),
+                         InstanceMethod<&Socket::GetBuffer>("getBuffer"),
+                         InstanceMethod<&Socket::GroupReq>("groupReq"),
+                         InstanceMethod<&Socket::Ipv6Mreq>("ipv6Mreq"),
+                         InstanceMethod<&Socket::IpMreqn>("ipMreqn"),
+                         InstanceMethod<&Socket::StartReceive>("startReceive"),
+                         InstanceMethod<&Socket::StopReceive>("stopReceive"),
+                         InstanceMethod<&Socket::Send>("send"),
+                         InstanceMethod<&Socket::Close>("close"),
+                         InstanceMethod<&Socket::Ref>("ref"),
+                         InstanceMethod<&Socket::Unref>("unref"),
+                     });
+}
+
+// new Socket(family 6|4, type, protocol, netnsPath?, device?, onSent?)
+Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
+  Napi::Env env = info.Env();
+  family_ = IntArg(info, 0) == 4 ? AF_INET : AF_INET6;
+  type_ = IntArg(info, 1);
+  const int protocol = IntArg(info, 2);
+  const std::string netns = OptionalString(info[3]);
+  const std::string device = OptionalString(info[4]);
+  if (info.Length() > 5 && info[5].IsFunction()) onSent_ = Napi::Persistent(info[5].As<Napi::Function>());
+  {
+    NetnsGuard inNamespace(env, netns);
+    fd_ = socket(family_, type_ | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd_ < 0) ThrowErrno(env, errno, "socket");
+  }
+  if (!device.empty() && setsockopt(fd_, SOL_SOCKET, SO_BINDTODEVICE, device.c_str(), device.size()) < 0) {
+    const int e = errno;
+    close(fd_);
+    fd_ = -1;
+    ThrowErrno(env, e, "setsockopt");
+  }
+  async_ = std::make_unique<Napi::AsyncContext>(env, "ip6sock.Socket");
+  addon_ = GetAddon(env);
+  addon_->sockets.insert(this);
+}
+
+Socket::~Socket() {
+  // Reached only when the JavaScript object is unreachable (it is pinned while receiving or
+  // while sends are queued), or at environment teardown: never leak the fd.
+  ForceClose();
+  if (closingPoll_ != nullptr) closingPoll_->data = nullptr;
+  if (addon_ != nullptr) {
+    addon_->sockets.erase(this);
+    if (addon_->released && addon_->sockets.empty()) delete addon_;
+  }
+}
+
+void Socket::ForceClose() {
+  receiving_ = false;
+  queue_.clear();
+  if (poll_ != nullptr) {
+    poll_->data = nullptr;  // the close callback must not reach back into this object
+    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_ = nullptr;
+  }
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+void Socket::CheckOpen(Napi::Env env) const {
+  if (fd_ < 0) ThrowErrno(env, EBADF, "socket");
+}
+
+Napi::Value Socket::GetFd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
+
+Napi::Value Socket::GetQueued(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(queue_.size()));
+}
+
+// bind(address, port, scopeId)
+Napi::Value Socket::Bind(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  sockaddr_storage ss;
+  const socklen_t len = ToSockaddr(env, family_, info[0].As<Napi::String>().Utf8Value(), IntArg(info, 1),
+                                   info[2].As<Napi::Number>().Uint32Value(), &ss);
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) ThrowErrno(env, errno, "bind");
+  return env.Undefined();
+}
+
+// connect(address, port, scopeId): for datagram sockets this only fixes the peer, no packet leaves.
+Napi::Value Socket::Connect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  sockaddr_storage ss;
+  const socklen_t len = ToSockaddr(env, family_, info[0].As<Napi::String>().Utf8Value(), IntArg(info, 1),
+                                   info[2].As<Napi::Number>().Uint32Value(), &ss);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) ThrowErrno(env, errno, "connect");
+  return env.Undefined();
+}
+
+Napi::Value Socket::Disconnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  sockaddr_storage ss;
+  std::memset(&ss, 0, sizeof(ss));
+  ss.ss_family = AF_UNSPEC;
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), sizeof(ss)) < 0) ThrowErrno(env, errno, "connect");
+  return env.Undefined();
+}
+
+Napi::Value Socket::LocalAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getsockname(fd_, reinterpret_cast<sockaddr*>(&ss), &len) < 0) ThrowErrno(env, errno, "getsockname");
+  return FromSockaddr(env, ss);
+}
+
+Napi::Value Socket::RemoteAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) < 0) ThrowErrno(env, errno, "getpeername");
+  return FromSockaddr(env, ss);
+}
+
+// setInt(level, name, value)
+Napi::Value Socket::SetInt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  const int value = IntArg(info, 2);
+  if (setsockopt(fd_, IntArg(info, 0), IntArg(info, 1), &value, sizeof(value)) < 0) ThrowErrno(env, errno, "setsockopt");
+  return env.Undefined();
+}
+
+// getInt(level, name)
+Napi::Value Socket::GetInt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  int value = 0;
+  socklen_t len = sizeof(value);
+  if (getsockopt(fd_, IntArg(info, 0), IntArg(info, 1), &value, &len) < 0) ThrowErrno(env, errno, "getsockopt");
+  return Napi::Number::New(env, value);
+}
+
+// setBuffer(level, name, bytes | null): null sets a zero-length value (clears sticky options).
+Napi::Value Socket::SetBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  const void* data = nullptr;
+  size_t len = 0;
+  if (info[2].IsBuffer()) {
+    auto b = info[2].As<Napi::Buffer<uint8_t>>();
+    data = b.Data();
+    len = b.Length();
+  }
+  if (setsockopt(fd_, IntArg(info, 0), IntArg(info, 1), data, static_cast<socklen_t>(len)) < 0)
+    ThrowErrno(env, errno, "setsockopt");
+  return env.Undefined();
+}
+
+// getBuffer(level, name, maxLength)
+Napi::Value Socket::GetBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  std::vector<uint8_t> value(info[2].As<Napi::Number>().Uint32Value());
+  socklen_t len = static_cast<socklen_t>(value.size());
+  if (getsockopt(fd_, IntArg(info, 0), IntArg(info, 1), value.data(), &len) < 0) ThrowErrno(env, errno, "getsockopt");
+  return Napi::Buffer<uint8_t>::Copy(env, value.data(), len);
+}
+
+// groupReq(name, ifindex, group, source?): the RFC 3678 MCAST_* options, for both families.
+// group_req / group_source_req come from the system headers, never from hand-computed offsets.
+Napi::Value Socket::GroupReq(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  const int name = IntArg(info, 0);
+  const uint32_t ifindex = info[1].As<Napi::Number>().Uint32Value();
+  const std::string group = info[2].As<Napi::String>().Utf8Value();
+  const std::string source = OptionalString(info[3]);
+  const int level = family_ == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP;
+  int rc;
+  if (source.empty()) {
+    group_req req;
+    std::memset(&req, 0, sizeof(req));
+    req.gr_interface = ifindex;
+    ToSockaddr(env, family_, group, 0, 0, &req.gr_group);
+    rc = setsockopt(fd_, level, name, &req, sizeof(req));
+  } else {
+    group_source_req req;
+    std::memset(&req, 0, sizeof(req));
+    req.gsr_interface = ifindex;
+    ToSockaddr(env, family_, group, 0, 0, &req.gsr_group);
+    ToSockaddr(env, family_, source, 0, 0, &req.gsr_source);
+    rc = setsockopt(fd_, level, name, &req, sizeof(req));
+  }
+  if (rc < 0) ThrowErrno(env, errno, "setsockopt");
+  return env.Undefined();
+}
+
+// ipv6Mreq(name, address, ifindex): IPV6_JOIN_ANYCAST / IPV6_LEAVE_ANYCAST / IPV6_*_GROUP.
+Napi::Value Socket::Ipv6Mreq(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  ipv6_mreq req;
+  std::memset(&req, 0, sizeof(req));
+  if (ParseAddress(env, info[1].As<Napi::String>().Utf8Value(), &req.ipv6mr_multiaddr) != AF_INET6)
+    ThrowErrno(env, EAFNOSUPPORT, "inet_pton");
+  req.ipv6mr_interface = info[2].As<Napi::Number>().Uint32Value();
+  if (setsockopt(fd_, IPPROTO_IPV6, IntArg(info, 0), &req, sizeof(req)) < 0) ThrowErrno(env, errno, "setsockopt");
+  return env.Undefined();
+}
+
+// ipMreqn(name, group?, localAddress?, ifindex): IPv4 membership and IP_MULTICAST_IF by index.
+Napi::Value Socket::IpMreqn(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  ip_mreqn req;
+  std::memset(&req, 0, sizeof(req));
+  const std::string group = OptionalString(info[1]);
+  const std::string local = OptionalString(info[2]);
+  unsigned char bytes[16];
+  if (!group.empty()) {
+    if (ParseAddress(env, group, bytes) != AF_INET) ThrowErrno(env, EAFNOSUPPORT, "inet_pton");
+    std::memcpy(&req.imr_multiaddr, bytes, 4);
+  }
+  if (!local.empty()) {
+    if (ParseAddress(env, local, bytes) != AF_INET) ThrowErrno(env, EAFNOSUPPORT, "inet_pton");
+    std::memcpy(&req.imr_address, bytes, 4);
+  }
+  req.imr_ifindex = IntArg(info, 3);
+  if (setsockopt(fd_, IPPROTO_IP, IntArg(info, 0), &req, sizeof(req)) < 0) ThrowErrno(env, errno, "setsockopt");
+  return env.Undefined();
+}
+
+void Socket::EnsurePoll(Napi::Env env) {
+  if (poll_ != nullptr) return;
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "no event loop");
+  poll_ = new uv_poll_t;
+  const int rc = uv_poll_init_socket(loop, poll_, fd_);
+  if (rc < 0) {
+    delete poll_;
+    poll_ = nullptr;
+    ThrowErrno(env, -rc, "uv_poll_init");
+  }
+  poll_->data = this;
+  pollEvents_ = 0;
+  if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+}
+
+void Socket::UpdatePoll() {
+  if (poll_ == nullptr) return;
+  const int want = (receiving_ ? UV_READABLE : 0) | (queue_.empty() ? 0 : UV_WRITABLE);
+  if (want == pollEvents_) return;
+  pollEvents_ = want;
+  if (want == 0)
+    uv_poll_stop(poll_);
+  else
+    uv_poll_start(poll_, want, &Socket::OnPoll);
+}
+
+// While the kernel may still hand us data or take our queued sends, the JavaScript object
+// must stay alive even if user code dropped every reference to it (as a dgram socket does).
+void Socket::UpdatePin() {
+  const bool want = fd_ >= 0 && (receiving_ || !queue_.empty());
+  if (want == pinned_) return;
+  pinned_ = want;
+  if (want)
+    Napi::ObjectWrap<Socket>::Ref();
+  else
+    Napi::ObjectWrap<Socket>::Unref();
+}
+
+// startReceive(onMessages, batchSize, slotSize)
+Napi::Value Socket::StartReceive(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  onMessages_ = Napi::Persistent(info[0].As<Napi::Function>());
+  const size_t batch = info[1].As<Napi::Number>().Uint32Value();
+  const size_t slot = info[2].As<Napi::Number>().Uint32Value();
+  if (batch != batch_ || slot != slot_) {
+    batch_ = batch;
+    slot_ = slot;
+    // Pages the kernel never writes into are never touched, so a large slot costs address
+    // space, not resident memory.
+    slab_.assign(batch_ * slot_, 0);
+    controlSlab_.assign(batch_ * kRecvControl, 0);
+    names_.assign(batch_, sockaddr_storage{});
+    iovs_.assign(batch_, iovec{});
+    msgs_.assign(batch_, mmsghdr{});
+    for (size_t i = 0; i < batch_; i++) {
+      iovs_[i].iov_base = slab_.data() + i * slot_;
+      iovs_[i].iov_len = slot_;
+      msgs_[i].msg_hdr.msg_name = &names_[i];
+      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+      msgs_[i].msg_hdr.msg_iovlen = 1;
+      msgs_[i].msg_hdr.msg_control = controlSlab_.data() + i * kRecvControl;
+    }
+  }
+  EnsurePoll(env);
+  receiving_ = true;
+  UpdatePoll();
+  UpdatePin();
+  return env.Undefined();
+}
+
+Napi::Value Socket::StopReceive(const Napi::CallbackInfo& info) {
+  receiving_ = false;
+  UpdatePoll();
+  UpdatePin();
+  return info.Env().Undefined();
+}
+
+void Socket::Deliver(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
+  try {
+    fn.MakeCallback(Value(), args, *async_);
+  } catch (const Napi::Error& e) {
+    // An exception from a user's event handler goes where Node sends any uncaught exception.
+    napi_fatal_exception(Env(), e.Value());
+  }
+}
+
+void Socket::DrainReceive() {
+  Napi::Env env = Env();
+  for (int round = 0; round < kMaxRoundsPerEvent && receiving_ && fd_ >= 0; round++) {
+    for (size_t i = 0; i < batch_; i++) {
+      msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      msgs_[i].msg_hdr.msg_controllen = kRecvControl;
+      msgs_[i].msg_hdr.msg_flags = 0;
+    }
+    const int n = recvmmsg(fd_, msgs_.data(), static_cast<unsigned>(batch_), MSG_DONTWAIT, nullptr);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR) continue;
+      // A pending socket error (ICMP unreachable on a connected socket, ...) is consumed by
+      // this call; report it and go on reading.
+      Napi::HandleScope scope(env);
+      Deliver(onMessages_, {Napi::Number::New(env, 0), env.Undefined(), env.Undefined(),
+                            ErrnoError(env, errno, "recvmmsg").Value()});
+      continue;
+    }
+    if (n == 0) return;
+
+    Napi::HandleScope scope(env);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += msgs_[i].msg_len;
+    Napi::Buffer<uint8_t> meta = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n) * rec::kSize);
+    std::memset(meta.Data(), 0, meta.Length());
+    // First pass: metadata and the size of the hop-by-hop headers, which travel in the
+    // same data buffer after the payloads.
+    std::vector<std::pair<const uint8_t*, size_t>> hopopts(static_cast<size_t>(n), {nullptr, 0});
+    for (int i = 0; i < n; i++) {
+      uint8_t* r = meta.Data() + static_cast<size_t>(i) * rec::kSize;
+      msghdr& h = msgs_[i].msg_hdr;
+      PutU32(r + rec::kFlags, static_cast<uint32_t>(h.msg_flags));
+      PutI32(r + rec::kIfindex, -1);
+      PutI32(r + rec::kHopLimit, -1);
+      PutI32(r + rec::kTclass, -1);
+      const auto& name = names_[i];
+      if (name.ss_family == AF_INET6) {
+        const auto* sa = reinterpret_cast<const sockaddr_in6*>(&name);
+        PutU16(r + rec::kFamily, 6);
+        PutU16(r + rec::kPort, ntohs(sa->sin6_port));
+        PutU32(r + rec::kScopeId, sa->sin6_scope_id);
+        std::memcpy(r + rec::kSource, &sa->sin6_addr, 16);
+      } else if (name.ss_family == AF_INET) {
+        const auto* sa = reinterpret_cast<const sockaddr_in*>(&name);
+        PutU16(r + rec::kFamily, 4);
+        PutU16(r + rec::kPort, ntohs(sa->sin_port));
+        std::memcpy(r + rec::kSource, &sa->sin_addr, 4);
+      }
+      for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+        const uint8_t* d = CMSG_DATA(c);
+        const size_t dlen = c->cmsg_len - CMSG_LEN(0);
+        if (c->cmsg_level == IPPROTO_IPV6) {
+          if (c->cmsg_type == IPV6_PKTINFO && dlen >= sizeof(in6_pktinfo)) {
+            in6_pktinfo pi;
+            std::memcpy(&pi, d, sizeof(pi));
+            std::memcpy(r + rec::kDestination, &pi.ipi6_addr, 16);
+            PutI32(r + rec::kIfindex, static_cast<int32_t>(pi.ipi6_ifindex));
+            PutU32(r + rec::kHasDestination, 1);
+          } else if (c->cmsg_type == IPV6_HOPLIMIT && dlen >= sizeof(int)) {
+            std::memcpy(r + rec::kHopLimit, d, 4);
+          } else if (c->cmsg_type == IPV6_TCLASS && dlen >= sizeof(int)) {
+            std::memcpy(r + rec::kTclass, d, 4);
+          } else if (c->cmsg_type == IPV6_HOPOPTS) {
+            hopopts[static_cast<size_t>(i)] = {d, dlen};
+            total += dlen;
+          }
+        } else if (c->cmsg_level == IPPROTO_IP) {
+          if (c->cmsg_type == IP_PKTINFO && dlen >= sizeof(in_pktinfo)) {
+            in_pktinfo pi;
+            std::memcpy(&pi, d, sizeof(pi));
+            std::memcpy(r + rec::kDestination, &pi.ipi_addr, 4);
+            PutI32(r + rec::kIfindex, pi.ipi_ifindex);
+            PutU32(r + rec::kHasDestination, 1);
+          } else if (c->cmsg_type == IP_TTL && dlen >= sizeof(int)) {
+            std::memcpy(r + rec::kHopLimit, d, 4);
+          } else if (c->cmsg_type == IP_TOS && dlen >= 1) {
+            PutI32(r + rec::kTclass, d[0]);
+          }
+        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && dlen >= 4) {
+          std::memcpy(r + rec::kDrops, d, 4);
+        }
+      }
+    }
+    // Second pass: one fresh buffer per batch, so views handed to JavaScript are never
+    // overwritten by a later batch.
+    Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::New(env, total);
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+      uint8_t* r = meta.Data() + static_cast<size_t>(i) * rec::kSize;
+      const size_t len = msgs_[i].msg_len;
+      PutU32(r + rec::kDataOffset, static_cast<uint32_t>(at));
+      PutU32(r + rec::kDataLength, static_cast<uint32_t>(len));
+      std::memcpy(data.Data() + at, iovs_[i].iov_base, len);
+      at += len;
+      const auto& hop = hopopts[static_cast<size_t>(i)];
+      if (hop.second > 0) {
+        PutU32(r + rec::kHopOptsOffset, static_cast<uint32_t>(at));
+        PutU32(r + rec::kHopOptsLength, static_cast<uint32_t>(hop.second));
+        std::memcpy(data.Data() + at, hop.first, hop.second);
+        at += hop.second;
+      }
+    }
+    Deliver(onMessages_, {Napi::Number::New(env, n), data, meta});
+    if (static_cast<size_t>(n) < batch_) return;
+  }
+}
+
+// Control messages for one send. Arguments from `first`: ifindex (-1 none), source (''),
+// hopLimit (-1 none), tclass (-1 none), hop-by-hop header (Buffer or null).
+void Socket::BuildControl(Napi::Env env, const Napi::CallbackInfo& info, size_t first,
+                          std::vector<uint8_t>* control) {
+  const int ifindex = IntArg(info, first);
+  const std::string source = OptionalString(info[first + 1]);
+  const int hopLimit = IntArg(info, first + 2);
+  const int tclass = IntArg(info, first + 3);
+  if (family_ == AF_INET6) {
+    if (ifindex >= 0 || !source.empty()) {
+      in6_pktinfo pi;
+      std::memset(&pi, 0, sizeof(pi));
+      pi.ipi6_ifindex = ifindex > 0 ? static_cast<unsigned>(ifindex) : 0;
+      if (!source.empty() && ParseAddress(env, source, &pi.ipi6_addr) != AF_INET6)
+        ThrowErrno(env, EAFNOSUPPORT, "inet_pton");
+      AddControl(control, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
+    }
+    if (hopLimit >= 0) AddControl(control, IPPROTO_IPV6, IPV6_HOPLIMIT, &hopLimit, sizeof(hopLimit));
+    if (tclass >= 0) AddControl(control, IPPROTO_IPV6, IPV6_TCLASS, &tclass, sizeof(tclass));
+    if (info[first + 4].IsBuffer()) {
+      auto b = info[first + 4].As<Napi::Buffer<uint8_t>>();
+      AddControl(control, IPPROTO_IPV6, IPV6_HOPOPTS, b.Data(), b.Length());
+    }
+  } else {
+    if (ifindex >= 0 || !source.empty()) {
+      in_pktinfo pi;
+      std::memset(&pi, 0, sizeof(pi));
+      pi.ipi_ifindex = ifindex > 0 ? ifindex : 0;
+      unsigned char bytes[16];
+      if (!source.empty()) {
+        if (ParseAddress(env, source, bytes) != AF_INET) ThrowErrno(env, EAFNOSUPPORT, "inet_pton");
+        std::memcpy(&pi.ipi_spec_dst, bytes, 4);
+      }
+      AddControl(control, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
+    }
+    if (hopLimit >= 0) AddControl(control, IPPROTO_IP, IP_TTL, &hopLimit, sizeof(hopLimit));
+    if (tclass >= 0) AddControl(control, IPPROTO_IP, IP_TOS, &tclass, sizeof(tclass));
+  }
+}
+
+// send(data, address|null, port, scopeId, ifindex, source, hopLimit, tclass, hopopts)
+// Returns the bytes sent, or -1 when the kernel's buffer was full and the datagram was
+// queued (onSent reports it later, in order).
+Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  auto data = info[0].As<Napi::Buffer<uint8_t>>();
+  sockaddr_storage to;
+  socklen_t toLen = 0;
+  if (!info[1].IsNull() && !info[1].IsUndefined()) {
+    toLen = ToSockaddr(env, family_, info[1].As<Napi::String>().Utf8Value(), IntArg(info, 2),
+                       info[3].As<Napi::Number>().Uint32Value(), &to);
+  }
+  std::vector<uint8_t> control;
+  BuildControl(env, info, 4, &control);
+
+  if (queue_.empty()) {
+    iovec iov{data.Data(), data.Length()};
+    msghdr h{};
+    h.msg_name = toLen ? &to : nullptr;
+    h.msg_namelen = toLen;
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control.empty() ? nullptr : control.data();
+    h.msg_controllen = control.size();
+    ssize_t rc;
+    do {
+      rc = sendmsg(fd_, &h, MSG_DONTWAIT | MSG_NOSIGNAL);
+    } while (rc < 0 && errno == EINTR);
+    if (rc >= 0) return Napi::Number::New(env, static_cast<double>(rc));
+    if (errno != EAGAIN && errno != EWOULDBLOCK) ThrowErrno(env, errno, "sendmsg");
+  }
+  // Queue a copy (this path is taken only under backpressure) and wait for writability.
+  Outgoing out;
+  out.data.assign(data.Data(), data.Data() + data.Length());
+  if (toLen) std::memcpy(&out.to, &to, toLen);
+  out.toLen = toLen;
+  out.control = std::move(control);
+  EnsurePoll(env);
+  queue_.push_back(std::move(out));
+  UpdatePoll();
+  UpdatePin();
+  return Napi::Number::New(env, -1);
+}
+
+void Socket::FlushQueue() {
+  Napi::Env env = Env();
+  std::vector<int32_t> results;
+  while (!queue_.empty() && fd_ >= 0) {
+    Outgoing& out = queue_.front();
+    iovec iov{out.data.data(), out.data.size()};
+    msghdr h{};
+    h.msg_name = out.toLen ? &out.to : nullptr;
+    h.msg_namelen = out.toLen;
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = out.control.empty() ? nullptr : out.control.data();
+    h.msg_controllen = out.control.size();
+    const ssize_t rc = sendmsg(fd_, &h, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (rc < 0 && errno == EINTR) continue;
+    results.push_back(rc >= 0 ? static_cast<int32_t>(rc) : uv_translate_sys_error(errno));
+    queue_.pop_front();
+  }
+  UpdatePoll();
+  if (results.empty()) return;
+  Napi::HandleScope scope(env);
+  auto array = Napi::Int32Array::New(env, results.size());
+  std::memcpy(array.Data(), results.data(), results.size() * sizeof(int32_t));
+  // Unpin only after JavaScript has seen the results.
+  if (!onSent_.IsEmpty()) Deliver(onSent_, {array});
+  UpdatePin();
+}
+
+void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
+  auto* self = static_cast<Socket*>(handle->data);
+  if (self == nullptr || self->fd_ < 0) return;
+  if (status < 0) {
+    Napi::HandleScope scope(self->Env());
+    Napi::Env env = self->Env();
+    if (!self->onMessages_.IsEmpty())
+      self->Deliver(self->onMessages_, {Napi::Number::New(env, 0), env.Undefined(), env.Undefined(),
+                                        ErrnoError(env, -status, "uv_poll").Value()});
+    return;
+  }
+  if ((events & UV_WRITABLE) != 0) self->FlushQueue();
+  if ((events & UV_READABLE) != 0 && self->fd_ >= 0) self->DrainReceive();
+}
+
+void Socket::ClosePoll() {
+  if (poll_ == nullptr) return;
+  closingPoll_ = poll_;
+  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) {
+    auto* self = static_cast<Socket*>(h->data);
+    delete reinterpret_cast<uv_poll_t*>(h);
+    if (self != nullptr) self->closingPoll_ = nullptr;
+    // The object stayed pinned until the handle was gone, so a close() made inside a
+    // message callback never frees the object under the callback's feet.
+    if (self != nullptr && !self->addon_->tearingDown) {
+      Napi::HandleScope scope(self->Env());
+      self->UpdatePin();
+    }
+  });
+  poll_ = nullptr;
+}
+
+Napi::Value Socket::Close(const Napi::CallbackInfo& info) {
+  receiving_ = false;
+  queue_.clear();
+  ClosePoll();  // stops polling before the fd number can be reused
+  if (fd_ >= 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value Socket::Ref(const Napi::CallbackInfo& info) {
+  refed_ = true;
+  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+  return info.Env().Undefined();
+}
+
+Napi::Value Socket::Unref(const Napi::CallbackInfo& info) {
+  refed_ = false;
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  return info.Env().Undefined();
+}
+
+}  // namespace ip6sock

@@ -1,0 +1,113 @@
+// One kernel socket: creation (optionally inside a network namespace), addresses, options,
+// and event-loop I/O. Policy (validation, defaults, bookkeeping) lives in lib/.
+#pragma once
+
+#include "common.h"
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <vector>
+
+namespace ip6sock {
+
+// Layout of one received-message record in the metadata buffer handed to JavaScript.
+// lib/native.ts mirrors these offsets; change both together.
+namespace rec {
+constexpr size_t kDataOffset = 0;     // u32 offset of the payload in the batch's data buffer
+constexpr size_t kDataLength = 4;     // u32 payload bytes
+constexpr size_t kFlags = 8;          // u32 msg_flags (MSG_TRUNC 0x20, MSG_CTRUNC 0x08)
+constexpr size_t kFamily = 12;        // u16 6 or 4
+constexpr size_t kPort = 14;          // u16 source port (0 for raw sockets)
+constexpr size_t kScopeId = 16;       // u32 source scope id
+constexpr size_t kIfindex = 20;       // i32 arrival interface (PKTINFO), -1 unknown
+constexpr size_t kHopLimit = 24;      // i32 hop limit / TTL, -1 unknown
+constexpr size_t kTclass = 28;        // i32 traffic class / TOS, -1 unknown
+constexpr size_t kHopOptsOffset = 32; // u32 offset of the hop-by-hop header in the data buffer
+constexpr size_t kHopOptsLength = 36; // u32 its length, 0 when absent
+constexpr size_t kSource = 40;        // 16 bytes source address (IPv4: first 4)
+constexpr size_t kDestination = 56;   // 16 bytes destination address from PKTINFO
+constexpr size_t kHasDestination = 72;// u32 1 when PKTINFO was present
+constexpr size_t kDrops = 76;         // u32 SO_RXQ_OVFL counter, when enabled
+constexpr size_t kSize = 80;
+}  // namespace rec
+
+class Socket : public Napi::ObjectWrap<Socket> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Socket(const Napi::CallbackInfo& info);
+  ~Socket() override;
+
+  // Closes fd and poll handle without touching JavaScript (environment teardown).
+  void ForceClose();
+
+ private:
+  struct Outgoing {
+    std::vector<uint8_t> data;
+    sockaddr_storage to;
+    socklen_t toLen;
+    std::vector<uint8_t> control;
+  };
+
+  Napi::Value GetFd(const Napi::CallbackInfo& info);
+  Napi::Value GetQueued(const Napi::CallbackInfo& info);
+  Napi::Value Bind(const Napi::CallbackInfo& info);
+  Napi::Value Connect(const Napi::CallbackInfo& info);
+  Napi::Value Disconnect(const Napi::CallbackInfo& info);
+  Napi::Value LocalAddress(const Napi::CallbackInfo& info);
+  Napi::Value RemoteAddress(const Napi::CallbackInfo& info);
+  Napi::Value SetInt(const Napi::CallbackInfo& info);
+  Napi::Value GetInt(const Napi::CallbackInfo& info);
+  Napi::Value SetBuffer(const Napi::CallbackInfo& info);
+  Napi::Value GetBuffer(const Napi::CallbackInfo& info);
+  Napi::Value GroupReq(const Napi::CallbackInfo& info);
+  Napi::Value Ipv6Mreq(const Napi::CallbackInfo& info);
+  Napi::Value IpMreqn(const Napi::CallbackInfo& info);
+  Napi::Value StartReceive(const Napi::CallbackInfo& info);
+  Napi::Value StopReceive(const Napi::CallbackInfo& info);
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+
+  void CheckOpen(Napi::Env env) const;
+  void EnsurePoll(Napi::Env env);
+  void UpdatePoll();
+  void UpdatePin();
+  void ClosePoll();
+  void DrainReceive();
+  void FlushQueue();
+  void BuildControl(Napi::Env env, const Napi::CallbackInfo& info, size_t first, std::vector<uint8_t>* control);
+  void Deliver(Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+
+  int fd_ = -1;
+  int family_ = 0;
+  int type_ = 0;
+  uv_poll_t* poll_ = nullptr;
+  uv_poll_t* closingPoll_ = nullptr;  // closed, waiting for its close callback
+  int pollEvents_ = 0;
+  bool receiving_ = false;
+  bool refed_ = true;
+  bool pinned_ = false;
+  Addon* addon_ = nullptr;
+
+  Napi::FunctionReference onMessages_;
+  Napi::FunctionReference onSent_;
+  std::unique_ptr<Napi::AsyncContext> async_;
+
+  // Receive scratch: `batch_` slots of `slot_` bytes each, allocated when receiving starts.
+  size_t batch_ = 0;
+  size_t slot_ = 0;
+  std::vector<uint8_t> slab_;
+  std::vector<uint8_t> controlSlab_;
+  std::vector<sockaddr_storage> names_;
+  std::vector<struct iovec> iovs_;
+  std::vector<struct mmsghdr> msgs_;
+
+  std::deque<Outgoing> queue_;
+};
+
+}  // namespace ip6sock
