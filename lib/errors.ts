@@ -83,8 +83,10 @@ const CAPABILITY_BY_OPTION: Record<string, 'CAP_NET_RAW' | 'CAP_NET_ADMIN'> = {
   setns: 'CAP_NET_ADMIN',
 };
 
+// Duck-typed, not instanceof: errors built by the addon belong to the main realm, which is
+// not the realm of code running in a vm context (jest, REPL contexts).
 function isSystemErrorShape(err: unknown): err is SystemError {
-  return err instanceof Error && typeof (err as SystemError).code === 'string' && typeof (err as SystemError).syscall === 'string';
+  return typeof err === 'object' && err !== null && typeof (err as SystemError).code === 'string' && typeof (err as SystemError).syscall === 'string';
 }
 
 /**
@@ -125,4 +127,19 @@ export function attempt<T>(context: ErrorContext, fn: () => T): T {
   } catch (err) {
     throw withContext(err, context);
   }
+}
+
+/**
+ * An interface that does not exist, shaped like the system error the kernel would give
+ * (ENODEV), so callers handle it the same way whether lib/ or the kernel noticed first.
+ */
+export function noSuchInterface(spec: string | number, netns?: string): SystemError {
+  const where = netns === undefined ? '' : ` in netns ${netns}`;
+  const err = new Error(`no such interface ${typeof spec === 'string' ? `'${spec}'` : `with index ${spec}`}${where}`) as SystemError;
+  err.code = 'ENODEV';
+  err.errno = -19;
+  err.syscall = typeof spec === 'string' ? 'if_nametoindex' : 'if_indextoname';
+  err.interface = spec;
+  if (netns !== undefined) err.netns = netns;
+  return err;
 }

@@ -6,6 +6,9 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -99,6 +102,32 @@ Napi::Value Interfaces(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// netFile(netnsPath?, name) -> the text of /proc/net/NAME as seen from inside the namespace
+// (/proc/thread-self/net follows the calling thread's namespace, /proc/self/net does not).
+Napi::Value NetFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string name = info[1].As<Napi::String>().Utf8Value();
+  NetnsGuard inNamespace(env, OptionalString(info[0]));
+  const std::string path = "/proc/thread-self/net/" + name;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) ThrowErrno(env, errno, "open");
+  std::string text;
+  char chunk[8192];
+  for (;;) {
+    const ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      close(fd);
+      ThrowErrno(env, e, "read");
+    }
+    if (n == 0) break;
+    text.append(chunk, static_cast<size_t>(n));
+  }
+  close(fd);
+  return Napi::String::New(env, text);
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
 #define C(name) c.Set(#name, Napi::Number::New(env, name))
@@ -147,6 +176,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, Teardown, addon);
   exports.Set("Socket", Socket::Init(env));
   exports.Set("interfaces", Napi::Function::New(env, Interfaces, "interfaces"));
+  exports.Set("netFile", Napi::Function::New(env, NetFile, "netFile"));
   exports.Set("constants", Constants(env));
   return exports;
 }

@@ -12,19 +12,31 @@
 
 namespace ip6sock {
 
-Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
+napi_value RawErrnoError(napi_env env, int err, const char* syscall) {
   // libuv's names are Node's names ('EADDRNOTAVAIL'), and its errno values are Node's (-99).
   const int uverr = uv_translate_sys_error(err);
   const char* code = uv_err_name(uverr);
   const char* description = uv_strerror(uverr);
-  std::string message = std::string(syscall) + " " + code + ": " + description;
-  Napi::Error e = Napi::Error::New(env, message);
-  Napi::Object o = e.Value();
-  o.Set("code", code);
-  o.Set("errno", uverr);
-  o.Set("syscall", syscall);
-  o.Set("description", description);
-  return e;
+  const std::string message = std::string(syscall) + " " + code + ": " + description;
+  napi_value msg, codeValue, errnoValue, syscallValue, descriptionValue, error;
+  if (napi_create_string_utf8(env, message.c_str(), message.size(), &msg) != napi_ok ||
+      napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &codeValue) != napi_ok ||
+      napi_create_int32(env, uverr, &errnoValue) != napi_ok ||
+      napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &syscallValue) != napi_ok ||
+      napi_create_string_utf8(env, description, NAPI_AUTO_LENGTH, &descriptionValue) != napi_ok ||
+      napi_create_error(env, nullptr, msg, &error) != napi_ok ||
+      napi_set_named_property(env, error, "code", codeValue) != napi_ok ||
+      napi_set_named_property(env, error, "errno", errnoValue) != napi_ok ||
+      napi_set_named_property(env, error, "syscall", syscallValue) != napi_ok ||
+      napi_set_named_property(env, error, "description", descriptionValue) != napi_ok)
+    return nullptr;
+  return error;
+}
+
+Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall) {
+  napi_value error = RawErrnoError(env, err, syscall);
+  if (error == nullptr) return Napi::Error::New(env, syscall);
+  return Napi::Error(env, error);
 }
 
 void ThrowErrno(Napi::Env env, int err, const char* syscall) { throw ErrnoError(env, err, syscall); }

@@ -19,6 +19,28 @@ class Socket;
 // syscall 'setsockopt', description 'operation not permitted'. lib/errors.ts adds context.
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall);
 
+// The same error through the C API only, for libuv callbacks: nullptr when it cannot be
+// built (an environment being torn down), where node-addon-api would abort the process.
+napi_value RawErrnoError(napi_env env, int err, const char* syscall);
+
+// A handle scope that reports failure instead of aborting (see RawErrnoError).
+class RawScope {
+ public:
+  explicit RawScope(napi_env env) : env_(env) {
+    if (napi_open_handle_scope(env, &scope_) != napi_ok) scope_ = nullptr;
+  }
+  ~RawScope() {
+    if (scope_ != nullptr) napi_close_handle_scope(env_, scope_);
+  }
+  bool ok() const { return scope_ != nullptr; }
+  RawScope(const RawScope&) = delete;
+  RawScope& operator=(const RawScope&) = delete;
+
+ private:
+  napi_env env_;
+  napi_handle_scope scope_ = nullptr;
+};
+
 // Throws ErrnoError as a C++ exception (node-addon-api turns it into a JS throw).
 [[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall);
 

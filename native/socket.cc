@@ -333,13 +333,13 @@ Napi::Value Socket::StartReceive(const Napi::CallbackInfo& info) {
     slot_ = slot;
     // Pages the kernel never writes into are never touched, so a large slot costs address
     // space, not resident memory.
-    slab_.assign(batch_ * slot_, 0);
+    slab_.reset(new uint8_t[batch_ * slot_]);
     controlSlab_.assign(batch_ * kRecvControl, 0);
     names_.assign(batch_, sockaddr_storage{});
     iovs_.assign(batch_, iovec{});
     msgs_.assign(batch_, mmsghdr{});
     for (size_t i = 0; i < batch_; i++) {
-      iovs_[i].iov_base = slab_.data() + i * slot_;
+      iovs_[i].iov_base = slab_.get() + i * slot_;
       iovs_[i].iov_len = slot_;
       msgs_[i].msg_hdr.msg_name = &names_[i];
       msgs_[i].msg_hdr.msg_iov = &iovs_[i];
@@ -361,17 +361,40 @@ Napi::Value Socket::StopReceive(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-void Socket::Deliver(Napi::FunctionReference& fn, std::initializer_list<napi_value> args) {
-  try {
-    fn.MakeCallback(Value(), args, *async_);
-  } catch (const Napi::Error& e) {
-    // An exception from a user's event handler goes where Node sends any uncaught exception.
-    napi_fatal_exception(Env(), e.Value());
+bool Socket::Deliver(napi_ref fn, size_t argc, const napi_value* argv) {
+  napi_env env = Env();
+  napi_value callback, self, result;
+  if (dead_ || napi_get_reference_value(env, fn, &callback) != napi_ok || callback == nullptr ||
+      napi_get_reference_value(env, static_cast<napi_ref>(*this), &self) != napi_ok || self == nullptr) {
+    dead_ = true;
+    return false;
   }
+  const napi_status status = napi_make_callback(env, *async_, self, callback, argc, argv, &result);
+  if (status == napi_ok) return true;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    // An exception from a user's event handler goes where Node sends any uncaught exception.
+    napi_value exception;
+    if (napi_get_and_clear_last_exception(env, &exception) == napi_ok) napi_fatal_exception(env, exception);
+    return false;
+  }
+  // JavaScript cannot run any more (a worker being terminated): touch nothing further.
+  dead_ = true;
+  return false;
+}
+
+bool Socket::DeliverError(int err, const char* syscall) {
+  napi_env env = Env();
+  napi_value argv[4];
+  if (napi_create_uint32(env, 0, &argv[0]) != napi_ok || napi_get_undefined(env, &argv[1]) != napi_ok) return false;
+  argv[2] = argv[1];
+  argv[3] = RawErrnoError(env, err, syscall);
+  if (argv[3] == nullptr) return false;
+  return Deliver(onMessages_, 4, argv);
 }
 
 void Socket::DrainReceive() {
-  Napi::Env env = Env();
+  napi_env env = Env();
   for (int round = 0; round < kMaxRoundsPerEvent && receiving_ && fd_ >= 0; round++) {
     for (size_t i = 0; i < batch_; i++) {
       msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
@@ -384,23 +407,26 @@ void Socket::DrainReceive() {
       if (errno == EINTR) continue;
       // A pending socket error (ICMP unreachable on a connected socket, ...) is consumed by
       // this call; report it and go on reading.
-      Napi::HandleScope scope(env);
-      Deliver(onMessages_, {Napi::Number::New(env, 0), env.Undefined(), env.Undefined(),
-                            ErrnoError(env, errno, "recvmmsg").Value()});
+      RawScope scope(env);
+      if (!scope.ok() || !DeliverError(errno, "recvmmsg")) return;
       continue;
     }
     if (n == 0) return;
 
-    Napi::HandleScope scope(env);
+    RawScope scope(env);
+    if (!scope.ok()) return;
     size_t total = 0;
     for (int i = 0; i < n; i++) total += msgs_[i].msg_len;
-    Napi::Buffer<uint8_t> meta = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(n) * rec::kSize);
-    std::memset(meta.Data(), 0, meta.Length());
+    napi_value metaValue;
+    uint8_t* metaData = nullptr;
+    const size_t metaLength = static_cast<size_t>(n) * rec::kSize;
+    if (napi_create_buffer(env, metaLength, reinterpret_cast<void**>(&metaData), &metaValue) != napi_ok) return;
+    std::memset(metaData, 0, metaLength);
     // First pass: metadata and the size of the hop-by-hop headers, which travel in the
     // same data buffer after the payloads.
     std::vector<std::pair<const uint8_t*, size_t>> hopopts(static_cast<size_t>(n), {nullptr, 0});
     for (int i = 0; i < n; i++) {
-      uint8_t* r = meta.Data() + static_cast<size_t>(i) * rec::kSize;
+      uint8_t* r = metaData + static_cast<size_t>(i) * rec::kSize;
       msghdr& h = msgs_[i].msg_hdr;
       PutU32(r + rec::kFlags, static_cast<uint32_t>(h.msg_flags));
       PutI32(r + rec::kIfindex, -1);
@@ -456,24 +482,28 @@ void Socket::DrainReceive() {
     }
     // Second pass: one fresh buffer per batch, so views handed to JavaScript are never
     // overwritten by a later batch.
-    Napi::Buffer<uint8_t> data = Napi::Buffer<uint8_t>::New(env, total);
+    napi_value dataValue;
+    uint8_t* data = nullptr;
+    if (napi_create_buffer(env, total, reinterpret_cast<void**>(&data), &dataValue) != napi_ok) return;
     size_t at = 0;
     for (int i = 0; i < n; i++) {
-      uint8_t* r = meta.Data() + static_cast<size_t>(i) * rec::kSize;
+      uint8_t* r = metaData + static_cast<size_t>(i) * rec::kSize;
       const size_t len = msgs_[i].msg_len;
       PutU32(r + rec::kDataOffset, static_cast<uint32_t>(at));
       PutU32(r + rec::kDataLength, static_cast<uint32_t>(len));
-      std::memcpy(data.Data() + at, iovs_[i].iov_base, len);
+      std::memcpy(data + at, iovs_[i].iov_base, len);
       at += len;
       const auto& hop = hopopts[static_cast<size_t>(i)];
       if (hop.second > 0) {
         PutU32(r + rec::kHopOptsOffset, static_cast<uint32_t>(at));
         PutU32(r + rec::kHopOptsLength, static_cast<uint32_t>(hop.second));
-        std::memcpy(data.Data() + at, hop.first, hop.second);
+        std::memcpy(data + at, hop.first, hop.second);
         at += hop.second;
       }
     }
-    Deliver(onMessages_, {Napi::Number::New(env, n), data, meta});
+    napi_value argv[3] = {nullptr, dataValue, metaValue};
+    if (napi_create_uint32(env, static_cast<uint32_t>(n), &argv[0]) != napi_ok) return;
+    if (!Deliver(onMessages_, 3, argv)) return;
     if (static_cast<size_t>(n) < batch_) return;
   }
 }
@@ -564,7 +594,7 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
 }
 
 void Socket::FlushQueue() {
-  Napi::Env env = Env();
+  napi_env env = Env();
   std::vector<int32_t> results;
   while (!queue_.empty() && fd_ >= 0) {
     Outgoing& out = queue_.front();
@@ -584,23 +614,25 @@ void Socket::FlushQueue() {
   }
   UpdatePoll();
   if (results.empty()) return;
-  Napi::HandleScope scope(env);
-  auto array = Napi::Int32Array::New(env, results.size());
-  std::memcpy(array.Data(), results.data(), results.size() * sizeof(int32_t));
+  RawScope scope(env);
+  if (!scope.ok()) return;
+  napi_value arrayBuffer, array;
+  void* bytes = nullptr;
+  if (napi_create_arraybuffer(env, results.size() * sizeof(int32_t), &bytes, &arrayBuffer) != napi_ok ||
+      napi_create_typedarray(env, napi_int32_array, results.size(), arrayBuffer, 0, &array) != napi_ok)
+    return;
+  std::memcpy(bytes, results.data(), results.size() * sizeof(int32_t));
   // Unpin only after JavaScript has seen the results.
-  if (!onSent_.IsEmpty()) Deliver(onSent_, {array});
+  if (!onSent_.IsEmpty()) Deliver(onSent_, 1, &array);
   UpdatePin();
 }
 
 void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<Socket*>(handle->data);
-  if (self == nullptr || self->fd_ < 0) return;
+  if (self == nullptr || self->fd_ < 0 || self->dead_) return;
   if (status < 0) {
-    Napi::HandleScope scope(self->Env());
-    Napi::Env env = self->Env();
-    if (!self->onMessages_.IsEmpty())
-      self->Deliver(self->onMessages_, {Napi::Number::New(env, 0), env.Undefined(), env.Undefined(),
-                                        ErrnoError(env, -status, "uv_poll").Value()});
+    RawScope scope(self->Env());
+    if (scope.ok() && !self->onMessages_.IsEmpty()) self->DeliverError(-status, "uv_poll");
     return;
   }
   if ((events & UV_WRITABLE) != 0) self->FlushQueue();
@@ -616,9 +648,9 @@ void Socket::ClosePoll() {
     if (self != nullptr) self->closingPoll_ = nullptr;
     // The object stayed pinned until the handle was gone, so a close() made inside a
     // message callback never frees the object under the callback's feet.
-    if (self != nullptr && !self->addon_->tearingDown) {
-      Napi::HandleScope scope(self->Env());
-      self->UpdatePin();
+    if (self != nullptr && !self->addon_->tearingDown && !self->dead_) {
+      RawScope scope(self->Env());
+      if (scope.ok()) self->UpdatePin();
     }
   });
   poll_ = nullptr;

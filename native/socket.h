@@ -80,7 +80,9 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void DrainReceive();
   void FlushQueue();
   void BuildControl(Napi::Env env, const Napi::CallbackInfo& info, size_t first, std::vector<uint8_t>* control);
-  void Deliver(Napi::FunctionReference& fn, std::initializer_list<napi_value> args);
+  // Calls JavaScript from a libuv callback; false when it threw or can no longer run.
+  bool Deliver(napi_ref fn, size_t argc, const napi_value* argv);
+  bool DeliverError(int err, const char* syscall);
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
   int fd_ = -1;
@@ -92,6 +94,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   bool receiving_ = false;
   bool refed_ = true;
   bool pinned_ = false;
+  bool dead_ = false;  // JavaScript can no longer run in this environment
   Addon* addon_ = nullptr;
 
   Napi::FunctionReference onMessages_;
@@ -101,7 +104,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // Receive scratch: `batch_` slots of `slot_` bytes each, allocated when receiving starts.
   size_t batch_ = 0;
   size_t slot_ = 0;
-  std::vector<uint8_t> slab_;
+  std::unique_ptr<uint8_t[]> slab_;  // left uninitialised: untouched pages cost no memory
   std::vector<uint8_t> controlSlab_;
   std::vector<sockaddr_storage> names_;
   std::vector<struct iovec> iovs_;

@@ -1,0 +1,173 @@
+/**
+ * "Who am I": the interfaces of a host (or of a network namespace), their indexes, flags,
+ * link-local and global addresses, and the source address the kernel would pick for a
+ * destination. Every function takes `{ netns }`.
+ * @packageDocumentation
+ */
+import { attempt, invalidArgType, noSuchInterface } from './errors';
+import { constants, native } from './native';
+import { netnsPath, splitZone, validateAddress, validateInteger, validateInterfaceName, validateOptionalObject, validateString } from './validate';
+import * as net from 'node:net';
+
+/** Where to look: a network namespace name (under /run/netns) or path; default the caller's. */
+export interface NamespaceOptions {
+  netns?: string;
+}
+
+/** An interface as given by the caller: its index, its name, or (where allowed) 'all'. */
+export type InterfaceSpec = number | string;
+
+/** An interface identified both ways, as reported on every received packet. */
+export interface InterfaceRef {
+  index: number;
+  name: string;
+}
+
+export interface InterfaceAddress {
+  address: string;
+  prefixLength: number;
+  family: 4 | 6;
+  /** Scope id (the interface index) for link-local IPv6 addresses, else 0. */
+  scopeId: number;
+}
+
+export interface InterfaceFlags {
+  up: boolean;
+  running: boolean;
+  multicast: boolean;
+  loopback: boolean;
+  broadcast: boolean;
+  pointToPoint: boolean;
+}
+
+export interface NetworkInterface extends InterfaceRef {
+  flags: InterfaceFlags;
+  /** IPv6 link-local addresses (fe80::/10). */
+  linkLocal: InterfaceAddress[];
+  /** Other IPv6 unicast addresses (global and unique-local), loopback excluded. */
+  global: InterfaceAddress[];
+  /** IPv4 addresses. */
+  ipv4: InterfaceAddress[];
+  /** Every address, in the kernel's order. */
+  addresses: InterfaceAddress[];
+}
+
+function flagsOf(bits: number): InterfaceFlags {
+  const c = constants();
+  return {
+    up: (bits & c.IFF_UP) !== 0,
+    running: (bits & c.IFF_RUNNING) !== 0,
+    multicast: (bits & c.IFF_MULTICAST) !== 0,
+    loopback: (bits & c.IFF_LOOPBACK) !== 0,
+    broadcast: (bits & c.IFF_BROADCAST) !== 0,
+    pointToPoint: (bits & c.IFF_POINTOPOINT) !== 0,
+  };
+}
+
+function isLinkLocal6(address: string): boolean {
+  return /^fe[89ab]/i.test(address);
+}
+
+/** Lists the interfaces of the namespace, each with its flags and addresses. */
+export function list(options?: NamespaceOptions): NetworkInterface[] {
+  const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
+  const ns = netnsPath(opts.netns);
+  const raw = attempt({ netns: opts.netns }, () => native().interfaces(ns));
+  const byName = new Map<string, NetworkInterface>();
+  const result = raw.links.map((l) => {
+    const entry: NetworkInterface = { index: l.index, name: l.name, flags: flagsOf(l.flags), linkLocal: [], global: [], ipv4: [], addresses: [] };
+    byName.set(l.name, entry);
+    return entry;
+  });
+  for (const a of raw.addresses) {
+    const entry = byName.get(a.name);
+    if (!entry) continue;
+    const addr: InterfaceAddress = { address: a.address, prefixLength: a.prefixLength, family: a.family, scopeId: a.scopeId };
+    entry.addresses.push(addr);
+    if (a.family === 4) entry.ipv4.push(addr);
+    else if (isLinkLocal6(a.address)) entry.linkLocal.push(addr);
+    else if (a.address !== '::1') entry.global.push(addr);
+  }
+  return result;
+}
+
+/** The index of the interface named `name`; ENODEV-coded error if there is none. */
+export function nameToIndex(name: string, options?: NamespaceOptions): number {
+  validateInterfaceName(validateString(name, 'name'), 'name');
+  const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
+  const found = list(opts).find((i) => i.name === name);
+  if (!found) throw noSuchInterface(name, opts.netns);
+  return found.index;
+}
+
+/** The name of the interface with index `index`; ENODEV-coded error if there is none. */
+export function indexToName(index: number, options?: NamespaceOptions): string {
+  validateInteger(index, 'index', 1, 0x7fffffff);
+  const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
+  const found = list(opts).find((i) => i.index === index);
+  if (!found) throw noSuchInterface(index, opts.netns);
+  return found.name;
+}
+
+/** Resolves an index or a name (not 'all') to both, checking that the interface exists. */
+export function resolve(spec: unknown, name: string, netns?: string): InterfaceRef {
+  if (typeof spec === 'number') {
+    validateInteger(spec, name, 1, 0x7fffffff);
+    return { index: spec, name: indexToName(spec, { netns }) };
+  }
+  if (typeof spec === 'string') {
+    validateInterfaceName(spec, name);
+    return { index: nameToIndex(spec, { netns }), name: spec };
+  }
+  throw invalidArgType(name, 'an interface index (number) or name (string)', spec);
+}
+
+/**
+ * Keeps index -> name for one namespace, refreshed only when an unknown index shows up,
+ * so naming the arrival interface of every packet costs a Map lookup.
+ */
+export class InterfaceNames {
+  private names = new Map<number, string>();
+  constructor(private readonly netns?: string) {}
+
+  name(index: number): string {
+    let name = this.names.get(index);
+    if (name === undefined) {
+      this.names = new Map(list({ netns: this.netns }).map((i) => [i.index, i.name]));
+      name = this.names.get(index) ?? '';
+    }
+    return name;
+  }
+}
+
+export interface SourceForOptions extends NamespaceOptions {
+  /** Interface for a link-local or multicast destination (or give it as 'fe80::1%eth0'). */
+  interface?: InterfaceSpec;
+}
+
+/**
+ * The source address the kernel would pick to reach `destination`: a UDP socket is
+ * connected (no packet leaves) and asked for its local address.
+ */
+export function sourceFor(destination: string, options?: SourceForOptions): string {
+  const opts = validateOptionalObject<SourceForOptions>(options, 'options');
+  const family = typeof destination === 'string' && net.isIPv4(destination) ? 4 : 6;
+  const dest = validateAddress(destination, 'destination', family);
+  let scopeId = 0;
+  const ifspec = dest.zone ?? opts.interface;
+  if (ifspec !== undefined) {
+    const zone = typeof ifspec === 'string' && /^\d+$/.test(ifspec) ? Number(ifspec) : ifspec;
+    scopeId = resolve(zone, 'interface', opts.netns).index;
+  }
+  const ns = netnsPath(opts.netns);
+  const c = constants();
+  const sock = attempt({ netns: opts.netns }, () => new (native().Socket)(family, c.SOCK_DGRAM, 0, ns, null, () => undefined));
+  try {
+    return attempt({ address: splitZone(destination).address, netns: opts.netns }, () => {
+      sock.connect(dest.address, 9, scopeId);
+      return sock.localAddress().address;
+    });
+  } finally {
+    sock.close();
+  }
+}

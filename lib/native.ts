@@ -1,0 +1,153 @@
+/**
+ * The native surface, typed in one place. Everything the C++ layer exports is described
+ * here; nothing else in lib/ reaches the addon directly, and nothing else needs `any`.
+ * @internal
+ * @packageDocumentation
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** A socket address as the native layer reports it. */
+export interface NativeSockAddr {
+  address: string;
+  port: number;
+  family: 4 | 6 | 0;
+  scopeId: number;
+}
+
+/** Called with one batch of received messages, or with an error (count 0). */
+export type NativeMessagesCallback = (count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error) => void;
+
+/** Called with the results (bytes, or a negative errno) of queued sends, in queue order. */
+export type NativeSentCallback = (results: Int32Array) => void;
+
+/** One kernel socket (native/socket.cc). Every method throws a system error on failure. */
+export interface NativeSocket {
+  readonly fd: number;
+  /** Datagrams waiting in the native queue for the socket to become writable. */
+  readonly queued: number;
+  bind(address: string, port: number, scopeId: number): void;
+  connect(address: string, port: number, scopeId: number): void;
+  disconnect(): void;
+  localAddress(): NativeSockAddr;
+  remoteAddress(): NativeSockAddr;
+  setInt(level: number, name: number, value: number): void;
+  getInt(level: number, name: number): number;
+  setBuffer(level: number, name: number, value: Buffer | null): void;
+  getBuffer(level: number, name: number, maxLength: number): Buffer;
+  /** RFC 3678 MCAST_* with group_req / group_source_req, at the socket family's level. */
+  groupReq(name: number, ifindex: number, group: string, source?: string | null): void;
+  /** ipv6_mreq options: IPV6_JOIN_ANYCAST, IPV6_LEAVE_ANYCAST, IPV6_JOIN_GROUP, ... */
+  ipv6Mreq(name: number, address: string, ifindex: number): void;
+  /** ip_mreqn options: IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF. */
+  ipMreqn(name: number, group: string | null, localAddress: string | null, ifindex: number): void;
+  /** Starts delivering batches of up to `batchSize` messages of up to `slotSize` bytes. */
+  startReceive(onMessages: NativeMessagesCallback, batchSize: number, slotSize: number): void;
+  stopReceive(): void;
+  /**
+   * Sends one datagram. Control data: ifindex (-1 none), source ('' none), hopLimit (-1),
+   * tclass (-1), hop-by-hop header (null none). Returns the bytes sent, or -1 when queued.
+   */
+  send(
+    data: Buffer,
+    address: string | null,
+    port: number,
+    scopeId: number,
+    ifindex: number,
+    source: string | null,
+    hopLimit: number,
+    tclass: number,
+    hopByHop: Buffer | null,
+  ): number;
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface NativeSocketConstructor {
+  new (family: 4 | 6, type: number, protocol: number, netnsPath: string | null, device: string | null, onSent: NativeSentCallback): NativeSocket;
+}
+
+export interface NativeLink {
+  index: number;
+  name: string;
+  flags: number;
+}
+
+export interface NativeInterfaceAddress {
+  name: string;
+  family: 4 | 6;
+  address: string;
+  prefixLength: number;
+  scopeId: number;
+}
+
+/** Option numbers and flags from the system headers (native/addon.cc). */
+export interface NativeConstants {
+  readonly [name: string]: number;
+}
+
+export interface NativeBinding {
+  Socket: NativeSocketConstructor;
+  interfaces(netnsPath: string | null): { links: NativeLink[]; addresses: NativeInterfaceAddress[] };
+  /** The text of /proc/net/NAME as seen from inside the namespace. */
+  netFile(netnsPath: string | null, name: string): string;
+  constants: NativeConstants;
+}
+
+/**
+ * Offsets of one received-message record in the metadata buffer (mirrors `rec::` in
+ * native/socket.h; change both together).
+ */
+export const Record = {
+  dataOffset: 0,
+  dataLength: 4,
+  flags: 8,
+  family: 12,
+  port: 14,
+  scopeId: 16,
+  ifindex: 20,
+  hopLimit: 24,
+  tclass: 28,
+  hopOptsOffset: 32,
+  hopOptsLength: 36,
+  source: 40,
+  destination: 56,
+  hasDestination: 72,
+  drops: 76,
+  size: 80,
+} as const;
+
+type Loader = (dir: string) => NativeBinding;
+
+/** The package root (where binding.gyp sits), from lib/ under ts-jest or dist/lib when compiled. */
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'binding.gyp'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error(`ip6sock: cannot find the package root above ${__dirname}`);
+    dir = up;
+  }
+  return dir;
+}
+
+let binding: NativeBinding | undefined;
+
+/** The addon, loaded once (a prebuild if one fits, else the local build). */
+export function native(): NativeBinding {
+  if (binding === undefined) {
+    // node-gyp-build ships no types; its whole interface is this one function.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const load = require('node-gyp-build') as Loader;
+    binding = load(packageRoot());
+    if (binding.constants.RECORD_SIZE !== Record.size) {
+      throw new Error(`ip6sock: native record size ${binding.constants.RECORD_SIZE} does not match lib (${Record.size}); rebuild the addon`);
+    }
+  }
+  return binding;
+}
+
+/** Shorthand for the header constants. */
+export function constants(): NativeConstants {
+  return native().constants;
+}

@@ -1,0 +1,384 @@
+/**
+ * The base every ip6sock socket class extends: one native socket, events ('error',
+ * 'close', and the subclass's message event), an async iterator, promise-returning sends
+ * with visible backpressure, and one ordered, idempotent close.
+ * @packageDocumentation
+ */
+import { EventEmitter } from 'node:events';
+import * as os from 'node:os';
+import { attempt, closedError, ErrorContext, withContext } from './errors';
+import { formatIpv6 } from './ipv6addr';
+import { InterfaceNames } from './interfaces';
+import { native, NativeSocket, Record } from './native';
+import { Family, netnsPath, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from './validate';
+
+/** Options every socket class takes. */
+export interface SocketOptions {
+  /** Open the socket inside this network namespace (a name under /run/netns, or a path). */
+  netns?: string;
+  /** Bind the socket to this device (SO_BINDTODEVICE): receive only from it, send only on it. */
+  device?: string;
+  /** Aborting closes the socket. */
+  signal?: AbortSignal;
+  /** Most datagrams read per system call (recvmmsg). Default 32. */
+  batchSize?: number;
+  /** Largest datagram accepted whole; longer ones arrive truncated (info.truncated). Default 65535. */
+  maxMessageSize?: number;
+  /** SO_RCVBUF in bytes. */
+  receiveBufferSize?: number;
+  /** SO_SNDBUF in bytes. */
+  sendBufferSize?: number;
+  /** How many received items an async iterator buffers before reading pauses. Default 1024. */
+  iteratorHighWaterMark?: number;
+}
+
+/** Kernel identity of the socket: what the native constructor needs. */
+export interface SocketKind {
+  family: Family;
+  type: number;
+  protocol: number;
+}
+
+/** Counters a socket keeps about what it received. */
+export interface SocketStats {
+  /** Datagrams or packets delivered to JavaScript. */
+  received: number;
+  /** Datagrams the kernel dropped because the receive buffer was full (SO_RXQ_OVFL). */
+  kernelDrops: number;
+  /** Datagrams longer than maxMessageSize (delivered truncated). */
+  truncated: number;
+}
+
+/** A fixed-size FIFO an async iterator reads from; reading pauses while it is full. */
+class ItemQueue<T> {
+  items: T[] = [];
+  waiting: ((r: IteratorResult<T>) => void) | undefined;
+  done = false;
+}
+
+/** Recognises an address already formatted for the previous packet, the common case in a stream. */
+class AddressCache {
+  private a = -1;
+  private b = -1;
+  private c = -1;
+  private d = -1;
+  private text = '';
+
+  format(meta: Buffer, at: number, family: number): string {
+    if (family === 4) return `${meta[at]}.${meta[at + 1]}.${meta[at + 2]}.${meta[at + 3]}`;
+    const a = meta.readInt32LE(at);
+    const b = meta.readInt32LE(at + 4);
+    const c = meta.readInt32LE(at + 8);
+    const d = meta.readInt32LE(at + 12);
+    if (a !== this.a || b !== this.b || c !== this.c || d !== this.d) {
+      this.a = a;
+      this.b = b;
+      this.c = c;
+      this.d = d;
+      this.text = formatIpv6(meta, at);
+    }
+    return this.text;
+  }
+}
+
+/** Per-packet control data for a send, already resolved to kernel values. */
+export interface SendControl {
+  ifindex: number;
+  source: string | null;
+  hopLimit: number;
+  trafficClass: number;
+  hopByHop: Buffer | null;
+}
+
+export const NO_CONTROL: SendControl = Object.freeze({ ifindex: -1, source: null, hopLimit: -1, trafficClass: -1, hopByHop: null });
+
+/**
+ * Base class. `M` is what the async iterator yields; `messageEvent` names the event that
+ * carries it ('message' for datagram sockets, 'packet' for router-alert taps).
+ */
+export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterable<M> {
+  /** Address family of the socket: 6 or 4. */
+  readonly family: Family;
+  /** The namespace the socket lives in, as given. */
+  readonly netns: string | undefined;
+  /** Receive counters. */
+  readonly stats: SocketStats = { received: 0, kernelDrops: 0, truncated: 0 };
+
+  protected readonly handle: NativeSocket;
+  protected readonly names: InterfaceNames;
+  protected readonly sourceCache = new AddressCache();
+  protected readonly destinationCache = new AddressCache();
+
+  private readonly batchSize: number;
+  private readonly slotSize: number;
+  private readonly highWaterMark: number;
+  private readonly pendingSends: Array<{ resolve: (n: number) => void; reject: (e: Error) => void; context: ErrorContext }> = [];
+  private readonly queues = new Set<ItemQueue<M>>();
+  private receiving = false;
+  private paused = false;
+  private closing: Promise<void> | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => void this.close();
+
+  protected constructor(
+    kind: SocketKind,
+    options: SocketOptions,
+    private readonly messageEvent: string,
+  ) {
+    super();
+    const opts = validateOptionalObject<SocketOptions>(options, 'options');
+    this.family = kind.family;
+    this.netns = opts.netns;
+    const ns = netnsPath(opts.netns);
+    const device = opts.device === undefined ? null : validateInterfaceName(validateString(opts.device, 'options.device'), 'options.device');
+    this.signal = validateSignal(opts.signal, 'options.signal');
+    this.batchSize = opts.batchSize === undefined ? 32 : validateInteger(opts.batchSize, 'options.batchSize', 1, 1024);
+    this.slotSize = opts.maxMessageSize === undefined ? 65535 : validateInteger(opts.maxMessageSize, 'options.maxMessageSize', 1, 16 * 1024 * 1024);
+    this.highWaterMark = opts.iteratorHighWaterMark === undefined ? 1024 : validateInteger(opts.iteratorHighWaterMark, 'options.iteratorHighWaterMark', 1, 1 << 24);
+    const rcvbuf = opts.receiveBufferSize === undefined ? undefined : validateInteger(opts.receiveBufferSize, 'options.receiveBufferSize', 1, 0x7fffffff);
+    const sndbuf = opts.sendBufferSize === undefined ? undefined : validateInteger(opts.sendBufferSize, 'options.sendBufferSize', 1, 0x7fffffff);
+    this.names = new InterfaceNames(opts.netns);
+
+    const context: ErrorContext = { netns: opts.netns };
+    if (device !== null) context.interface = device;
+    this.handle = attempt(context, () => new (native().Socket)(kind.family, kind.type, kind.protocol, ns, device, (r) => this.onSent(r)));
+    try {
+      const c = native().constants;
+      if (rcvbuf !== undefined) this.setInt(c.SOL_SOCKET, c.SO_RCVBUF, rcvbuf, 'SO_RCVBUF');
+      if (sndbuf !== undefined) this.setInt(c.SOL_SOCKET, c.SO_SNDBUF, sndbuf, 'SO_SNDBUF');
+      // Overflow counts ride along with each datagram, so drops are reported, not hidden.
+      this.setInt(c.SOL_SOCKET, c.SO_RXQ_OVFL, 1, 'SO_RXQ_OVFL');
+    } catch (err) {
+      this.handle.close();
+      throw err;
+    }
+
+    // Reading starts when somebody listens: until then datagrams wait in the kernel's
+    // buffer, and a socket nobody reads from can be garbage-collected (its fd closed).
+    this.on('newListener', (event: string) => {
+      if (event === this.messageEvent) this.startReceiving();
+    });
+    if (this.signal) {
+      if (this.signal.aborted) process.nextTick(this.onAbort);
+      else this.signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** Sends waiting in the native queue because the kernel's send buffer was full. */
+  get queuedSends(): number {
+    return this.closed ? 0 : this.handle.queued;
+  }
+
+  /** The local address, port and family. */
+  address(): { address: string; port: number; family: Family } {
+    this.assertOpen();
+    const a = attempt({}, () => this.handle.localAddress());
+    return { address: this.withZone(a.address, a.scopeId), port: a.port, family: this.family };
+  }
+
+  /** Keep the event loop alive while this socket is open (the default). */
+  ref(): this {
+    if (!this.closed) this.handle.ref();
+    return this;
+  }
+
+  /** Let the process exit even while this socket is open. */
+  unref(): this {
+    if (!this.closed) this.handle.unref();
+    return this;
+  }
+
+  /**
+   * Closes the socket: stops reading, closes the fd (which drops every membership the
+   * kernel holds for it), fails queued sends, ends iterators, then emits 'close' and
+   * resolves. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    let resolveClosing!: () => void;
+    this.closing = new Promise<void>((resolve) => (resolveClosing = resolve));
+    try {
+      this.beforeClose();
+    } finally {
+      this.handle.close();
+      this.receiving = false;
+      this.signal?.removeEventListener('abort', this.onAbort);
+      const pending = this.pendingSends.splice(0);
+      for (const p of pending) p.reject(closedError('socket'));
+      for (const q of this.queues) this.endQueue(q);
+      this.queues.clear();
+      process.nextTick(() => {
+        this.emit('close');
+        resolveClosing();
+      });
+    }
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Yields every received item until the socket closes. Reading pauses while the consumer lags. */
+  [Symbol.asyncIterator](): AsyncIterator<M> {
+    const q = new ItemQueue<M>();
+    if (this.closed) q.done = true;
+    else {
+      this.queues.add(q);
+      this.startReceiving();
+    }
+    return {
+      next: () => {
+        const item = q.items.shift();
+        if (item !== undefined) {
+          this.maybeResume();
+          return Promise.resolve({ value: item, done: false });
+        }
+        if (q.done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => (q.waiting = resolve));
+      },
+      return: () => {
+        this.queues.delete(q);
+        this.endQueue(q);
+        this.maybeResume();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  /** Subclass hook: undo bookkeeping before the fd closes (must not throw for closed kernel state). */
+  protected beforeClose(): void {}
+
+  /** Subclass hook: turn one native batch into events. */
+  protected abstract dispatch(count: number, data: Buffer, meta: Buffer): void;
+
+  protected assertOpen(): void {
+    if (this.closed) throw closedError('socket');
+  }
+
+  /** Starts reading from the kernel (idempotent). */
+  protected startReceiving(): void {
+    if (this.receiving || this.closed) return;
+    this.receiving = true;
+    this.readFromKernel();
+  }
+
+  private readFromKernel(): void {
+    this.paused = false;
+    this.handle.startReceive((count, data, meta, error) => this.onMessages(count, data, meta, error), this.batchSize, this.slotSize);
+  }
+
+  /** Hands a received item to async iterators. */
+  protected pushToIterators(item: M): void {
+    if (this.queues.size === 0) return;
+    let full = false;
+    for (const q of this.queues) {
+      if (q.waiting) {
+        const w = q.waiting;
+        q.waiting = undefined;
+        w({ value: item, done: false });
+      } else {
+        q.items.push(item);
+        if (q.items.length >= this.highWaterMark) full = true;
+      }
+    }
+    if (full && !this.paused && this.listenerCount(this.messageEvent) === 0) {
+      // Nobody but a lagging iterator reads: leave the rest in the kernel's buffer.
+      this.paused = true;
+      this.handle.stopReceive();
+    }
+  }
+
+  protected get hasIterators(): boolean {
+    return this.queues.size > 0;
+  }
+
+  /** setsockopt(int) with the option's name in any error. */
+  protected setInt(level: number, name: number, value: number, option: string): void {
+    attempt({ option, netns: this.netns }, () => this.handle.setInt(level, name, value));
+  }
+
+  protected getInt(level: number, name: number, option: string): number {
+    return attempt({ option, netns: this.netns }, () => this.handle.getInt(level, name));
+  }
+
+  /** Appends `%zone` to a link-local IPv6 address. */
+  protected withZone(address: string, scopeId: number): string {
+    if (scopeId === 0 || this.family !== 6) return address;
+    const name = this.names.name(scopeId);
+    return `${address}%${name || scopeId}`;
+  }
+
+  /** Reads the common per-record fields used by every subclass. */
+  protected recordFlags(meta: Buffer, at: number): { truncated: boolean } {
+    const drops = meta.readUInt32LE(at + Record.drops);
+    if (drops > this.stats.kernelDrops) this.stats.kernelDrops = drops;
+    const truncated = (meta.readUInt32LE(at + Record.flags) & native().constants.MSG_TRUNC) !== 0;
+    if (truncated) this.stats.truncated++;
+    return { truncated };
+  }
+
+  /**
+   * Sends one datagram; resolves with the bytes sent. When the kernel's buffer is full the
+   * datagram waits in order in the native queue, and the promise resolves once it leaves.
+   */
+  protected sendNative(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext): Promise<number> {
+    if (this.closed) return Promise.reject(closedError('socket'));
+    let sent: number;
+    try {
+      sent = this.handle.send(data, address, port, scopeId, ctl.ifindex, ctl.source, ctl.hopLimit, ctl.trafficClass, ctl.hopByHop);
+    } catch (err) {
+      return Promise.reject(withContext(err, context));
+    }
+    if (sent >= 0) return Promise.resolve(sent);
+    return new Promise((resolve, reject) => this.pendingSends.push({ resolve, reject, context }));
+  }
+
+  private onSent(results: Int32Array): void {
+    for (const r of results) {
+      const p = this.pendingSends.shift();
+      if (!p) break;
+      if (r >= 0) p.resolve(r);
+      else p.reject(withContext(errnoError(r), p.context) as Error);
+    }
+    if (this.pendingSends.length === 0) this.emit('drain');
+  }
+
+  private onMessages(count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): void {
+    if (error) {
+      this.emit('error', withContext(error, { netns: this.netns }));
+      return;
+    }
+    if (data === undefined || meta === undefined || this.closed) return;
+    this.stats.received += count;
+    this.dispatch(count, data, meta);
+  }
+
+  private maybeResume(): void {
+    if (!this.paused || this.closed) return;
+    for (const q of this.queues) if (q.items.length >= this.highWaterMark) return;
+    this.readFromKernel();
+  }
+
+  private endQueue(q: ItemQueue<M>): void {
+    q.done = true;
+    q.items.length = 0;
+    if (q.waiting) {
+      const w = q.waiting;
+      q.waiting = undefined;
+      w({ value: undefined, done: true });
+    }
+  }
+}
+
+/** A system error for a negative errno reported by the native send queue. */
+function errnoError(negErrno: number): Error {
+  // os.constants.errno maps names to positive numbers; Node's errno values are negative.
+  const name = Object.entries(os.constants.errno).find(([, v]) => v === -negErrno)?.[0] ?? `E${-negErrno}`;
+  return Object.assign(new Error(`sendmsg ${name}`), { code: name, errno: negErrno, syscall: 'sendmsg' });
+}

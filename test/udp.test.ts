@@ -1,0 +1,255 @@
+// UdpSocket on loopback: no privilege needed. Per-packet control data, the event and
+// iterator models, the close sequence, and a coded error for every bad input.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { UdpSocket, Message, MessageInfo } from '../lib';
+
+function nextMessage(sock: UdpSocket): Promise<[Buffer, MessageInfo]> {
+  return new Promise((resolve) => sock.once('message', (data: Buffer, info: MessageInfo) => resolve([data, info])));
+}
+
+function openFds(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+describe('UdpSocket on loopback', () => {
+  test('IPv6: arrival interface, destination and the hop limit set per packet', async () => {
+    await using rx = new UdpSocket({ address: '::1' });
+    await using tx = new UdpSocket();
+    const got = nextMessage(rx);
+    const sent = await tx.send('hello', { address: '::1', port: rx.address().port, hopLimit: 7, interface: 'lo' });
+    expect(sent).toBe(5);
+    const [data, info] = await got;
+    expect(data.toString()).toBe('hello');
+    expect(info).toMatchObject({
+      address: '::1',
+      port: tx.address().port,
+      family: 6,
+      interface: { index: 1, name: 'lo' },
+      destination: '::1',
+      hopLimit: 7,
+      truncated: false,
+      size: 5,
+    });
+  });
+
+  test('IPv4: TTL and arrival interface', async () => {
+    await using rx = new UdpSocket({ family: 4, address: '127.0.0.1' });
+    await using tx = new UdpSocket({ family: 4 });
+    const got = nextMessage(rx);
+    await tx.send(Buffer.from([1, 2, 3]), { address: '127.0.0.1', port: rx.address().port, hopLimit: 9 });
+    const [data, info] = await got;
+    expect([...data]).toEqual([1, 2, 3]);
+    expect(info).toMatchObject({ address: '127.0.0.1', family: 4, interface: { index: 1, name: 'lo' }, destination: '127.0.0.1', hopLimit: 9 });
+  });
+
+  test('a batch of datagrams arrives whole, in order, each in its own buffer', async () => {
+    await using rx = new UdpSocket({ address: '::1', batchSize: 8 });
+    await using tx = new UdpSocket();
+    const port = rx.address().port;
+    const n = 100;
+    for (let i = 0; i < n; i++) await tx.send(`m${i}`, { address: '::1', port });
+    const seen: string[] = [];
+    const held: Buffer[] = [];
+    for await (const { data } of rx) {
+      held.push(data);
+      seen.push(data.toString());
+      if (seen.length === n) break;
+    }
+    expect(seen).toEqual(Array.from({ length: n }, (_, i) => `m${i}`));
+    // Buffers handed out earlier were not overwritten by later batches.
+    expect(held.map((b) => b.toString())).toEqual(seen);
+    expect(rx.stats.received).toBeGreaterThanOrEqual(n);
+  });
+
+  test('datagrams longer than maxMessageSize arrive truncated and say so', async () => {
+    await using rx = new UdpSocket({ address: '::1', maxMessageSize: 16 });
+    await using tx = new UdpSocket();
+    const got = nextMessage(rx);
+    await tx.send(Buffer.alloc(100, 7), { address: '::1', port: rx.address().port });
+    const [data, info] = await got;
+    expect(data.length).toBe(16);
+    expect(info.truncated).toBe(true);
+    expect(rx.stats.truncated).toBe(1);
+  });
+
+  test('connect(): sends without an address, remoteAddress() reports the peer', async () => {
+    await using rx = new UdpSocket({ address: '::1' });
+    await using tx = new UdpSocket();
+    tx.connect('::1', rx.address().port);
+    expect(tx.remoteAddress()).toEqual({ address: '::1', port: rx.address().port, family: 6 });
+    const got = nextMessage(rx);
+    await tx.send('x');
+    expect((await got)[0].toString()).toBe('x');
+    tx.disconnect();
+    await expect(tx.send('y')).rejects.toMatchObject({ code: 'EDESTADDRREQ', syscall: 'sendmsg' });
+  });
+
+  test('close: ordered, idempotent, ends iterators, then everything is ERR_SOCKET_CLOSED', async () => {
+    const sock = new UdpSocket({ address: '::1' });
+    const events: string[] = [];
+    sock.on('close', () => events.push('close'));
+    const iter = sock[Symbol.asyncIterator]();
+    const pending = iter.next();
+    const first = sock.close();
+    expect(sock.close()).toBe(first);
+    expect(sock.closed).toBe(true);
+    expect(events).toEqual([]); // 'close' comes after the fd is gone, asynchronously
+    await first;
+    expect(events).toEqual(['close']);
+    await expect(pending).resolves.toEqual({ value: undefined, done: true });
+    expect(() => sock.address()).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_CLOSED' }));
+    expect(() => sock.connect('::1', 9)).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_CLOSED' }));
+    await expect(sock.send('x', { address: '::1', port: 9 })).rejects.toMatchObject({ code: 'ERR_SOCKET_CLOSED' });
+    expect(sock.ref()).toBe(sock);
+    expect(sock.unref()).toBe(sock);
+  });
+
+  test('close() inside a message handler stops delivery of the rest of the batch', async () => {
+    const rx = new UdpSocket({ address: '::1' });
+    await using tx = new UdpSocket();
+    for (let i = 0; i < 10; i++) await tx.send('m', { address: '::1', port: rx.address().port });
+    let seen = 0;
+    await new Promise<void>((resolve) =>
+      rx.on('message', () => {
+        seen++;
+        void rx.close().then(resolve);
+      }),
+    );
+    expect(seen).toBe(1);
+  });
+
+  test('an AbortSignal closes the socket', async () => {
+    const ac = new AbortController();
+    const sock = new UdpSocket({ signal: ac.signal });
+    const closed = new Promise((r) => sock.once('close', r));
+    ac.abort();
+    await closed;
+    expect(sock.closed).toBe(true);
+    const already = new UdpSocket({ signal: AbortSignal.abort() });
+    await new Promise((r) => already.once('close', r));
+    expect(already.closed).toBe(true);
+  });
+
+  test('10,000 open/close cycles leave the fd count where it started', async () => {
+    const before = openFds();
+    for (let i = 0; i < 10000; i++) {
+      const s = new UdpSocket({ address: '::1' });
+      if (i % 2 === 0) s.on('message', () => undefined); // half of them with a poll handle
+      await s.close();
+    }
+    expect(openFds()).toBe(before);
+  });
+
+  test('works inside a worker thread, and the worker exits cleanly with a socket still open', async () => {
+    const entry = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
+    const code = `
+      const { parentPort } = require('node:worker_threads');
+      const { UdpSocket } = require(${JSON.stringify(entry)});
+      const rx = new UdpSocket({ address: '::1' });
+      const tx = new UdpSocket();
+      rx.once('message', (data, info) => {
+        parentPort.postMessage({ text: data.toString(), iface: info.interface.name });
+        tx.close();
+        // rx stays open and receiving: environment teardown must close it.
+        process.exit(0);
+      });
+      tx.send('from worker', { address: '::1', port: rx.address().port });
+    `;
+    const worker = new Worker(code, { eval: true });
+    const message = await new Promise((resolve, reject) => {
+      worker.once('message', resolve);
+      worker.once('error', reject);
+    });
+    expect(message).toEqual({ text: 'from worker', iface: 'lo' });
+    await expect(new Promise((r) => worker.once('exit', r))).resolves.toBe(0);
+  });
+});
+
+describe('UdpSocket rejects bad input with coded errors', () => {
+  const cases: Array<[string, () => unknown, string]> = [
+    ['options not an object', () => new UdpSocket('x' as never), 'ERR_INVALID_ARG_TYPE'],
+    ['family 5', () => new UdpSocket({ family: 5 as never }), 'ERR_INVALID_ARG_VALUE'],
+    ['family as string', () => new UdpSocket({ family: '6' as never }), 'ERR_INVALID_ARG_TYPE'],
+    ['port -1', () => new UdpSocket({ port: -1 }), 'ERR_OUT_OF_RANGE'],
+    ['port 65536', () => new UdpSocket({ port: 65536 }), 'ERR_OUT_OF_RANGE'],
+    ['port NaN', () => new UdpSocket({ port: NaN }), 'ERR_OUT_OF_RANGE'],
+    ['port 1.5', () => new UdpSocket({ port: 1.5 }), 'ERR_OUT_OF_RANGE'],
+    ['port as string', () => new UdpSocket({ port: '80' as never }), 'ERR_INVALID_ARG_TYPE'],
+    ['malformed address', () => new UdpSocket({ address: '2001:db8::g' }), 'ERR_INVALID_ARG_VALUE'],
+    ['IPv4 address on IPv6', () => new UdpSocket({ address: '192.0.2.1' }), 'ERR_INVALID_ARG_VALUE'],
+    ['IPv6 address on IPv4', () => new UdpSocket({ family: 4, address: '::1' }), 'ERR_INVALID_ARG_VALUE'],
+    ['empty zone', () => new UdpSocket({ address: 'fe80::1%' }), 'ERR_INVALID_ARG_VALUE'],
+    ['unknown zone', () => new UdpSocket({ address: 'fe80::1%nosuch0' }), 'ENODEV'],
+    ['address not on this host', () => new UdpSocket({ address: '2001:db8::1' }), 'EADDRNOTAVAIL'],
+    ['reuseAddr not boolean', () => new UdpSocket({ reuseAddr: 1 as never }), 'ERR_INVALID_ARG_TYPE'],
+    ['batchSize 0', () => new UdpSocket({ batchSize: 0 }), 'ERR_OUT_OF_RANGE'],
+    ['device name too long', () => new UdpSocket({ device: 'x'.repeat(16) }), 'ERR_INVALID_ARG_VALUE'],
+    ['unknown device', () => new UdpSocket({ device: 'nosuch0' }), 'ENODEV'],
+    ['unknown netns', () => new UdpSocket({ netns: 'ip6sock-no-such-namespace' }), 'ENOENT'],
+    ['netns not a string', () => new UdpSocket({ netns: 3 as never }), 'ERR_INVALID_ARG_TYPE'],
+    ['netns ..', () => new UdpSocket({ netns: '..' }), 'ERR_INVALID_ARG_VALUE'],
+    ['signal not a signal', () => new UdpSocket({ signal: {} as never }), 'ERR_INVALID_ARG_TYPE'],
+    ['IPv6-only option on IPv4', () => new UdpSocket({ family: 4, receiveHopByHop: true }), 'ERR_INVALID_ARG_VALUE'],
+    ['unicastHopLimit 256', () => new UdpSocket({ unicastHopLimit: 256 }), 'ERR_OUT_OF_RANGE'],
+  ];
+  test.each(cases)('constructor: %s', (_name, fn, code) => {
+    expect(fn).toThrow(expect.objectContaining({ code }));
+  });
+
+  test('unknown netns error names the namespace', () => {
+    expect(() => new UdpSocket({ netns: 'ip6sock-no-such-namespace' })).toThrow(
+      expect.objectContaining({ code: 'ENOENT', syscall: 'open', netns: 'ip6sock-no-such-namespace' }),
+    );
+  });
+
+  test('send: every bad argument rejects with its code and the socket stays usable', async () => {
+    await using sock = new UdpSocket({ address: '::1' });
+    const port = sock.address().port;
+    const bad: Array<[unknown, unknown, string]> = [
+      [42, { address: '::1', port }, 'ERR_INVALID_ARG_TYPE'],
+      [null, { address: '::1', port }, 'ERR_INVALID_ARG_TYPE'],
+      ['x', 'opts', 'ERR_INVALID_ARG_TYPE'],
+      ['x', { address: 'nope', port }, 'ERR_INVALID_ARG_VALUE'],
+      ['x', { address: '::1' }, 'ERR_INVALID_ARG_TYPE'],
+      ['x', { address: '::1', port: 70000 }, 'ERR_OUT_OF_RANGE'],
+      ['x', { address: '::1', port, hopLimit: 256 }, 'ERR_OUT_OF_RANGE'],
+      ['x', { address: '::1', port, hopLimit: -1 }, 'ERR_OUT_OF_RANGE'],
+      ['x', { address: '::1', port, trafficClass: 300 }, 'ERR_OUT_OF_RANGE'],
+      ['x', { address: '::1', port, interface: 'nosuch0' }, 'ENODEV'],
+      ['x', { address: '::1', port, interface: 999999 }, 'ENODEV'],
+      ['x', { address: '::1', port, interface: 0 }, 'ERR_OUT_OF_RANGE'],
+      ['x', { address: '::1', port, interface: {} }, 'ERR_INVALID_ARG_TYPE'],
+      ['x', { address: '::1', port, source: '192.0.2.1' }, 'ERR_INVALID_ARG_VALUE'],
+      ['x', { address: '::1', port, source: '2001:db8::77' }, 'EINVAL'],
+      ['x', { address: '::1', port, hopByHop: 'ra' }, 'ERR_INVALID_ARG_TYPE'],
+      ['x', { address: '::1', port, hopByHop: Buffer.alloc(7) }, 'ERR_INVALID_ARG_VALUE'],
+      [Buffer.alloc(70000), { address: '::1', port }, 'EMSGSIZE'],
+    ];
+    for (const [data, opts, code] of bad) {
+      await expect(sock.send(data as never, opts as never)).rejects.toMatchObject({ code });
+    }
+    const got = nextMessage(sock);
+    await sock.send('still fine', { address: '::1', port });
+    expect((await got)[0].toString()).toBe('still fine');
+  });
+
+  test('system errors carry errno, syscall and context like Node', async () => {
+    await using sock = new UdpSocket();
+    const err = await sock.send('x', { address: '2001:db8::77', port: 9, source: '2001:db8::78' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'EINVAL', errno: -22, syscall: 'sendmsg', address: '2001:db8::77', port: 9 });
+    expect(String((err as Error).message)).toContain('[2001:db8::77]:9');
+  });
+
+  test('the async iterator yields { data, info }', async () => {
+    await using rx = new UdpSocket({ address: '::1' });
+    await using tx = new UdpSocket();
+    await tx.send('it', { address: '::1', port: rx.address().port });
+    const it = rx[Symbol.asyncIterator]();
+    const { value } = (await it.next()) as IteratorResult<Message>;
+    expect(value.data.toString()).toBe('it');
+    expect(value.info.interface).toEqual({ index: 1, name: 'lo' });
+    await it.return?.();
+  });
+});
