@@ -161,7 +161,7 @@ export function sourceFor(destination: string, options?: SourceForOptions): stri
   }
   const ns = netnsPath(opts.netns);
   const c = constants();
-  const sock = attempt({ netns: opts.netns }, () => new (native().Socket)(family, c.SOCK_DGRAM, 0, ns, null, () => undefined));
+  const sock = attempt({ netns: opts.netns }, () => new (native().Socket)(family, c.SOCK_DGRAM, 0, ns, null));
   try {
     return attempt({ address: splitZone(destination).address, netns: opts.netns }, () => {
       sock.connect(dest.address, 9, scopeId);

@@ -41,8 +41,12 @@ export interface NativeSocket {
   ipv6Mreq(name: number, address: string, ifindex: number): void;
   /** ip_mreqn options: IP_ADD_MEMBERSHIP, IP_DROP_MEMBERSHIP, IP_MULTICAST_IF. */
   ipMreqn(name: number, group: string | null, localAddress: string | null, ifindex: number): void;
-  /** Starts delivering batches of up to `batchSize` messages of up to `slotSize` bytes. */
-  startReceive(onMessages: NativeMessagesCallback, batchSize: number, slotSize: number): void;
+  /** Receives batches of messages (set before startReceive). */
+  onmessages?: NativeMessagesCallback;
+  /** Receives the results of queued sends. */
+  onsent?: NativeSentCallback;
+  /** Starts delivering batches of up to `batchSize` messages of up to `slotSize` bytes to `onmessages`. */
+  startReceive(batchSize: number, slotSize: number): void;
   stopReceive(): void;
   /**
    * Sends one datagram. Control data: ifindex (-1 none), source ('' none), hopLimit (-1),
@@ -65,7 +69,7 @@ export interface NativeSocket {
 }
 
 export interface NativeSocketConstructor {
-  new (family: 4 | 6, type: number, protocol: number, netnsPath: string | null, device: string | null, onSent: NativeSentCallback): NativeSocket;
+  new (family: 4 | 6, type: number, protocol: number, netnsPath: string | null, device: string | null): NativeSocket;
 }
 
 export interface NativeLink {

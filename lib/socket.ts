@@ -141,7 +141,9 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
 
     const context: ErrorContext = { netns: opts.netns };
     if (device !== null) context.interface = device;
-    this.handle = attempt(context, () => new (native().Socket)(kind.family, kind.type, kind.protocol, ns, device, (r) => this.onSent(r)));
+    this.handle = attempt(context, () => new (native().Socket)(kind.family, kind.type, kind.protocol, ns, device));
+    this.handle.onsent = (results) => this.onSent(results);
+    this.handle.onmessages = (count, data, meta, error) => this.onMessages(count, data, meta, error);
     try {
       const c = native().constants;
       if (rcvbuf !== undefined) this.setInt(c.SOL_SOCKET, c.SO_RCVBUF, rcvbuf, 'SO_RCVBUF');
@@ -270,7 +272,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
 
   private readFromKernel(): void {
     this.paused = false;
-    this.handle.startReceive((count, data, meta, error) => this.onMessages(count, data, meta, error), this.batchSize, this.slotSize);
+    this.handle.startReceive(this.batchSize, this.slotSize);
   }
 
   /** Hands a received item to async iterators. */

@@ -63,7 +63,7 @@ Napi::Function Socket::Init(Napi::Env env) {
                      });
 }
 
-// new Socket(family 6|4, type, protocol, netnsPath?, device?, onSent?)
+// new Socket(family 6|4, type, protocol, netnsPath?, device?)
 Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
   Napi::Env env = info.Env();
   family_ = IntArg(info, 0) == 4 ? AF_INET : AF_INET6;
@@ -71,7 +71,6 @@ Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) 
   const int protocol = IntArg(info, 2);
   const std::string netns = OptionalString(info[3]);
   const std::string device = OptionalString(info[4]);
-  if (info.Length() > 5 && info[5].IsFunction()) onSent_ = Napi::Persistent(info[5].As<Napi::Function>());
   {
     NetnsGuard inNamespace(env, netns);
     fd_ = socket(family_, type_ | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
@@ -321,13 +320,12 @@ void Socket::UpdatePin() {
     Napi::ObjectWrap<Socket>::Unref();
 }
 
-// startReceive(onMessages, batchSize, slotSize)
+// startReceive(batchSize, slotSize): batches go to this.onmessages.
 Napi::Value Socket::StartReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
-  onMessages_ = Napi::Persistent(info[0].As<Napi::Function>());
-  const size_t batch = info[1].As<Napi::Number>().Uint32Value();
-  const size_t slot = info[2].As<Napi::Number>().Uint32Value();
+  const size_t batch = info[0].As<Napi::Number>().Uint32Value();
+  const size_t slot = info[1].As<Napi::Number>().Uint32Value();
   if (batch != batch_ || slot != slot_) {
     batch_ = batch;
     slot_ = slot;
@@ -361,14 +359,16 @@ Napi::Value Socket::StopReceive(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-bool Socket::Deliver(napi_ref fn, size_t argc, const napi_value* argv) {
+bool Socket::Deliver(const char* callbackName, size_t argc, const napi_value* argv) {
   napi_env env = Env();
   napi_value callback, self, result;
-  if (dead_ || napi_get_reference_value(env, fn, &callback) != napi_ok || callback == nullptr ||
-      napi_get_reference_value(env, static_cast<napi_ref>(*this), &self) != napi_ok || self == nullptr) {
+  if (dead_ || napi_get_reference_value(env, static_cast<napi_ref>(*this), &self) != napi_ok || self == nullptr ||
+      napi_get_named_property(env, self, callbackName, &callback) != napi_ok) {
     dead_ = true;
     return false;
   }
+  napi_valuetype type;
+  if (napi_typeof(env, callback, &type) != napi_ok || type != napi_function) return true;  // nobody listens
   const napi_status status = napi_make_callback(env, *async_, self, callback, argc, argv, &result);
   if (status == napi_ok) return true;
   bool pending = false;
@@ -390,7 +390,7 @@ bool Socket::DeliverError(int err, const char* syscall) {
   argv[2] = argv[1];
   argv[3] = RawErrnoError(env, err, syscall);
   if (argv[3] == nullptr) return false;
-  return Deliver(onMessages_, 4, argv);
+  return Deliver("onmessages", 4, argv);
 }
 
 void Socket::DrainReceive() {
@@ -503,7 +503,7 @@ void Socket::DrainReceive() {
     }
     napi_value argv[3] = {nullptr, dataValue, metaValue};
     if (napi_create_uint32(env, static_cast<uint32_t>(n), &argv[0]) != napi_ok) return;
-    if (!Deliver(onMessages_, 3, argv)) return;
+    if (!Deliver("onmessages", 3, argv)) return;
     if (static_cast<size_t>(n) < batch_) return;
   }
 }
@@ -623,7 +623,7 @@ void Socket::FlushQueue() {
     return;
   std::memcpy(bytes, results.data(), results.size() * sizeof(int32_t));
   // Unpin only after JavaScript has seen the results.
-  if (!onSent_.IsEmpty()) Deliver(onSent_, 1, &array);
+  Deliver("onsent", 1, &array);
   UpdatePin();
 }
 
@@ -632,7 +632,7 @@ void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
   if (self == nullptr || self->fd_ < 0 || self->dead_) return;
   if (status < 0) {
     RawScope scope(self->Env());
-    if (scope.ok() && !self->onMessages_.IsEmpty()) self->DeliverError(-status, "uv_poll");
+    if (scope.ok()) self->DeliverError(-status, "uv_poll");
     return;
   }
   if ((events & UV_WRITABLE) != 0) self->FlushQueue();

@@ -80,8 +80,11 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void DrainReceive();
   void FlushQueue();
   void BuildControl(Napi::Env env, const Napi::CallbackInfo& info, size_t first, std::vector<uint8_t>* control);
-  // Calls JavaScript from a libuv callback; false when it threw or can no longer run.
-  bool Deliver(napi_ref fn, size_t argc, const napi_value* argv);
+  // Calls this.<callbackName>(...) from a libuv callback; false when it threw or can no
+  // longer run. The callbacks live as properties of the JavaScript object (as in Node's
+  // own handles) rather than in persistent references, so a socket nobody holds can be
+  // collected and its fd closed by the finalizer.
+  bool Deliver(const char* callbackName, size_t argc, const napi_value* argv);
   bool DeliverError(int err, const char* syscall);
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
@@ -97,8 +100,6 @@ class Socket : public Napi::ObjectWrap<Socket> {
   bool dead_ = false;  // JavaScript can no longer run in this environment
   Addon* addon_ = nullptr;
 
-  Napi::FunctionReference onMessages_;
-  Napi::FunctionReference onSent_;
   std::unique_ptr<Napi::AsyncContext> async_;
 
   // Receive scratch: `batch_` slots of `slot_` bytes each, allocated when receiving starts.

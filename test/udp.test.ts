@@ -1,5 +1,6 @@
 // UdpSocket on loopback: no privilege needed. Per-packet control data, the event and
 // iterator models, the close sequence, and a coded error for every bad input.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -140,6 +141,43 @@ describe('UdpSocket on loopback', () => {
       await s.close();
     }
     expect(openFds()).toBe(before);
+  });
+
+  test('unreachable, unclosed sockets get their fds closed by the finalizer; listening ones stay alive', () => {
+    const entry = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
+    const script = `
+      const fs = require('node:fs');
+      const { UdpSocket } = require(${JSON.stringify(entry)});
+      const fds = () => fs.readdirSync('/proc/self/fd').length;
+      const collect = async () => { for (let i = 0; i < 10; i++) { global.gc(); await new Promise((r) => setImmediate(r)); } };
+      (async () => {
+        const before = fds();
+        (() => { for (let i = 0; i < 500; i++) new UdpSocket({ address: '::1' }); })();
+        const during = fds();
+        await collect();
+        const after = fds();
+        // A socket with a 'message' listener is pinned like a dgram socket: dropping every
+        // reference to it does not stop delivery.
+        let port = 0;
+        const got = new Promise((resolve) => {
+          const rx = new UdpSocket({ address: '::1' });
+          port = rx.address().port;
+          rx.on('message', (data) => { resolve(data.toString()); rx.close(); });
+        });
+        await collect();
+        const tx = new UdpSocket();
+        await tx.send('still here', { address: '::1', port });
+        const text = await got;
+        tx.close();
+        console.log(JSON.stringify({ before, during, after, text }));
+      })();
+    `;
+    const r = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8', timeout: 20000 });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout) as { before: number; during: number; after: number; text: string };
+    expect(out.during).toBe(out.before + 500);
+    expect(out.after).toBe(out.before);
+    expect(out.text).toBe('still here');
   });
 
   test('works inside a worker thread, and the worker exits cleanly with a socket still open', async () => {
