@@ -150,7 +150,7 @@ export function parseIpv6(address: string): Buffer {
 export function formatIpv6(bytes: Uint8Array, offset = 0): string {
   if (!(bytes instanceof Uint8Array)) throw invalidArgType('bytes', 'an instance of Buffer or Uint8Array', bytes);
   if (!Number.isInteger(offset) || offset < 0 || offset + 16 > bytes.length) {
-    throw outOfRange('offset', `an integer from 0 to ${Math.max(bytes.length - 16, 0)} (16 bytes are read)`, offset);
+    throw outOfRange('offset', `an integer >= 0 with offset + 16 <= ${bytes.length} (the input's length)`, offset);
   }
   const o = offset;
   if (
