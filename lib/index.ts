@@ -13,3 +13,5 @@ export * as interfaces from './interfaces';
 export type { InterfaceRef, InterfaceSpec, NetworkInterface, InterfaceAddress, InterfaceFlags } from './interfaces';
 export * as hopByHop from './hopbyhop';
 export type { HopByHopOption } from './hopbyhop';
+export { connectTcp, createTcpServer } from './tcp';
+export type { TcpConnectOptions, TcpServerOptions } from './tcp';

@@ -63,6 +63,10 @@ export interface NativeSocket {
     tclass: number,
     hopByHop: Buffer | null,
   ): number;
+  /** listen() on a stream socket. */
+  listen(backlog: number): void;
+  /** Hands the fd over (to Node's net module); this object no longer owns it. */
+  detach(): number;
   close(): void;
   ref(): void;
   unref(): void;
@@ -96,6 +100,8 @@ export interface NativeBinding {
   interfaces(netnsPath: string | null): { links: NativeLink[]; addresses: NativeInterfaceAddress[] };
   /** The text of /proc/net/NAME as seen from inside the namespace. */
   netFile(netnsPath: string | null, name: string): string;
+  /** The text of /proc/sys/net/NAME (a sysctl, e.g. 'ipv6/conf/all/forwarding') inside the namespace. */
+  sysctl(netnsPath: string | null, name: string): string;
   constants: NativeConstants;
 }
 

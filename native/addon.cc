@@ -102,13 +102,8 @@ Napi::Value Interfaces(const Napi::CallbackInfo& info) {
   return result;
 }
 
-// netFile(netnsPath?, name) -> the text of /proc/net/NAME as seen from inside the namespace
-// (/proc/thread-self/net follows the calling thread's namespace, /proc/self/net does not).
-Napi::Value NetFile(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const std::string name = info[1].As<Napi::String>().Utf8Value();
-  NetnsGuard inNamespace(env, OptionalString(info[0]));
-  const std::string path = "/proc/thread-self/net/" + name;
+// The whole text of a file under /proc, opened (so resolved) on the calling thread.
+std::string ReadProcText(Napi::Env env, const std::string& path) {
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) ThrowErrno(env, errno, "open");
   std::string text;
@@ -125,7 +120,27 @@ Napi::Value NetFile(const Napi::CallbackInfo& info) {
     text.append(chunk, static_cast<size_t>(n));
   }
   close(fd);
-  return Napi::String::New(env, text);
+  return text;
+}
+
+// netFile(netnsPath?, name) -> the text of /proc/net/NAME as seen from inside the namespace
+// (/proc/thread-self/net follows the calling thread's namespace, /proc/self/net does not).
+Napi::Value NetFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string name = info[1].As<Napi::String>().Utf8Value();
+  NetnsGuard inNamespace(env, OptionalString(info[0]));
+  return Napi::String::New(env, ReadProcText(env, "/proc/thread-self/net/" + name));
+}
+
+// sysctl(netnsPath?, name) -> the text of /proc/sys/net/NAME inside the namespace. The kernel
+// picks the per-namespace sysctl table when the path is looked up, from the namespace of the
+// OPENING THREAD (current->nsproxy), so opening it inside the guard reads that namespace's
+// value; no /proc/net-style thread-self path is needed or exists for /proc/sys.
+Napi::Value Sysctl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string name = info[1].As<Napi::String>().Utf8Value();
+  NetnsGuard inNamespace(env, OptionalString(info[0]));
+  return Napi::String::New(env, ReadProcText(env, "/proc/sys/net/" + name));
 }
 
 Napi::Object Constants(Napi::Env env) {
@@ -177,6 +192,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Socket", Socket::Init(env));
   exports.Set("interfaces", Napi::Function::New(env, Interfaces, "interfaces"));
   exports.Set("netFile", Napi::Function::New(env, NetFile, "netFile"));
+  exports.Set("sysctl", Napi::Function::New(env, Sysctl, "sysctl"));
   exports.Set("constants", Constants(env));
   return exports;
 }

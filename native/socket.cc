@@ -57,6 +57,8 @@ Napi::Function Socket::Init(Napi::Env env) {
                          InstanceMethod<&Socket::StartReceive>("startReceive"),
                          InstanceMethod<&Socket::StopReceive>("stopReceive"),
                          InstanceMethod<&Socket::Send>("send"),
+                         InstanceMethod<&Socket::Listen>("listen"),
+                         InstanceMethod<&Socket::Detach>("detach"),
                          InstanceMethod<&Socket::Close>("close"),
                          InstanceMethod<&Socket::Ref>("ref"),
                          InstanceMethod<&Socket::Unref>("unref"),
@@ -654,6 +656,24 @@ void Socket::ClosePoll() {
     }
   });
   poll_ = nullptr;
+}
+
+// listen(backlog): for stream sockets made in a namespace and handed to Node's net module.
+Napi::Value Socket::Listen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (listen(fd_, IntArg(info, 0)) < 0) ThrowErrno(env, errno, "listen");
+  return env.Undefined();
+}
+
+// detach() -> fd: gives the descriptor away (to net.Server/net.Socket); this object forgets it.
+Napi::Value Socket::Detach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (poll_ != nullptr || receiving_ || !queue_.empty()) ThrowErrno(env, EBUSY, "detach");
+  const int fd = fd_;
+  fd_ = -1;
+  return Napi::Number::New(env, fd);
 }
 
 Napi::Value Socket::Close(const Napi::CallbackInfo& info) {

@@ -68,6 +68,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   Napi::Value StartReceive(const Napi::CallbackInfo& info);
   Napi::Value StopReceive(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value Listen(const Napi::CallbackInfo& info);
+  Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
   Napi::Value Unref(const Napi::CallbackInfo& info);
