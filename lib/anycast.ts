@@ -1,0 +1,390 @@
+/**
+ * AnycastGroup: an IPv6 anycast address held by the service that answers it.
+ *
+ * Linux lets a socket join an anycast address on one interface (IPV6_JOIN_ANYCAST, the API
+ * of the 2002 USAGI patch): while at least one socket holds a join, the host answers
+ * neighbour solicitations for the address (Override=0) and delivers packets sent to it;
+ * when the last join goes, the address is forgotten. So the address lives exactly as long
+ * as the service: a daemon that exits or crashes stops attracting traffic, and the other
+ * members of the group on the link take it over.
+ *
+ * An AnycastGroup owns one socket and makes exactly one join on it, undone by close()
+ * (IPV6_LEAVE_ANYCAST, then the fd closes). With a `port` the group is also a UDP service
+ * whose replies leave FROM the anycast address, which plain sockets cannot do.
+ * @packageDocumentation
+ */
+import { EventEmitter } from 'node:events';
+import { closedError, ErrorContext, invalidArgType, invalidArgValue, withContext } from './errors';
+import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from './interfaces';
+import { formatIpv6, parseIpv6 } from './ipv6addr';
+import { constants, NativeSocket, Record } from './native';
+import { AddressTableEntry, anycast6 } from './procnet';
+import { BaseSocket, NO_CONTROL, SendControl, SocketOptions } from './socket';
+import { Message, MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
+import { toBuffer, validateObject, validateOptionalObject, validatePort } from './validate';
+
+/** Options of an AnycastGroup. */
+export interface AnycastGroupOptions extends Omit<UdpSocketOptions, 'family' | 'address' | 'ipv6Only' | 'port'> {
+  /**
+   * The interface to join on: an index or a name. Required: with index 0 the kernel would
+   * pick one by route lookup, and the address would end up wherever the routing table
+   * happens to point today.
+   */
+  interface: InterfaceSpec;
+  /**
+   * Serve UDP on this port: datagrams sent to the anycast address and this port arrive as
+   * 'message' events with a reply function. 0 lets the kernel pick a port. Omit it for a
+   * group that only holds the address (for ping, or for a service on another socket).
+   */
+  port?: number;
+}
+
+/** Sends one datagram back to the sender, FROM the anycast address; resolves with the bytes sent. */
+export type AnycastReply = (data: Buffer | Uint8Array | string) => Promise<number>;
+
+/** One datagram addressed to the group, as the async iterator yields it. */
+export interface AnycastMessage extends Message {
+  /** Answers the sender from the anycast address, out of the interface the datagram came in on. */
+  reply: AnycastReply;
+}
+
+/** Counters of a serving group. */
+export interface AnycastStats {
+  /** Datagrams addressed to the anycast address and delivered to the group. */
+  received: number;
+  /**
+   * Datagrams that reached the group's port with another destination (a unicast address of
+   * the host): the socket is bound to `::`, so the kernel hands them over; they are dropped.
+   */
+  ignored: number;
+  /** Datagrams the kernel dropped because the receive buffer was full. */
+  kernelDrops: number;
+  /** Datagrams longer than maxMessageSize, delivered truncated. */
+  truncated: number;
+}
+
+/** One line of /proc/net/anycast6: an address, the interface it is joined on, and how many joins hold it. */
+export type AnycastEntry = AddressTableEntry;
+
+/** What a socket joins: the address (text and bytes) on one interface, in one namespace. */
+interface JoinTarget {
+  readonly address: string;
+  readonly bytes: Buffer;
+  readonly interface: InterfaceRef;
+  readonly netns: string | undefined;
+}
+
+const JOIN_HINTS: Readonly<Record<string, string>> = {
+  EPERM: "joining an anycast address needs CAP_NET_ADMIN in the socket's network namespace",
+  EADDRNOTAVAIL:
+    'on a host (forwarding off on that interface) an anycast address must lie inside the prefix of an address of that interface; only a router (forwarding on) may join any address',
+  EINVAL: 'the address is multicast, or the host already owns it as a unicast address',
+  ENODEV: 'no such interface',
+  ENOMEM: 'every join is charged to net.core.optmem_max, which is exhausted',
+};
+
+/** The one join of a socket, with the errno explained. */
+function join(handle: NativeSocket, target: JoinTarget): void {
+  try {
+    handle.ipv6Mreq(constants().IPV6_JOIN_ANYCAST, target.address, target.interface.index);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    throw withContext(err, {
+      option: 'IPV6_JOIN_ANYCAST',
+      address: target.address,
+      interface: `${target.interface.name} (${target.interface.index})`,
+      netns: target.netns,
+      hint: typeof code === 'string' ? JOIN_HINTS[code] : undefined,
+    });
+  }
+}
+
+/**
+ * Undoes the join before the fd closes. A failure is not an error worth reporting: closing
+ * the fd drops every join of the socket anyway, and ENOENT only means the kernel already
+ * dropped it (the interface was deleted).
+ */
+function leave(handle: NativeSocket, target: JoinTarget): void {
+  try {
+    handle.ipv6Mreq(constants().IPV6_LEAVE_ANYCAST, target.address, target.interface.index);
+  } catch {
+    /* the fd is closed next, which drops the join in any case */
+  }
+}
+
+/**
+ * The socket of a serving group: a UDP socket on [::]:port holding the join, delivering
+ * only datagrams whose destination is the anycast address, each with a reply function.
+ *
+ * Why `::` and not the anycast address itself: bind() to an anycast address fails with
+ * EADDRNOTAVAIL unless IPV6_FREEBIND is set before bind(), and UdpSocket binds in its
+ * constructor. `::` needs no extra privilege, and IPV6_PKTINFO tells each datagram's
+ * destination, so the filter is one 16-byte comparison. The cost: the group owns the port
+ * in its namespace, so a unicast service on the same port must bind its own address and
+ * both must set `reuseAddr` (the kernel then prefers the more specific socket).
+ */
+class ServiceSocket extends UdpSocket {
+  /** Datagrams to the port whose destination was not the anycast address (dropped). */
+  ignored = 0;
+  private joined = false;
+
+  constructor(
+    options: UdpSocketOptions,
+    private readonly target: JoinTarget,
+  ) {
+    super(options);
+    try {
+      join(this.handle, target);
+      this.joined = true;
+    } catch (err) {
+      void this.close();
+      throw err;
+    }
+  }
+
+  // dispatch() pushes only AnycastMessage items, so the iterator yields nothing else.
+  override [Symbol.asyncIterator](): AsyncIterator<AnycastMessage> {
+    return super[Symbol.asyncIterator]() as AsyncIterator<AnycastMessage>;
+  }
+
+  protected override beforeClose(): void {
+    if (!this.joined) return;
+    this.joined = false;
+    leave(this.handle, this.target);
+  }
+
+  protected override dispatch(count: number, data: Buffer, meta: Buffer): void {
+    const wantEvents = this.listenerCount('message') > 0;
+    const wantItems = this.hasIterators;
+    const dst = Record.destination;
+    for (let i = 0; i < count; i++) {
+      const at = i * Record.size;
+      // The socket is bound to `::`: datagrams to the host's unicast addresses on this
+      // port arrive too, and must not be answered as if the group had been asked.
+      if (meta.readUInt32LE(at + Record.hasDestination) !== 1 || this.target.bytes.compare(meta, at + dst, at + dst + 16) !== 0) {
+        this.ignored++;
+        continue;
+      }
+      const offset = meta.readUInt32LE(at + Record.dataOffset);
+      const length = meta.readUInt32LE(at + Record.dataLength);
+      const payload = data.subarray(offset, offset + length);
+      const info = this.info(meta, at, data, length);
+      const reply = this.replier(meta, at, info);
+      if (wantEvents) this.emit('message', payload, info, reply);
+      if (wantItems) {
+        const item: AnycastMessage = { data: payload, info, reply };
+        this.pushToIterators(item);
+      }
+      if (this.closed) return;
+    }
+  }
+
+  /**
+   * The reply function of one datagram. The peer (without zone), its scope and the arrival
+   * interface are taken from the record as the kernel gave them, so a reply costs no name
+   * lookups; the source is the anycast address, set per packet with IPV6_PKTINFO (accepted
+   * for a joined anycast address since Linux 3.14). Normal source selection never picks an
+   * anycast address, and a client that connect()ed to it would drop an answer from any other.
+   */
+  private replier(meta: Buffer, at: number, info: MessageInfo): AnycastReply {
+    const peer = this.sourceCache.format(meta, at + Record.source, 6);
+    const scopeId = meta.readUInt32LE(at + Record.scopeId);
+    const ifindex = meta.readInt32LE(at + Record.ifindex);
+    const ctl: SendControl = { ...NO_CONTROL, ifindex: ifindex > 0 ? ifindex : -1, source: this.target.address };
+    const context: ErrorContext = { option: 'IPV6_PKTINFO', address: info.address, port: info.port, netns: this.netns };
+    if (info.interface) context.interface = info.interface.name || info.interface.index;
+    return (data) => {
+      if (this.closed) return Promise.reject(closedError('anycast group'));
+      let buf: Buffer;
+      try {
+        buf = toBuffer(data);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+      return this.sendNative(buf, peer, info.port, scopeId, ctl, context);
+    };
+  }
+}
+
+/**
+ * The socket of a group without a port: an unbound UDP socket. It owns no port and receives
+ * nothing (an unbound UDP socket is in no lookup table); it only carries the join.
+ */
+class MembershipSocket extends BaseSocket<never> {
+  private joined = false;
+
+  constructor(
+    options: SocketOptions,
+    private readonly target: JoinTarget,
+  ) {
+    super({ family: 6, type: constants().SOCK_DGRAM, protocol: 0 }, options, 'message');
+    try {
+      join(this.handle, target);
+      this.joined = true;
+    } catch (err) {
+      void this.close();
+      throw err;
+    }
+  }
+
+  protected override beforeClose(): void {
+    if (!this.joined) return;
+    this.joined = false;
+    leave(this.handle, this.target);
+  }
+
+  // Nothing can arrive: do not poll the fd (an iterator then simply ends at close()).
+  protected override startReceiving(): void {}
+
+  protected override dispatch(): void {}
+}
+
+/** Checks the anycast address: IPv6 text without zone, neither multicast nor unspecified. */
+function anycastAddress(value: unknown): { address: string; bytes: Buffer } {
+  if (typeof value !== 'string') throw invalidArgType('address', 'of type string', value);
+  let bytes: Buffer;
+  try {
+    bytes = parseIpv6(value);
+  } catch {
+    throw invalidArgValue('address', value, 'must be an IPv6 address without a zone (the interface option names the interface)');
+  }
+  // The kernel says EINVAL for both; saying what is wrong before the syscall is kinder.
+  // Whether the host owns the address as unicast only the kernel can judge.
+  if (bytes[0] === 0xff) throw invalidArgValue('address', value, 'is a multicast address; anycast addresses are unicast addresses (join multicast groups with a multicast socket)');
+  if (bytes.every((b) => b === 0)) throw invalidArgValue('address', value, 'is the unspecified address');
+  return { address: formatIpv6(bytes), bytes };
+}
+
+/** Resolves the required interface option; never 0 and never 'all'. */
+function joinInterface(value: unknown, netns: string | undefined): InterfaceRef {
+  if (value === undefined) throw invalidArgType('options.interface', 'an interface index (number) or name (string)', value);
+  if (value === 0) throw invalidArgValue('options.interface', value, 'must name an interface; 0 would let the kernel pick one by route lookup');
+  if (value === 'all') throw invalidArgValue('options.interface', value, "must name one interface; an anycast join is per interface ('all' is not allowed)");
+  return resolveInterface(value, 'options.interface', netns);
+}
+
+/**
+ * An IPv6 anycast address held by this process on one interface, and optionally a UDP
+ * service on it.
+ *
+ * - Joins with IPV6_JOIN_ANYCAST on a socket of its own; close() leaves (IPV6_LEAVE_ANYCAST)
+ *   and closes that socket. A group that is garbage-collected unclosed has its fd closed by
+ *   the native finalizer, which drops the join too: ip6sock never leaks one.
+ * - Two AnycastGroup objects for the same address and interface each hold their own kernel
+ *   join (/proc/net/anycast6 shows `users` 2), and each close() leaves only its own: the
+ *   kernel counts joins per socket, and the address stays until the last one goes.
+ * - With `port`, datagrams sent to the anycast address arrive as
+ *   `'message' (data, info, reply)`; `reply(data)` answers from the anycast address.
+ *
+ * Events: 'message' (serving groups), 'error', 'close'.
+ *
+ * Needs CAP_NET_ADMIN in the socket's network namespace (EPERM otherwise).
+ */
+export class AnycastGroup extends EventEmitter implements AsyncIterable<AnycastMessage> {
+  /** The anycast address, in canonical text form. */
+  readonly address: string;
+  /** The interface the address is joined on. */
+  readonly interface: InterfaceRef;
+  /** The UDP port served, or null for a group that only holds the address. */
+  readonly port: number | null;
+  /** The namespace the group lives in, as given. */
+  readonly netns: string | undefined;
+
+  private readonly socket: ServiceSocket | MembershipSocket;
+  private forwarding = false;
+
+  /**
+   * Joins `address` on `options.interface` (index or name, required).
+   * @throws ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE / ERR_OUT_OF_RANGE for bad
+   *   arguments; ENODEV for an unknown interface; the join's system error (EPERM,
+   *   EADDRNOTAVAIL, EINVAL, ENOMEM) with `option: 'IPV6_JOIN_ANYCAST'` and a hint.
+   */
+  constructor(address: string, options: AnycastGroupOptions) {
+    super();
+    const a = anycastAddress(address);
+    const opts = validateObject<AnycastGroupOptions>(options, 'options');
+    const port = opts.port === undefined ? undefined : validatePort(opts.port, 'options.port');
+    this.interface = joinInterface(opts.interface, opts.netns);
+    this.address = a.address;
+    this.netns = opts.netns;
+    const target: JoinTarget = { address: a.address, bytes: a.bytes, interface: this.interface, netns: opts.netns };
+
+    if (port === undefined) {
+      this.socket = new MembershipSocket(opts, target);
+      this.port = null;
+    } else {
+      // Spread first, then the fixed settings: a JavaScript caller's `address` or
+      // `family` cannot move the service off [::]:port.
+      const service = new ServiceSocket({ ...opts, family: 6, address: '::', ipv6Only: true, port }, target);
+      this.socket = service;
+      this.port = service.address().port;
+      // Reading starts with the first 'message' listener of the group, as on a socket.
+      this.on('newListener', (event: string | symbol) => {
+        if (event !== 'message' || this.forwarding) return;
+        this.forwarding = true;
+        service.on('message', (data: Buffer, info: MessageInfo, reply: AnycastReply) => this.emit('message', data, info, reply));
+      });
+    }
+    this.socket.on('error', (err: Error) => this.emit('error', err));
+    this.socket.on('close', () => this.emit('close'));
+  }
+
+  /** The anycast addresses joined in a namespace, by any socket or (on routers) by the kernel. */
+  static list(options?: { netns?: string }): AnycastEntry[] {
+    const opts = validateOptionalObject<{ netns?: string }>(options, 'options');
+    return anycast6(opts.netns);
+  }
+
+  /** True once close() was called (or the AbortSignal fired). */
+  get closed(): boolean {
+    return this.socket.closed;
+  }
+
+  /** Receive counters (all zero for a group without a port). */
+  get stats(): AnycastStats {
+    const s = this.socket.stats;
+    const ignored = this.socket instanceof ServiceSocket ? this.socket.ignored : 0;
+    return { received: s.received - ignored, ignored, kernelDrops: s.kernelDrops, truncated: s.truncated };
+  }
+
+  /**
+   * Leaves the group and closes its socket: IPV6_LEAVE_ANYCAST, then the fd closes, then
+   * 'close' is emitted and the promise resolves. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    return this.socket.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Yields `{ data, info, reply }` for every datagram addressed to the group, until it closes. */
+  [Symbol.asyncIterator](): AsyncIterator<AnycastMessage> {
+    return this.socket[Symbol.asyncIterator]();
+  }
+
+  /** Keep the event loop alive while the group is open (the default). */
+  ref(): this {
+    this.socket.ref();
+    return this;
+  }
+
+  /** Let the process exit even while the group is open. */
+  unref(): this {
+    this.socket.unref();
+    return this;
+  }
+}
+
+/** Typed events of an AnycastGroup. */
+export interface AnycastGroup {
+  on(event: 'message', listener: (data: Buffer, info: MessageInfo, reply: AnycastReply) => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'close', listener: () => void): this;
+  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  once(event: 'message', listener: (data: Buffer, info: MessageInfo, reply: AnycastReply) => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  once(event: 'close', listener: () => void): this;
+  once(event: string | symbol, listener: (...args: never[]) => void): this;
+}
