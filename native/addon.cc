@@ -171,24 +171,28 @@ Napi::Object Constants(Napi::Env env) {
   return c;
 }
 
-void Teardown(void* data) {
+// Environment teardown (worker exit, process exit): close every socket and wait, as an
+// async cleanup hook, until libuv has called back for each poll handle we closed.
+void Teardown(napi_async_cleanup_hook_handle hook, void* data) {
   auto* addon = static_cast<Addon*>(data);
   addon->tearingDown = true;
+  addon->teardownHook = hook;
   // Copy: ForceClose does not erase, but a destructor running meanwhile could.
   const std::set<Socket*> open(addon->sockets);
   for (Socket* s : open) s->ForceClose();
+  addon->FinishTeardownIfDone();
 }
 
 void ReleaseAddon(Napi::Env, Addon* addon) {
   addon->released = true;
-  if (addon->sockets.empty()) delete addon;
+  addon->DeleteIfUnused();
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* addon = new Addon();
   // Sockets may be finalized after the instance data during teardown: whoever is last frees.
   env.SetInstanceData<Addon, ReleaseAddon>(addon);
-  napi_add_env_cleanup_hook(env, Teardown, addon);
+  napi_add_async_cleanup_hook(env, Teardown, addon, nullptr);
   exports.Set("Socket", Socket::Init(env));
   exports.Set("interfaces", Napi::Function::New(env, Interfaces, "interfaces"));
   exports.Set("netFile", Napi::Function::New(env, NetFile, "netFile"));

@@ -77,7 +77,22 @@ Napi::Object FromSockaddr(Napi::Env env, const sockaddr_storage& ss);
 struct Addon {
   std::set<Socket*> sockets;
   bool tearingDown = false;
-  bool released = false;  // the environment let go of it; the last Socket deletes it
+  bool released = false;  // the environment let go of it; the last user deletes it
+  int closingHandles = 0;  // uv_close() calls whose callback has not run yet
+  napi_async_cleanup_hook_handle teardownHook = nullptr;
+
+  // Lets environment teardown go on once every handle we closed has called back.
+  void FinishTeardownIfDone() {
+    if (tearingDown && closingHandles == 0 && teardownHook != nullptr) {
+      napi_remove_async_cleanup_hook(teardownHook);
+      teardownHook = nullptr;
+    }
+    DeleteIfUnused();
+  }
+
+  void DeleteIfUnused() {
+    if (released && sockets.empty() && closingHandles == 0) delete this;
+  }
 };
 
 Addon* GetAddon(Napi::Env env);

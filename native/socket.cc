@@ -93,10 +93,10 @@ Socket::~Socket() {
   // Reached only when the JavaScript object is unreachable (it is pinned while receiving or
   // while sends are queued), or at environment teardown: never leak the fd.
   ForceClose();
-  if (closingPoll_ != nullptr) closingPoll_->data = nullptr;
+  if (closingPoll_ != nullptr) closingPoll_->owner = nullptr;
   if (addon_ != nullptr) {
     addon_->sockets.erase(this);
-    if (addon_->released && addon_->sockets.empty()) delete addon_;
+    addon_->DeleteIfUnused();
   }
 }
 
@@ -104,8 +104,8 @@ void Socket::ForceClose() {
   receiving_ = false;
   queue_.clear();
   if (poll_ != nullptr) {
-    poll_->data = nullptr;  // the close callback must not reach back into this object
-    uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    poll_->owner = nullptr;  // the close callback must not reach back into this object
+    ClosePollHandle(poll_);
     poll_ = nullptr;
   }
   if (fd_ >= 0) {
@@ -287,16 +287,17 @@ void Socket::EnsurePoll(Napi::Env env) {
   if (poll_ != nullptr) return;
   uv_loop_t* loop = nullptr;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env, "no event loop");
-  poll_ = new uv_poll_t;
-  const int rc = uv_poll_init_socket(loop, poll_, fd_);
+  auto* handle = new PollHandle{};
+  const int rc = uv_poll_init_socket(loop, &handle->poll, fd_);
   if (rc < 0) {
-    delete poll_;
-    poll_ = nullptr;
+    delete handle;
     ThrowErrno(env, -rc, "uv_poll_init");
   }
-  poll_->data = this;
+  handle->owner = this;
+  handle->addon = addon_;
+  poll_ = handle;
   pollEvents_ = 0;
-  if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  if (!refed_) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->poll));
 }
 
 void Socket::UpdatePoll() {
@@ -305,9 +306,9 @@ void Socket::UpdatePoll() {
   if (want == pollEvents_) return;
   pollEvents_ = want;
   if (want == 0)
-    uv_poll_stop(poll_);
+    uv_poll_stop(&poll_->poll);
   else
-    uv_poll_start(poll_, want, &Socket::OnPoll);
+    uv_poll_start(&poll_->poll, want, &Socket::OnPoll);
 }
 
 // While the kernel may still hand us data or take our queued sends, the JavaScript object
@@ -630,7 +631,7 @@ void Socket::FlushQueue() {
 }
 
 void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
-  auto* self = static_cast<Socket*>(handle->data);
+  auto* self = reinterpret_cast<PollHandle*>(handle)->owner;
   if (self == nullptr || self->fd_ < 0 || self->dead_) return;
   if (status < 0) {
     RawScope scope(self->Env());
@@ -641,20 +642,33 @@ void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
   if ((events & UV_READABLE) != 0 && self->fd_ >= 0) self->DrainReceive();
 }
 
+void Socket::ClosePollHandle(PollHandle* handle) {
+  // Counted, so that environment teardown can wait for every close callback: they are
+  // code in this library, which Node may unload once the environment is gone.
+  handle->addon->closingHandles++;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle->poll), [](uv_handle_t* h) {
+    auto* closed = reinterpret_cast<PollHandle*>(h);
+    Socket* self = closed->owner;
+    Addon* addon = closed->addon;
+    delete closed;
+    if (self != nullptr) {
+      self->closingPoll_ = nullptr;
+      // The object stayed pinned until the handle was gone, so a close() made inside a
+      // message callback never frees the object under the callback's feet.
+      if (!addon->tearingDown && !self->dead_) {
+        RawScope scope(self->Env());
+        if (scope.ok()) self->UpdatePin();
+      }
+    }
+    addon->closingHandles--;
+    addon->FinishTeardownIfDone();
+  });
+}
+
 void Socket::ClosePoll() {
   if (poll_ == nullptr) return;
   closingPoll_ = poll_;
-  uv_close(reinterpret_cast<uv_handle_t*>(poll_), [](uv_handle_t* h) {
-    auto* self = static_cast<Socket*>(h->data);
-    delete reinterpret_cast<uv_poll_t*>(h);
-    if (self != nullptr) self->closingPoll_ = nullptr;
-    // The object stayed pinned until the handle was gone, so a close() made inside a
-    // message callback never frees the object under the callback's feet.
-    if (self != nullptr && !self->addon_->tearingDown && !self->dead_) {
-      RawScope scope(self->Env());
-      if (scope.ok()) self->UpdatePin();
-    }
-  });
+  ClosePollHandle(poll_);
   poll_ = nullptr;
 }
 
@@ -689,13 +703,13 @@ Napi::Value Socket::Close(const Napi::CallbackInfo& info) {
 
 Napi::Value Socket::Ref(const Napi::CallbackInfo& info) {
   refed_ = true;
-  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(poll_));
+  if (poll_ != nullptr) uv_ref(reinterpret_cast<uv_handle_t*>(&poll_->poll));
   return info.Env().Undefined();
 }
 
 Napi::Value Socket::Unref(const Napi::CallbackInfo& info) {
   refed_ = false;
-  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(poll_));
+  if (poll_ != nullptr) uv_unref(reinterpret_cast<uv_handle_t*>(&poll_->poll));
   return info.Env().Undefined();
 }
 

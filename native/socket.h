@@ -34,6 +34,14 @@ constexpr size_t kDrops = 76;         // u32 SO_RXQ_OVFL counter, when enabled
 constexpr size_t kSize = 80;
 }  // namespace rec
 
+// A poll handle and who it belongs to; the handle outlives a closed Socket until libuv's
+// close callback, so the owner link is cleared when the Socket goes first.
+struct PollHandle {
+  uv_poll_t poll;  // first member: libuv hands back &poll
+  Socket* owner;
+  Addon* addon;
+};
+
 class Socket : public Napi::ObjectWrap<Socket> {
  public:
   static Napi::Function Init(Napi::Env env);
@@ -79,6 +87,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void UpdatePoll();
   void UpdatePin();
   void ClosePoll();
+  static void ClosePollHandle(PollHandle* handle);
   void DrainReceive();
   void FlushQueue();
   void BuildControl(Napi::Env env, const Napi::CallbackInfo& info, size_t first, std::vector<uint8_t>* control);
@@ -93,8 +102,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   int fd_ = -1;
   int family_ = 0;
   int type_ = 0;
-  uv_poll_t* poll_ = nullptr;
-  uv_poll_t* closingPoll_ = nullptr;  // closed, waiting for its close callback
+  PollHandle* poll_ = nullptr;
+  PollHandle* closingPoll_ = nullptr;  // closed, waiting for its close callback
   int pollEvents_ = 0;
   bool receiving_ = false;
   bool refed_ = true;
