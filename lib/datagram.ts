@@ -1,0 +1,144 @@
+/**
+ * What every datagram-style socket shares (UDP, raw): decoding received records into
+ * MessageInfo with the arrival interface, destination and hop limit, and turning send
+ * options into per-packet control data. UdpSocket and RawSocket extend it.
+ * @packageDocumentation
+ */
+import { invalidArgType, invalidArgValue } from './errors';
+import { encode as encodeHopByHop, HopByHopOption } from './hopbyhop';
+import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from './interfaces';
+import { Record } from './native';
+import { BaseSocket, NO_CONTROL, SendControl } from './socket';
+import { Family, validateAddress, validateInteger } from './validate';
+
+/** What ip6sock knows about one received datagram. */
+export interface MessageInfo {
+  /** Source address; link-local IPv6 sources carry `%interface`. */
+  address: string;
+  port: number;
+  family: Family;
+  /** Arrival interface (from IPV6_PKTINFO / IP_PKTINFO). */
+  interface: InterfaceRef | null;
+  /** The address the datagram was sent to (a multicast group, an anycast address, ...). */
+  destination: string | null;
+  /** Hop limit (IPv6) or TTL (IPv4) the datagram arrived with. */
+  hopLimit: number | null;
+  /** Traffic class / TOS, when `receiveTrafficClass` is on. */
+  trafficClass: number | null;
+  /** The raw hop-by-hop options header, when `receiveHopByHop` is on and the datagram had one. */
+  hopByHop: Buffer | null;
+  /** The datagram was longer than maxMessageSize and was cut. */
+  truncated: boolean;
+  /** Bytes received. */
+  size: number;
+}
+
+/** One received datagram, as the async iterator yields it. */
+export interface Message {
+  data: Buffer;
+  info: MessageInfo;
+}
+
+/** Where and how one datagram leaves. */
+export interface SendOptions {
+  /** Destination address (omit on a connected socket). Link-local may carry %interface. */
+  address?: string;
+  /** Destination port (omit on a connected socket). */
+  port?: number;
+  /** Leave through this interface (index or name): IPV6_PKTINFO / IP_PKTINFO. */
+  interface?: InterfaceSpec;
+  /** Source address for this datagram (must be one of the host's, or a joined anycast address). */
+  source?: string;
+  /** Hop limit (TTL) for this datagram, 0-255. */
+  hopLimit?: number;
+  /** Traffic class (TOS) for this datagram, 0-255. */
+  trafficClass?: number;
+  /** Hop-by-hop options for this datagram (IPv6; needs CAP_NET_RAW). */
+  hopByHop?: HopByHopOption[] | Buffer;
+}
+
+/** Accepts encoded options (a whole header) or a list of options to encode. */
+export function hopByHopHeader(value: unknown, name: string): Buffer {
+  if (Buffer.isBuffer(value)) {
+    if (value.length < 8 || value.length % 8 !== 0 || value.length > 2048 || value.length !== (value[1] + 1) * 8) {
+      throw invalidArgValue(name, value, 'must be a whole hop-by-hop header: a multiple of 8 bytes, 8 to 2048, matching its length byte');
+    }
+    return value;
+  }
+  if (Array.isArray(value)) return encodeHopByHop(value as HopByHopOption[]);
+  throw invalidArgType(name, 'an array of hop-by-hop options or a Buffer', value);
+}
+
+/** Base of the sockets that deliver datagrams as ('message', data, info). */
+export abstract class DatagramSocket extends BaseSocket<Message> {
+  /** Resolves a destination and its zone; subclasses use it for their own address checks. */
+  protected destination(address: unknown, name = 'address'): { address: string; scopeId: number } {
+    const parts = validateAddress(address, name, this.family);
+    let scopeId = 0;
+    if (parts.zone !== undefined) {
+      const zone = /^\d+$/.test(parts.zone) ? Number(parts.zone) : parts.zone;
+      scopeId = resolveInterface(zone, 'address zone', this.netns).index;
+    }
+    return { address: parts.address, scopeId };
+  }
+
+  /** Builds the control data for one send from its options. */
+  protected control(opts: SendOptions): SendControl {
+    if (opts.interface === undefined && opts.source === undefined && opts.hopLimit === undefined && opts.trafficClass === undefined && opts.hopByHop === undefined) {
+      return NO_CONTROL;
+    }
+    const ctl: SendControl = { ...NO_CONTROL };
+    if (opts.interface !== undefined) ctl.ifindex = resolveInterface(opts.interface, 'options.interface', this.netns).index;
+    if (opts.source !== undefined) ctl.source = validateAddress(opts.source, 'options.source', this.family, false).address;
+    if (opts.hopLimit !== undefined) ctl.hopLimit = validateInteger(opts.hopLimit, 'options.hopLimit', 0, 255);
+    if (opts.trafficClass !== undefined) ctl.trafficClass = validateInteger(opts.trafficClass, 'options.trafficClass', 0, 255);
+    if (opts.hopByHop !== undefined) {
+      if (this.family !== 6) throw invalidArgValue('options.hopByHop', opts.hopByHop, 'is IPv6 only');
+      ctl.hopByHop = hopByHopHeader(opts.hopByHop, 'options.hopByHop');
+    }
+    return ctl;
+  }
+
+  protected dispatch(count: number, data: Buffer, meta: Buffer): void {
+    const wantEvents = this.listenerCount('message') > 0;
+    const wantItems = this.hasIterators;
+    for (let i = 0; i < count; i++) {
+      const at = i * Record.size;
+      const offset = meta.readUInt32LE(at + Record.dataOffset);
+      const length = meta.readUInt32LE(at + Record.dataLength);
+      const payload = data.subarray(offset, offset + length);
+      const info = this.info(meta, at, data, length);
+      if (wantEvents) this.emit('message', payload, info);
+      if (wantItems) this.pushToIterators({ data: payload, info });
+      if (this.closed) return;
+    }
+  }
+
+  /** Decodes one metadata record. */
+  protected info(meta: Buffer, at: number, data: Buffer, size: number): MessageInfo {
+    const family = meta.readUInt16LE(at + Record.family) === 4 ? 4 : 6;
+    const ifindex = meta.readInt32LE(at + Record.ifindex);
+    const hopLimit = meta.readInt32LE(at + Record.hopLimit);
+    const tclass = meta.readInt32LE(at + Record.tclass);
+    const hopLen = meta.readUInt32LE(at + Record.hopOptsLength);
+    let hopByHop: Buffer | null = null;
+    if (hopLen > 0) {
+      const hopAt = meta.readUInt32LE(at + Record.hopOptsOffset);
+      hopByHop = data.subarray(hopAt, hopAt + hopLen);
+    }
+    const { truncated } = this.recordFlags(meta, at);
+    return {
+      address: this.withZone(this.sourceCache.format(meta, at + Record.source, family), meta.readUInt32LE(at + Record.scopeId)),
+      port: meta.readUInt16LE(at + Record.port),
+      family,
+      interface: ifindex > 0 ? { index: ifindex, name: this.names.name(ifindex) } : null,
+      destination: meta.readUInt32LE(at + Record.hasDestination) === 1 ? this.destinationCache.format(meta, at + Record.destination, family) : null,
+      hopLimit: hopLimit >= 0 ? hopLimit : null,
+      trafficClass: tclass >= 0 ? tclass : null,
+      hopByHop,
+      truncated,
+      size,
+    };
+  }
+
+}
