@@ -1,0 +1,651 @@
+/**
+ * MulticastSocket: IPv6 and IPv4 multicast by interface index. Joins (any-source and
+ * source-specific), source blocks, the multicast hop limit, loopback and outgoing
+ * interface, with the library keeping its own account of every membership so that a
+ * duplicate join, a leave of a group never joined, or a clash between an any-source and a
+ * source-specific join is a clear coded error instead of a bare errno.
+ *
+ * Safe by default: IPV6_MULTICAST_ALL / IP_MULTICAST_ALL are turned off, so a socket
+ * receives only the groups it joined, and (because the IPv6 kernel checks the group but not
+ * the interface) datagrams for a group are delivered only from the interfaces this socket
+ * joined it on.
+ * @packageDocumentation
+ */
+import * as net from 'node:net';
+import { attempt, ErrorContext, invalidArgType, invalidArgValue, stateError, noSuchInterface, withContext } from './errors';
+import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from './interfaces';
+import { formatIpv6, parseIpv6 } from './ipv6addr';
+import { constants, Record } from './native';
+import { MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
+import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from './validate';
+
+/** Options of a MulticastSocket: everything a UdpSocket takes, plus the multicast settings. */
+export interface MulticastSocketOptions extends UdpSocketOptions {
+  /**
+   * Deliver multicast sent by this host back to its own sockets (IPV6_MULTICAST_LOOP /
+   * IP_MULTICAST_LOOP; kernel default true). A property of the SENDING socket: it does not
+   * stop this socket from receiving what other local sockets send (see `ignoreOwn`).
+   */
+  loopback?: boolean;
+  /** Hop limit (TTL) of multicast datagrams sent, 0-255 (IPV6_MULTICAST_HOPS / IP_MULTICAST_TTL; kernel default 1). */
+  hopLimit?: number;
+  /** Default outgoing interface for multicast (IPV6_MULTICAST_IF / IP_MULTICAST_IF by index). */
+  interface?: InterfaceSpec;
+  /**
+   * The kernel's IPV6_MULTICAST_ALL / IP_MULTICAST_ALL. Default false: the socket receives
+   * only groups it joined itself, and only from the interfaces it joined them on. true
+   * restores the kernel's default (a socket bound to the port also receives groups that
+   * OTHER sockets of the namespace joined).
+   */
+  multicastAll?: boolean;
+  /**
+   * Drop received datagrams whose source is one of this host's own addresses (link-local
+   * addresses count only on their own interface): a host does not hear itself, whatever the
+   * sending socket's loopback setting. Default false.
+   */
+  ignoreOwn?: boolean;
+}
+
+/** Where (and for which source) to join or leave a group. */
+export interface JoinOptions {
+  /** An interface index or name, or 'all': every interface that is up and multicast-capable. */
+  interface: InterfaceSpec | 'all';
+  /** Source-specific membership (SSM, RFC 4607): receive the group only from this source. */
+  source?: string;
+  /** With `interface: 'all'`, include the loopback interface too. Default false. */
+  includeLoopback?: boolean;
+}
+
+/** Where a block or unblock applies. */
+export interface BlockOptions {
+  /** An interface index or name, or 'all': every interface the group is joined on. */
+  interface: InterfaceSpec | 'all';
+}
+
+/** One membership this socket holds. */
+export interface Membership {
+  /** The group, in canonical text form. */
+  group: string;
+  interface: InterfaceRef;
+  /** The one source of a source-specific membership. */
+  source?: string;
+  /** Sources blocked on an any-source membership (present only when some are). */
+  blocked?: string[];
+}
+
+/** Datagrams the socket's own filters removed after the kernel delivered them. */
+export interface MulticastDropStats {
+  /**
+   * Sent to a group this socket did not join on the arrival interface, or from a source its
+   * membership there excludes (only with multicastAll false).
+   */
+  notJoined: number;
+  /** From one of this host's own addresses (only with ignoreOwn). */
+  own: number;
+}
+
+/** Bookkeeping of one (group, interface): any-source with blocked sources, or source-specific with sources. */
+interface GroupState {
+  group: string;
+  iface: InterfaceRef;
+  mode: 'any' | 'source';
+  /** 'any': blocked sources; 'source': the joined sources. */
+  sources: Set<string>;
+}
+
+/** How often the own-address set may be reloaded. */
+const OWN_REFRESH_MS = 1000;
+
+/** Errno -> what it means for a membership call, so the message says what to do. */
+function membershipHint(code: string, family: Family, withSource: boolean): string | undefined {
+  switch (code) {
+    case 'ENOBUFS':
+      return family === 4
+        ? withSource
+          ? 'too many groups on this socket (net.ipv4.igmp_max_memberships, default 20) or sources on this group (net.ipv4.igmp_max_msf, default 10)'
+          : 'too many groups on this socket: net.ipv4.igmp_max_memberships (default 20) is the limit per socket'
+        : 'too many sources on this group: net.ipv6.mld_max_msf (default 64) is the limit per group and socket';
+    case 'ENOMEM':
+      return 'out of socket option memory: every membership and source is charged to net.core.optmem_max';
+    case 'EINVAL':
+      return 'the kernel refused it: not a multicast group, a source filter on a group not joined, or a source-specific join of a group joined for any source with blocked sources';
+    case 'ENODEV':
+      return "the interface does not exist in the socket's namespace (or went away)";
+    case 'EADDRINUSE':
+      return 'the kernel already holds this membership for the socket';
+    case 'EADDRNOTAVAIL':
+      return 'the kernel holds no such membership for the socket';
+    default:
+      return undefined;
+  }
+}
+
+/** 'interface eth0 (3)' as error messages and contexts show it. */
+function describeInterface(iface: InterfaceRef): string {
+  return `${iface.name} (${iface.index})`;
+}
+
+function isMulticast(address: string, family: Family): boolean {
+  if (family === 6) return /^ff/i.test(address);
+  const first = Number(address.slice(0, address.indexOf('.')));
+  return first >= 224 && first <= 239;
+}
+
+function isLinkLocal6(address: string): boolean {
+  return /^fe[89ab]/i.test(address);
+}
+
+/** Canonical text of a valid address, so bookkeeping keys match what received datagrams show. */
+function canonical(address: string, family: Family): string {
+  return family === 6 ? formatIpv6(parseIpv6(address)) : address;
+}
+
+/** The options a MulticastSocket adds, validated before any socket exists. */
+interface ParsedOptions {
+  loopback?: boolean;
+  hopLimit?: number;
+  iface?: InterfaceRef;
+  multicastAll: boolean;
+  ignoreOwn: boolean;
+}
+
+function parseOptions(opts: Partial<MulticastSocketOptions>): ParsedOptions {
+  const parsed: ParsedOptions = {
+    multicastAll: opts.multicastAll === undefined ? false : validateBoolean(opts.multicastAll, 'options.multicastAll'),
+    ignoreOwn: opts.ignoreOwn === undefined ? false : validateBoolean(opts.ignoreOwn, 'options.ignoreOwn'),
+  };
+  if (opts.loopback !== undefined) parsed.loopback = validateBoolean(opts.loopback, 'options.loopback');
+  if (opts.hopLimit !== undefined) parsed.hopLimit = validateInteger(opts.hopLimit, 'options.hopLimit', 0, 255);
+  if (opts.interface !== undefined) parsed.iface = resolveInterface(opts.interface, 'options.interface', opts.netns);
+  return parsed;
+}
+
+/**
+ * This host's own addresses, for `ignoreOwn`. Reloaded from the interface list on a miss,
+ * at most once per OWN_REFRESH_MS. Why on a miss: a miss is the only answer that can be
+ * wrong in the harmful direction (an address added a moment ago, whose datagrams would be
+ * delivered as a stranger's); a stale hit needs an address that left this host and
+ * reappeared on another one, and the next miss a second later corrects it. Why rate-limited:
+ * in a busy group nearly every datagram is a miss, and a netlink dump per datagram would
+ * cost more than the datagram; once a second bounds it while seeing address changes
+ * within about a second. Loading lazily (no timer) keeps an idle socket free of work and
+ * of anything that would hold the event loop open.
+ */
+class OwnAddresses {
+  private keys = new Set<string>();
+  private loadedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly family: Family,
+    private readonly netns: string | undefined,
+  ) {}
+
+  /** True if `address` (zone already stripped) is ours; link-local ones only on `ifindex`. */
+  has(address: string, ifindex: number): boolean {
+    const key = this.key(address, ifindex);
+    if (this.keys.has(key)) return true;
+    const now = performance.now();
+    if (now - this.loadedAt < OWN_REFRESH_MS) return false;
+    this.load(now);
+    return this.keys.has(key);
+  }
+
+  private key(address: string, ifindex: number): string {
+    // A link-local address means something only on its link: fe80::2 on eth0 is ours while
+    // fe80::2 on eth1 may well be a neighbour's. Other addresses belong to the whole host.
+    return this.family === 6 && isLinkLocal6(address) ? `${address}%${ifindex}` : address;
+  }
+
+  private load(now: number): void {
+    const keys = new Set<string>();
+    for (const iface of listInterfaces({ netns: this.netns })) {
+      for (const a of iface.addresses) {
+        if (a.family === this.family) keys.add(this.key(canonical(a.address, this.family), iface.index));
+      }
+    }
+    this.keys = keys;
+    this.loadedAt = now;
+  }
+}
+
+/**
+ * A UDP socket for IPv6 (`family: 6`, default) or IPv4 multicast. Opens and binds at
+ * construction; joins by interface index or name (or 'all'); reports on every datagram the
+ * arrival interface, the group it was sent to and its hop limit (inherited 'message' event
+ * and async iterator); sends with a per-packet interface and hop limit (inherited send()).
+ *
+ * ```ts
+ * const sock = new MulticastSocket({ port: 7017, reuseAddr: true, hopLimit: 1, loopback: false });
+ * sock.join('ff02::13', { interface: 'all' });
+ * sock.on('message', (data, info) => console.log(info.interface?.name, info.address, data));
+ * await sock.send(msg, { address: 'ff02::13', port: 7017, interface: 'eth0' });
+ * ```
+ */
+export class MulticastSocket extends UdpSocket {
+  /** Datagrams removed by this socket's own filters (membership per interface, ignoreOwn). */
+  readonly dropped: MulticastDropStats = { notJoined: 0, own: 0 };
+
+  /** key `${group}%${ifindex}` -> state. */
+  private readonly groups = new Map<string, GroupState>();
+  private readonly multicastAll: boolean;
+  private readonly own: OwnAddresses | undefined;
+  /** What setMulticastInterface() last set: IPv4's getsockopt reports an address, not an index. */
+  private outgoing: InterfaceRef | null = null;
+
+  /** Opens, configures and binds the socket; throws a coded error on any failure (nothing is left open). */
+  constructor(options: MulticastSocketOptions = {}) {
+    const opts = validateOptionalObject<MulticastSocketOptions>(options, 'options');
+    const parsed = parseOptions(opts);
+    super(opts);
+    this.multicastAll = parsed.multicastAll;
+    this.own = parsed.ignoreOwn ? new OwnAddresses(this.family, this.netns) : undefined;
+    try {
+      const c = constants();
+      // Bound already (UdpSocket binds in its constructor): a datagram for a group some other
+      // socket joined can slip into the queue in between; the per-interface membership
+      // filter in dispatch() drops it, so "only what it joined" holds from the first datagram.
+      if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_ALL, parsed.multicastAll ? 1 : 0, 'IPV6_MULTICAST_ALL');
+      else this.setInt(c.IPPROTO_IP, c.IP_MULTICAST_ALL, parsed.multicastAll ? 1 : 0, 'IP_MULTICAST_ALL');
+      if (parsed.loopback !== undefined) this.setLoopback(parsed.loopback);
+      if (parsed.hopLimit !== undefined) this.setHopLimit(parsed.hopLimit);
+      if (parsed.iface !== undefined) this.setMulticastInterface(parsed.iface.index);
+    } catch (err) {
+      void this.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Joins `group` on one interface, or on every interface that is up and multicast-capable
+   * (`'all'`; loopback only with `includeLoopback`). With `source`, the membership is
+   * source-specific. Returns the memberships added. Throws ERR_MULTICAST_ALREADY_JOINED for
+   * a membership this socket holds (with 'all', interfaces already joined are skipped and
+   * an empty list means nothing was missing), ERR_MULTICAST_SOURCE_CONFLICT when an
+   * any-source and a source-specific membership of the group would meet on one interface,
+   * ERR_MULTICAST_NO_INTERFACE when 'all' finds no interface. If one of several joins
+   * fails, the ones this call made are undone before the error is thrown.
+   */
+  join(group: string, options: JoinOptions): Membership[] {
+    this.assertOpen();
+    const g = this.groupAddress(group);
+    const opts = validateObject<JoinOptions>(options, 'options');
+    const source = opts.source === undefined ? undefined : this.sourceAddress(opts.source, g);
+    const includeLoopback = opts.includeLoopback === undefined ? false : validateBoolean(opts.includeLoopback, 'options.includeLoopback');
+    const all = opts.interface === 'all';
+    const targets = all ? this.allInterfaces(includeLoopback) : [resolveInterface(opts.interface, 'options.interface', this.netns)];
+
+    // Decide everything before the first system call, so a refusal changes nothing.
+    const todo: InterfaceRef[] = [];
+    for (const iface of targets) {
+      const state = this.groups.get(this.key(g, iface.index));
+      if (state === undefined) {
+        todo.push(iface);
+        continue;
+      }
+      if (source === undefined ? state.mode === 'source' : state.mode === 'any') throw this.conflict(state, source);
+      const duplicate = source === undefined || state.sources.has(source);
+      if (!duplicate) todo.push(iface);
+      else if (!all) {
+        throw stateError(
+          'ERR_MULTICAST_ALREADY_JOINED',
+          `${this.describeMembership(g, iface, source)} is already joined on this socket (the kernel would say EADDRINUSE)`,
+        );
+      }
+    }
+
+    const added: Membership[] = [];
+    try {
+      for (const iface of todo) {
+        this.membershipCall(source === undefined ? 'MCAST_JOIN_GROUP' : 'MCAST_JOIN_SOURCE_GROUP', g, iface, source);
+        this.record(g, iface, source);
+        added.push(source === undefined ? { group: g, interface: { ...iface } } : { group: g, interface: { ...iface }, source });
+      }
+    } catch (err) {
+      for (const m of added.reverse()) this.undo(m);
+      throw err;
+    }
+    return added;
+  }
+
+  /**
+   * Leaves what join() with the same options joined: the any-source membership, or with
+   * `source` that one source. `'all'` leaves the group on every interface this socket holds
+   * it on (also interfaces that have gone down or away since). Returns the memberships
+   * removed; ERR_MULTICAST_NOT_JOINED if there were none.
+   */
+  leave(group: string, options: JoinOptions): Membership[] {
+    this.assertOpen();
+    const g = this.groupAddress(group);
+    const opts = validateObject<JoinOptions>(options, 'options');
+    const source = opts.source === undefined ? undefined : this.sourceAddress(opts.source, g);
+    const states = this.held(g, opts.interface).filter((s) => (source === undefined ? s.mode === 'any' : s.mode === 'source' && s.sources.has(source)));
+    if (states.length === 0) throw this.notJoined(g, opts.interface, source);
+    const removed: Membership[] = [];
+    for (const s of states) {
+      this.membershipCall(source === undefined ? 'MCAST_LEAVE_GROUP' : 'MCAST_LEAVE_SOURCE_GROUP', g, s.iface, source);
+      // Leaving the last source drops the group in the kernel too (ip6_mc_source / ip_mc_source).
+      if (source === undefined) this.groups.delete(this.key(g, s.iface.index));
+      else {
+        s.sources.delete(source);
+        if (s.sources.size === 0) this.groups.delete(this.key(g, s.iface.index));
+      }
+      removed.push(source === undefined ? { group: g, interface: { ...s.iface } } : { group: g, interface: { ...s.iface }, source });
+    }
+    return removed;
+  }
+
+  /**
+   * Stops receiving `source` on an any-source membership of `group` (MCAST_BLOCK_SOURCE).
+   * ERR_MULTICAST_NOT_JOINED without an any-source membership there,
+   * ERR_MULTICAST_SOURCE_CONFLICT on a source-specific one, ERR_MULTICAST_ALREADY_BLOCKED
+   * if the source is blocked already.
+   */
+  block(group: string, source: string, options: BlockOptions): void {
+    this.sourceFilter('block', group, source, options);
+  }
+
+  /** Undoes block() (MCAST_UNBLOCK_SOURCE); ERR_MULTICAST_NOT_BLOCKED if the source was not blocked. */
+  unblock(group: string, source: string, options: BlockOptions): void {
+    this.sourceFilter('unblock', group, source, options);
+  }
+
+  /** Every membership this socket holds, by interface index then group. Empty once closed. */
+  memberships(): Membership[] {
+    const out: Membership[] = [];
+    const states = [...this.groups.values()].sort((a, b) => a.iface.index - b.iface.index || (a.group < b.group ? -1 : a.group > b.group ? 1 : 0));
+    for (const s of states) {
+      if (s.mode === 'source') {
+        for (const source of s.sources) out.push({ group: s.group, interface: { ...s.iface }, source });
+      } else {
+        const m: Membership = { group: s.group, interface: { ...s.iface } };
+        if (s.sources.size > 0) m.blocked = [...s.sources];
+        out.push(m);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Sets the default outgoing interface for multicast (a per-packet `interface` in send()
+   * still wins). `null` goes back to the kernel's route lookup.
+   */
+  setMulticastInterface(spec: InterfaceSpec | null): void {
+    this.assertOpen();
+    const iface = spec === null ? null : resolveInterface(spec, 'interface', this.netns);
+    const c = constants();
+    const index = iface === null ? 0 : iface.index;
+    const context: ErrorContext = { option: this.family === 6 ? 'IPV6_MULTICAST_IF' : 'IP_MULTICAST_IF', netns: this.netns };
+    if (iface !== null) context.interface = describeInterface(iface);
+    attempt(context, () => {
+      if (this.family === 6) this.handle.setInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_IF, index);
+      else this.handle.ipMreqn(c.IP_MULTICAST_IF, null, null, index);
+    });
+    this.outgoing = iface;
+  }
+
+  /**
+   * The default outgoing multicast interface, or null for route lookup. IPv6 asks the
+   * kernel; IPv4's getsockopt reports an address rather than an index, so there it is
+   * what setMulticastInterface() set.
+   */
+  getMulticastInterface(): InterfaceRef | null {
+    this.assertOpen();
+    if (this.family === 4) return this.outgoing === null ? null : { ...this.outgoing };
+    const c = constants();
+    const index = this.getInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_IF, 'IPV6_MULTICAST_IF');
+    return index === 0 ? null : { index, name: this.names.name(index) };
+  }
+
+  /** Sets the hop limit (TTL) of multicast datagrams this socket sends, 0-255. */
+  setHopLimit(hopLimit: number): void {
+    this.assertOpen();
+    const value = validateInteger(hopLimit, 'hopLimit', 0, 255);
+    const c = constants();
+    if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_HOPS, value, 'IPV6_MULTICAST_HOPS');
+    else this.setInt(c.IPPROTO_IP, c.IP_MULTICAST_TTL, value, 'IP_MULTICAST_TTL');
+  }
+
+  /** The multicast hop limit (TTL) as the kernel has it (default 1). */
+  getHopLimit(): number {
+    this.assertOpen();
+    const c = constants();
+    return this.family === 6
+      ? this.getInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_HOPS, 'IPV6_MULTICAST_HOPS')
+      : this.getInt(c.IPPROTO_IP, c.IP_MULTICAST_TTL, 'IP_MULTICAST_TTL');
+  }
+
+  /** Whether multicast this socket sends is looped back to this host's sockets (a sender-side setting). */
+  setLoopback(loopback: boolean): void {
+    this.assertOpen();
+    const value = validateBoolean(loopback, 'loopback') ? 1 : 0;
+    const c = constants();
+    if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_LOOP, value, 'IPV6_MULTICAST_LOOP');
+    else this.setInt(c.IPPROTO_IP, c.IP_MULTICAST_LOOP, value, 'IP_MULTICAST_LOOP');
+  }
+
+  /** The loopback setting as the kernel has it (default true). */
+  getLoopback(): boolean {
+    this.assertOpen();
+    const c = constants();
+    const value =
+      this.family === 6
+        ? this.getInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_LOOP, 'IPV6_MULTICAST_LOOP')
+        : this.getInt(c.IPPROTO_IP, c.IP_MULTICAST_LOOP, 'IP_MULTICAST_LOOP');
+    return value !== 0;
+  }
+
+  /** The fd's close drops every membership in the kernel; forget them here too. */
+  protected override beforeClose(): void {
+    // Also reached from UdpSocket's constructor when binding fails, before this class's
+    // fields exist.
+    if (this.groups !== undefined) this.groups.clear();
+  }
+
+  /**
+   * UdpSocket's dispatch plus this socket's filters. Kept as one loop so a dropped datagram
+   * never reaches an event listener or an iterator.
+   */
+  protected override dispatch(count: number, data: Buffer, meta: Buffer): void {
+    if (this.multicastAll && this.own === undefined) {
+      super.dispatch(count, data, meta);
+      return;
+    }
+    const wantEvents = this.listenerCount('message') > 0;
+    const wantItems = this.hasIterators;
+    for (let i = 0; i < count; i++) {
+      const at = i * Record.size;
+      const offset = meta.readUInt32LE(at + Record.dataOffset);
+      const length = meta.readUInt32LE(at + Record.dataLength);
+      const info = this.info(meta, at, data, length);
+      if (!this.accept(info)) continue;
+      const payload = data.subarray(offset, offset + length);
+      if (wantEvents) this.emit('message', payload, info);
+      if (wantItems) this.pushToIterators({ data: payload, info });
+      if (this.closed) return;
+    }
+  }
+
+  /** Applies the membership filter and ignoreOwn to one datagram. */
+  private accept(info: MessageInfo): boolean {
+    if (info.interface === null) return true;
+    const zone = info.address.indexOf('%');
+    const source = zone < 0 ? info.address : info.address.slice(0, zone);
+    if (!this.multicastAll && info.destination !== null && isMulticast(info.destination, this.family)) {
+      // The IPv6 kernel matches a socket's memberships by group only (inet6_mc_check), so a
+      // group joined on eth0 also arrives from eth1 when anything else on the host joined it
+      // there, and only the first membership's source filter is consulted. IPv4 checks the
+      // interface; doing it here for both makes a membership mean the same everywhere.
+      const state = this.groups.get(this.key(info.destination, info.interface.index));
+      // 'source': deliver only the joined sources; 'any': deliver all but the blocked ones.
+      if (state === undefined || (state.mode === 'source') !== state.sources.has(source)) {
+        this.dropped.notJoined++;
+        return false;
+      }
+    }
+    if (this.own !== undefined && this.own.has(source, info.interface.index)) {
+      this.dropped.own++;
+      return false;
+    }
+    return true;
+  }
+
+  private key(group: string, ifindex: number): string {
+    return `${group}%${ifindex}`;
+  }
+
+  private record(group: string, iface: InterfaceRef, source: string | undefined): void {
+    const key = this.key(group, iface.index);
+    const state = this.groups.get(key);
+    if (state !== undefined && source !== undefined) state.sources.add(source);
+    else {
+      this.groups.set(key, {
+        group,
+        iface: { ...iface },
+        mode: source === undefined ? 'any' : 'source',
+        sources: new Set(source === undefined ? [] : [source]),
+      });
+    }
+  }
+
+  /** Best-effort rollback of a join made earlier in the same call. */
+  private undo(m: Membership): void {
+    try {
+      this.leave(m.group, m.source === undefined ? { interface: m.interface.index } : { interface: m.interface.index, source: m.source });
+    } catch {
+      // The join's own error is the one to report; closing the socket drops the rest.
+    }
+  }
+
+  /** Validates a group: a multicast address of this socket's family, no zone; canonical text. */
+  private groupAddress(value: unknown, name = 'group'): string {
+    const text = validateString(value, name);
+    if (text.includes('%')) throw invalidArgValue(name, value, 'must not carry a zone: name the interface in options.interface');
+    const family = net.isIP(text);
+    if (family === 0) throw invalidArgValue(name, value, `must be an IPv${this.family} multicast address`);
+    if (family !== this.family) throw invalidArgValue(name, value, `is an IPv${family} address but the socket is IPv${this.family}`);
+    if (!isMulticast(text, this.family)) {
+      throw invalidArgValue(name, value, `is not a multicast address (${this.family === 6 ? 'ff00::/8' : '224.0.0.0/4'})`);
+    }
+    return canonical(text, this.family);
+  }
+
+  /** Validates a source for `group`: a unicast address of the group's family, no zone. */
+  private sourceAddress(value: unknown, group: string, name = 'options.source'): string {
+    const text = validateString(value, name);
+    if (text.includes('%')) throw invalidArgValue(name, value, 'must not carry a zone: name the interface in options.interface');
+    const family = net.isIP(text);
+    if (family === 0) throw invalidArgValue(name, value, `must be an IPv${this.family} unicast address`);
+    if (family !== this.family) throw invalidArgValue(name, value, `is an IPv${family} address but the group ${group} is IPv${this.family}`);
+    const c = canonical(text, this.family);
+    if (isMulticast(c, this.family) || c === '::' || c === '0.0.0.0') throw invalidArgValue(name, value, 'must be a unicast address');
+    return c;
+  }
+
+  /** Interfaces 'all' means: up and multicast-capable, loopback only when asked. */
+  private allInterfaces(includeLoopback: boolean): InterfaceRef[] {
+    const found = listInterfaces({ netns: this.netns })
+      .filter((i) => i.flags.up && (i.flags.loopback ? includeLoopback : i.flags.multicast))
+      .sort((a, b) => a.index - b.index)
+      .map((i) => ({ index: i.index, name: i.name }));
+    if (found.length === 0) {
+      const where = this.netns === undefined ? '' : ` in netns ${this.netns}`;
+      throw stateError('ERR_MULTICAST_NO_INTERFACE', `no interface is up and multicast-capable${where}`);
+    }
+    return found;
+  }
+
+  /**
+   * The memberships of `group` this socket holds on `spec` (an index, a name, or 'all'),
+   * matched against the bookkeeping rather than the live interface list so that a group can
+   * be left on an interface that has gone away.
+   */
+  private held(group: string, spec: unknown): GroupState[] {
+    const matches = this.interfaceMatcher(spec, 'options.interface');
+    return [...this.groups.values()].filter((s) => s.group === group && matches(s.iface));
+  }
+
+  private interfaceMatcher(spec: unknown, name: string): (iface: InterfaceRef) => boolean {
+    if (spec === 'all') return () => true;
+    if (typeof spec === 'number') {
+      validateInteger(spec, name, 1, 0x7fffffff);
+      return (iface) => iface.index === spec;
+    }
+    if (typeof spec === 'string') {
+      validateInterfaceName(spec, name);
+      return (iface) => iface.name === spec;
+    }
+    throw invalidArgType(name, "an interface index (number), name (string) or 'all'", spec);
+  }
+
+  /** ERR_MULTICAST_NOT_JOINED, or ENODEV when the named interface does not exist at all. */
+  private notJoined(group: string, spec: InterfaceSpec | 'all', source: string | undefined): Error {
+    if (spec !== 'all') {
+      const exists = listInterfaces({ netns: this.netns }).some((i) => (typeof spec === 'number' ? i.index === spec : i.name === spec));
+      if (!exists) return noSuchInterface(spec, this.netns);
+    }
+    const where = spec === 'all' ? 'any interface' : `interface ${spec}`;
+    const what = source === undefined ? `${group} (any source)` : `${group} from source ${source}`;
+    let message = `${what} is not joined on ${where} of this socket`;
+    const other = this.held(group, spec);
+    if (other.length > 0) {
+      message += other[0].mode === 'source' ? `; it is joined source-specifically: leave each source (${[...other[0].sources].join(', ')})` : '; it is joined for any source: leave without a source';
+    }
+    return stateError('ERR_MULTICAST_NOT_JOINED', message);
+  }
+
+  /**
+   * Why refuse rather than pass it on: the kernel answers an any-source join after a
+   * source-specific one with EADDRINUSE, but a source-specific join after an any-source one
+   * with no blocked sources SUCCEEDS and silently turns the membership into a
+   * source-specific one (ip6_mc_source / ip_mc_source "allow mode switches for empty-set
+   * filters"; EINVAL once a source is blocked): the socket would stop hearing the group.
+   */
+  private conflict(state: GroupState, source: string | undefined): Error {
+    const held = state.mode === 'any' ? 'for any source' : `source-specifically (${[...state.sources].join(', ')})`;
+    const wanted = source === undefined ? 'an any-source join' : `a source-specific join (source ${source})`;
+    return stateError(
+      'ERR_MULTICAST_SOURCE_CONFLICT',
+      `${state.group} is joined ${held} on ${describeInterface(state.iface)}; ${wanted} of the same group on the same interface conflicts with it: leave first`,
+    );
+  }
+
+  private describeMembership(group: string, iface: InterfaceRef, source: string | undefined): string {
+    return `${group}${source === undefined ? '' : ` from source ${source}`} on ${describeInterface(iface)}`;
+  }
+
+  /** One MCAST_* call with group_req / group_source_req, its errno explained. */
+  private membershipCall(option: string, group: string, iface: InterfaceRef, source: string | undefined): void {
+    const c = constants();
+    try {
+      this.handle.groupReq(c[option], iface.index, group, source ?? null);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const hint = typeof code === 'string' ? membershipHint(code, this.family, source !== undefined) : undefined;
+      throw withContext(err, { option, address: source === undefined ? group : `${group} from ${source}`, interface: describeInterface(iface), netns: this.netns, hint });
+    }
+  }
+
+  private sourceFilter(op: 'block' | 'unblock', group: string, source: string, options: BlockOptions): void {
+    this.assertOpen();
+    const g = this.groupAddress(group);
+    const s = this.sourceAddress(source, g, 'source');
+    const opts = validateObject<BlockOptions>(options, 'options');
+    const states = this.held(g, opts.interface);
+    if (states.length === 0) throw this.notJoined(g, opts.interface, undefined);
+    for (const state of states) {
+      if (state.mode === 'source') {
+        throw stateError(
+          'ERR_MULTICAST_SOURCE_CONFLICT',
+          `${g} is joined source-specifically on ${describeInterface(state.iface)}: ${op} applies to any-source memberships (leave or join sources instead)`,
+        );
+      }
+      if (op === 'block' && state.sources.has(s)) throw stateError('ERR_MULTICAST_ALREADY_BLOCKED', `${s} is already blocked for ${g} on ${describeInterface(state.iface)}`);
+      if (op === 'unblock' && !state.sources.has(s)) throw stateError('ERR_MULTICAST_NOT_BLOCKED', `${s} is not blocked for ${g} on ${describeInterface(state.iface)}`);
+    }
+    for (const state of states) {
+      this.membershipCall(op === 'block' ? 'MCAST_BLOCK_SOURCE' : 'MCAST_UNBLOCK_SOURCE', g, state.iface, s);
+      if (op === 'block') state.sources.add(s);
+      else state.sources.delete(s);
+    }
+  }
+}
