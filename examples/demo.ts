@@ -64,12 +64,16 @@ async function perInterface(topo: Topology<Host>): Promise<void> {
   }
 }
 
-async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) {
-    console.error('npm run demo builds network namespaces and needs root (CAP_NET_ADMIN).');
-    process.exit(1);
-  }
+export const summary = 'build a namespace network, run ip6sock in each host, print what happens';
+export const usage = `usage: ip6sock demo
+
+Builds sender - router - receiver out of network namespaces (needs root), runs each
+ip6sock feature between them, prints a short report and removes the namespaces.`;
+
+export async function main(_args: string[], signal: AbortSignal): Promise<void> {
+  if (process.getuid?.() !== 0) throw Object.assign(new Error('the demo builds network namespaces and needs root (CAP_NET_ADMIN)'), { code: 'EPERM' });
   const topo = await chain();
+  signal.addEventListener('abort', () => void topo.destroy(), { once: true });
   console.log(`built sender - router - receiver in ${Math.round(topo.buildMs)} ms (namespaces ${topo.namespaces.join(', ')})`);
   try {
     await whoAmI(topo);
@@ -80,8 +84,3 @@ async function main(): Promise<void> {
     console.log('\nnamespaces removed');
   }
 }
-
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});

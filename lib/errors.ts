@@ -18,13 +18,16 @@ export interface ErrorContext {
   hint?: string;
 }
 
+/** Capabilities the kernel checks for what ip6sock does. */
+export type Capability = 'CAP_NET_RAW' | 'CAP_NET_ADMIN' | 'CAP_SYS_ADMIN';
+
 /** A failed system call, shaped like Node's own (`code`, `errno`, `syscall`) plus context. */
 export interface SystemError extends Error, ErrorContext {
   code: string;
   errno: number;
   syscall: string;
   /** The capability that would have allowed the call, for EPERM / EACCES. */
-  capability?: 'CAP_NET_RAW' | 'CAP_NET_ADMIN';
+  capability?: Capability;
 }
 
 /** An argument or state error raised before any system call. */
@@ -73,14 +76,15 @@ export function stateError(code: string, message: string): CodedError {
 }
 
 /** The capability the kernel checks for each privileged operation we perform. */
-const CAPABILITY_BY_OPTION: Record<string, 'CAP_NET_RAW' | 'CAP_NET_ADMIN'> = {
+const CAPABILITY_BY_OPTION: Record<string, Capability> = {
   socket: 'CAP_NET_RAW',
   IPV6_JOIN_ANYCAST: 'CAP_NET_ADMIN',
   IPV6_HOPOPTS: 'CAP_NET_RAW',
   IPV6_FREEBIND: 'CAP_NET_ADMIN',
   IPV6_TRANSPARENT: 'CAP_NET_ADMIN',
   SO_BINDTODEVICE: 'CAP_NET_RAW',
-  setns: 'CAP_NET_ADMIN',
+  // Entering another network namespace needs CAP_SYS_ADMIN (kernel/nsproxy.c, setns).
+  setns: 'CAP_SYS_ADMIN',
 };
 
 // Duck-typed, not instanceof: errors built by the addon belong to the main realm, which is

@@ -6,12 +6,24 @@
  */
 export { UdpSocket } from './udp';
 export type { Message, MessageInfo, SendOptions, UdpSocketOptions } from './udp';
+export { MulticastSocket } from './multicast';
+export type { MulticastSocketOptions, JoinOptions, BlockOptions, Membership } from './multicast';
+export { AnycastGroup } from './anycast';
+export type { AnycastGroupOptions, AnycastMessage, AnycastReply, AnycastEntry } from './anycast';
+export { RouterAlertSocket } from './routeralert';
+export type { RouterAlertSocketOptions, RouterAlertPacket, ForwardOptions, ForwardResult } from './routeralert';
+export { RawSocket, icmpv6Types } from './raw';
+export type { RawSocketOptions, RawSendOptions, IcmpFilter, Icmpv6TypeName } from './raw';
+export { connectTcp, createTcpServer } from './tcp';
+export type { TcpConnectOptions, TcpServerOptions } from './tcp';
 export type { SocketOptions, SocketStats } from './socket';
-export type { CodedError, ErrorContext, SystemError } from './errors';
+export type { Capability, CodedError, ErrorContext, SystemError } from './errors';
 export type { Family } from './validate';
 export * as interfaces from './interfaces';
 export type { InterfaceRef, InterfaceSpec, NetworkInterface, InterfaceAddress, InterfaceFlags } from './interfaces';
+export * as system from './system';
 export * as hopByHop from './hopbyhop';
 export type { HopByHopOption } from './hopbyhop';
-export { connectTcp, createTcpServer } from './tcp';
-export type { TcpConnectOptions, TcpServerOptions } from './tcp';
+export * as packet from './packet';
+export type { Ipv6Packet, Ipv6Header, UdpDatagram, Icmpv6Message } from './packet';
+export { formatIpv6, parseIpv6 } from './ipv6addr';
