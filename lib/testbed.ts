@@ -814,3 +814,44 @@ export async function withTopology<H extends string, R>(
     await topo.destroy();
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Watching daemons
+
+/**
+ * A child process whose output is collected as it comes, with bounded waits for lines and
+ * a bounded stop: how tests and the demo drive example daemons.
+ */
+export class Watched {
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(readonly child: ChildProcess) {
+    child.stdout?.on('data', (d: Buffer) => (this.stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Resolves with the first match of `re` in stdout (or stderr); rejects after `ms`. */
+  async waitFor(re: RegExp, ms = 8000, stream: 'stdout' | 'stderr' = 'stdout'): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const m = this[stream].match(re);
+      if (m) return m;
+      if (Date.now() >= deadline) {
+        throw new Error(`no ${stream} line matching ${re} within ${ms} ms\nstdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code (null if killed). */
+  async stop(graceMs = 5000): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}

@@ -71,6 +71,19 @@ describeRoot('ip6sock doctor', () => {
     expect(router['multicast interfaces'].detail).toMatch(/eth0.*eth1/);
   });
 
+  test('the demo runs every example, exits 0 and leaves no namespace behind', () => {
+    const r = spawnSync(process.execPath, [CLI, 'demo'], { encoding: 'utf8', timeout: 60000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    for (const part of ['grasp', 'mcast-chat', 'anycast-responder', 'ra-policy', 'mld-monitor']) expect(r.stdout).toContain(`== ${part}`);
+    expect(r.stdout).toMatch(/receiver +"HELLO, routers on the path" with hop limit 63, router alert 5/);
+    expect(r.stdout).toMatch(/answer: "receiver: who serves this\?"/);
+    expect(r.stdout).toMatch(/namespaces removed\s*$/);
+    // The test bed names namespaces after the creating process's pid.
+    const left = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((n) => n.includes(`-${r.pid}-`));
+    expect(left).toEqual([]);
+  });
+
   test('without capabilities: says which are missing and what that rules out', () => {
     const none = doctor([], ['setpriv', '--inh-caps=-all', '--bounding-set=-all']);
     expect(none['CAP_NET_RAW']).toMatchObject({ ok: false });

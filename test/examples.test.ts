@@ -1,54 +1,12 @@
 // The example daemons end to end, each a real process started through the ip6sock
 // command inside the namespaces of a topology.
-import { ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { describeRoot } from './helpers/privileged';
 import { hopByHop, MulticastSocket, UdpSocket } from '../lib';
-import { chain, hostPair, lan, useTopology } from './helpers/topology';
+import { chain, hostPair, lan, useTopology, Watched as Running } from './helpers/topology';
 
 const CLI = path.join(__dirname, '..', 'dist', 'examples', 'cli.js');
-
-/** A running example: its output so far, a wait for a line, and a bounded stop. */
-class Running {
-  out = '';
-  err = '';
-  readonly exited: Promise<number | null>;
-  constructor(readonly child: ChildProcess) {
-    child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (this.err += d.toString()));
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  }
-
-  /** Resolves when stdout has a line matching `re`; rejects after `ms`. */
-  async waitFor(re: RegExp, ms = 8000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      const m = this.out.match(re);
-      if (m) return m;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`no line matching ${re} within ${ms} ms\nstdout:\n${this.out}\nstderr:\n${this.err}`);
-  }
-
-  /** Resolves when stderr has a line matching `re`. */
-  async waitForErr(re: RegExp, ms = 8000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      if (re.test(this.err)) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`no stderr line matching ${re} within ${ms} ms\nstderr:\n${this.err}`);
-  }
-
-  /** SIGTERM, then SIGKILL if it does not exit within 5 s; resolves with the exit code. */
-  async stop(): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    const code = await this.exited;
-    clearTimeout(timer);
-    return code;
-  }
-}
 
 const running = new Set<Running>();
 function start(args: string[]): Running {
@@ -97,9 +55,9 @@ describeRoot('example: grasp', () => {
     await b.waitFor(/^response +EX2 = "world" at \[fe80::1\]:7017$/m);
     expect(await a.stop()).toBe(0);
     expect(await b.stop()).toBe(0);
-    expect(a.out).toMatch(/^stopped; 1 objective\(s\) cached: EX3$/m);
-    expect(a.err).toBe('');
-    expect(b.err).toBe('');
+    expect(a.stdout).toMatch(/^stopped; 1 objective\(s\) cached: EX3$/m);
+    expect(a.stderr).toBe('');
+    expect(b.stderr).toBe('');
   });
 
   test('talks to an independent implementation (Python socket + cbor2) both ways', async () => {
@@ -128,8 +86,8 @@ for payload in [b'\\xff\\x00', b'\\x83\\x09\\x01', bytes.fromhex('850901') + b'\
     expect(await py.exited).toBe(0);
     const b = start(['grasp', '--netns', topo.ns('b'), '--interval', '0.3', '--flood', 'EX9=after']);
     await node.waitFor(/EX9 = "after"/);
-    expect(node.err).toMatch(/dropped malformed message from fe80::2%eth0 on eth0: not CBOR/);
-    expect(node.err).toMatch(/dropped malformed message .*: M_FLOOD/);
+    expect(node.stderr).toMatch(/dropped malformed message from fe80::2%eth0 on eth0: not CBOR/);
+    expect(node.stderr).toMatch(/dropped malformed message .*: M_FLOOD/);
     await b.stop();
     expect(await node.stop()).toBe(0);
   });
@@ -143,17 +101,17 @@ describeRoot('example: mcast-chat', () => {
       const flag = family === 6 ? ['-6'] : [];
       const alice = start(['mcast-chat', ...flag, '--netns', topo.ns('alice'), '--name', 'alice']);
       const bob = start(['mcast-chat', ...flag, '--netns', topo.ns('bob'), '--name', 'bob']);
-      await alice.waitForErr(/^joined /m);
-      await bob.waitForErr(/^joined /m);
+      await alice.waitFor(/^joined /m, 8000, 'stderr');
+      await bob.waitFor(/^joined /m, 8000, 'stderr');
       const bobSays = family === 6 ? /^\[eth0\] fe80::2%eth0: bob: hi alice$/m : /^\[eth0\] 192\.0\.2\.2: bob: hi alice$/m;
       const aliceSays = family === 6 ? /^\[eth0\] fe80::1%eth0: alice: hi bob$/m : /^\[eth0\] 192\.0\.2\.1: alice: hi bob$/m;
       alice.child.stdin?.write('hi bob\n');
       bob.child.stdin?.write('hi alice\n');
       await bob.waitFor(aliceSays);
       await alice.waitFor(bobSays);
-      expect(alice.err).toMatch(family === 6 ? /joined ff12::5000 port 5000 on eth0/ : /joined 224\.0\.1\.1 port 5000 on eth0/);
+      expect(alice.stderr).toMatch(family === 6 ? /joined ff12::5000 port 5000 on eth0/ : /joined 224\.0\.1\.1 port 5000 on eth0/);
       // Nobody hears themselves (own-packet suppression), whatever the loopback setting.
-      expect(alice.out).not.toMatch(/alice: hi bob/);
+      expect(alice.stdout).not.toMatch(/alice: hi bob/);
       expect(await alice.stop()).toBe(0);
       expect(await bob.stop()).toBe(0);
     });
@@ -193,7 +151,7 @@ describeRoot('example: anycast-responder', () => {
     const s2 = start(args('s2'));
     await s2.waitFor(/^joined anycast/m);
     expect(await s1.stop()).toBe(0);
-    expect(s1.out).toMatch(/^left anycast 2001:db8:1::99$/m);
+    expect(s1.stdout).toMatch(/^left anycast 2001:db8:1::99$/m);
     topo.execSync('client', ['ip', '-6', 'neigh', 'flush', 'dev', 'eth0']);
     expect(await ask('and now?')).toBe('s2: and now?');
     expect(await s2.stop()).toBe(0);
@@ -235,7 +193,7 @@ describeRoot('example: ra-policy', () => {
     expect(dropped.got).toBeUndefined();
     await dropped.tap.waitFor(/^dropped$/m);
     await dropped.tap.stop();
-    expect(dropped.tap.out).toMatch(/^stopped: 1 tapped, 0 forwarded, 1 dropped, 0 malformed$/m);
+    expect(dropped.tap.stdout).toMatch(/^stopped: 1 tapped, 0 forwarded, 1 dropped, 0 malformed$/m);
   });
 });
 
@@ -251,6 +209,6 @@ describeRoot('example: mld-monitor', () => {
     await sock.close();
     await mon.waitFor(/^eth0  fe80::2%eth0 left ff12::5000$/m);
     expect(await mon.stop()).toBe(0);
-    expect(mon.err).toBe('');
+    expect(mon.stderr).toBe('');
   });
 });
