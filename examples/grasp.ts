@@ -9,7 +9,7 @@
 import { randomInt } from 'node:crypto';
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
-import { Encoder } from 'cbor-x';
+import * as cbor from 'cbor';
 import { connectTcp, createTcpServer, interfaces, MessageInfo, MulticastSocket, parseIpv6, formatIpv6 } from 'ip6sock';
 
 export const summary = 'GRASP node (RFC 8990): floods, discovery and responses on ff02::13 port 7017';
@@ -69,9 +69,6 @@ export type GraspMessage =
   | { type: 'flood'; sessionId: number; initiator: string; ttl: number; objectives: Array<{ objective: Objective; locator: Locator | null }> }
   | { type: 'other'; code: number };
 
-// Plain CBOR: byte strings stay byte strings (no tag 64), arrays stay arrays (no records).
-const cbor = new Encoder({ useRecords: false, tagUint8Array: false, mapsAsObjects: true });
-
 class Malformed extends Error {
   readonly code = 'ERR_GRASP_MALFORMED';
 }
@@ -101,12 +98,14 @@ function locatorOf(v: unknown): Locator | null {
 
 /** Decodes one GRASP message; throws ERR_GRASP_MALFORMED for anything that is not one. */
 export function decodeGrasp(bytes: Uint8Array): GraspMessage {
-  let m: unknown;
+  let items: unknown[];
   try {
-    m = cbor.decode(bytes);
+    items = cbor.decodeAllSync(bytes);
   } catch (err) {
     throw new Malformed(`not CBOR: ${(err as Error).message}`);
   }
+  if (items.length !== 1) throw new Malformed(`expected one CBOR item, got ${items.length}`);
+  const m = items[0];
   if (!Array.isArray(m) || m.length === 0 || typeof m[0] !== 'number') throw new Malformed('not a CBOR array starting with a message type');
   switch (m[0]) {
     case GRASP.M_NOOP:
