@@ -106,12 +106,19 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
       const at = i * Record.size;
       const offset = meta.readUInt32LE(at + Record.dataOffset);
       const length = meta.readUInt32LE(at + Record.dataLength);
-      const payload = data.subarray(offset, offset + length);
       const info = this.info(meta, at, data, length);
+      if (!this.accept(info)) continue;
+      const payload = data.subarray(offset, offset + length);
       if (wantEvents) this.emit('message', payload, info);
       if (wantItems) this.pushToIterators({ data: payload, info });
       if (this.closed) return;
     }
+  }
+
+  /** Subclass hook: false drops a received datagram before it is emitted. */
+  protected accept(info: MessageInfo): boolean {
+    void info;
+    return true;
   }
 
   /** Decodes one metadata record. */

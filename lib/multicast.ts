@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import { attempt, ErrorContext, invalidArgType, invalidArgValue, stateError, noSuchInterface, withContext } from './errors';
 import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from './interfaces';
 import { formatIpv6, parseIpv6 } from './ipv6addr';
-import { constants, Record } from './native';
+import { constants } from './native';
 import { MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
 import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from './validate';
 
@@ -288,7 +288,7 @@ export class MulticastSocket extends UdpSocket {
       else if (!all) {
         throw stateError(
           'ERR_MULTICAST_ALREADY_JOINED',
-          `${this.describeMembership(g, iface, source)} is already joined on this socket (the kernel would say EADDRINUSE)`,
+          `${this.describeMembership(g, iface, source)} is already joined on this socket (the kernel would say ${source === undefined ? 'EADDRINUSE' : 'EADDRNOTAVAIL'})`,
         );
       }
     }
@@ -445,28 +445,8 @@ export class MulticastSocket extends UdpSocket {
    * UdpSocket's dispatch plus this socket's filters. Kept as one loop so a dropped datagram
    * never reaches an event listener or an iterator.
    */
-  protected override dispatch(count: number, data: Buffer, meta: Buffer): void {
-    if (this.multicastAll && this.own === undefined) {
-      super.dispatch(count, data, meta);
-      return;
-    }
-    const wantEvents = this.listenerCount('message') > 0;
-    const wantItems = this.hasIterators;
-    for (let i = 0; i < count; i++) {
-      const at = i * Record.size;
-      const offset = meta.readUInt32LE(at + Record.dataOffset);
-      const length = meta.readUInt32LE(at + Record.dataLength);
-      const info = this.info(meta, at, data, length);
-      if (!this.accept(info)) continue;
-      const payload = data.subarray(offset, offset + length);
-      if (wantEvents) this.emit('message', payload, info);
-      if (wantItems) this.pushToIterators({ data: payload, info });
-      if (this.closed) return;
-    }
-  }
-
-  /** Applies the membership filter and ignoreOwn to one datagram. */
-  private accept(info: MessageInfo): boolean {
+  protected override accept(info: MessageInfo): boolean {
+    if (this.multicastAll && this.own === undefined) return true;
     if (info.interface === null) return true;
     const zone = info.address.indexOf('%');
     const source = zone < 0 ? info.address : info.address.slice(0, zone);

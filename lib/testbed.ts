@@ -641,6 +641,12 @@ export async function buildTopology<H extends string>(spec: TopologySpec<H>): Pr
     await Promise.all(
       hostNames.map((h) => run(['ip', '-n', netns.get(h)!, '-batch', '-'], { input: hostScript(spec, h, hosts[h]) })),
     );
+
+    // 5. Wait until every veth reports UP. A datagram sent in the first milliseconds can
+    // otherwise be lost (seen as a missing first datagram on a bridge about one build in
+    // fifteen): the link watcher may not yet have activated the device. `ip link` is
+    // answered under RTNL, so once it says UP that work is done.
+    await linksUp(topo, hostNames, netns);
   } catch (error) {
     try {
       topo.destroySync();
@@ -651,6 +657,22 @@ export async function buildTopology<H extends string>(spec: TopologySpec<H>): Pr
   }
   topo.buildMs = performance.now() - started;
   return topo;
+}
+
+async function linksUp<H extends string>(topo: Topology<H>, hostNames: readonly H[], netns: ReadonlyMap<H, string>): Promise<void> {
+  let down: string[] = [];
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const states = await Promise.all(
+      hostNames.map(async (h) => {
+        const { stdout } = await run(['ip', '-n', netns.get(h)!, '-j', 'link', 'show', 'type', 'veth']);
+        return (JSON.parse(stdout) as Array<{ ifname: string; operstate: string }>).filter((l) => l.operstate !== 'UP').map((l) => `${h}/${l.ifname}`);
+      }),
+    );
+    down = states.flat();
+    if (down.length === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`${topo.kind}: links still not up after 2 s: ${down.join(', ')}`);
 }
 
 function hostScript<H extends string>(spec: TopologySpec<H>, h: H, info: HostInfo): string {
