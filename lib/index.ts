@@ -7,13 +7,14 @@
 export { UdpSocket } from './udp';
 export type { Message, MessageInfo, SendOptions, UdpSocketOptions } from './udp';
 export { MulticastSocket } from './multicast';
-export type { MulticastSocketOptions, JoinOptions, BlockOptions, Membership } from './multicast';
+export type { MulticastSocketOptions, JoinOptions, BlockOptions, Membership, MulticastDropStats } from './multicast';
 export { AnycastGroup } from './anycast';
-export type { AnycastGroupOptions, AnycastMessage, AnycastReply, AnycastEntry } from './anycast';
+export type { AnycastGroupOptions, AnycastMessage, AnycastReply, AnycastEntry, AnycastStats } from './anycast';
+export type { AddressTableEntry } from './procnet';
 export { RouterAlertSocket } from './routeralert';
-export type { RouterAlertSocketOptions, RouterAlertPacket, ForwardOptions, ForwardResult } from './routeralert';
+export type { RouterAlertSocketOptions, RouterAlertPacket, RouterAlertPacketOf, Ipv4RouterAlertPacket, Ipv4Header, RouterAlertStats, ForwardOptions, ForwardResult } from './routeralert';
 export { RawSocket, icmpv6Types } from './raw';
-export type { RawSocketOptions, RawSendOptions, IcmpFilter, Icmpv6TypeName } from './raw';
+export type { RawSocketOptions, RawSendOptions, RawGroupOptions, IcmpFilter, Icmpv6TypeName, Icmpv6TypeSpec } from './raw';
 export { connectTcp, createTcpServer } from './tcp';
 export type { TcpConnectOptions, TcpServerOptions } from './tcp';
 export type { SocketOptions, SocketStats } from './socket';
