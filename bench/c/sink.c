@@ -1,0 +1,126 @@
+/*
+ * sink: the machine's receive limit. A UDP/IPv6 socket bound to [::]:PORT (optionally joined
+ * to a multicast group on one interface) drained with recvmmsg, counting datagrams and
+ * bytes. No per-packet metadata is asked for: this is the floor every library is compared to.
+ *
+ *   sink --port P [--group G --ifname IF] [--batch 64] [--rcvbuf BYTES] [--max-seconds S]
+ *
+ * Commands on stdin: reset | report IDLE_MS MAX_MS | quit (see common.h).
+ */
+#include "common.h"
+
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#define SLOT 65536 /* as large as ip6sock's default maxMessageSize: same truncation behaviour */
+#define MAX_BATCH 1024
+#define MAX_ROUNDS 64 /* batches per readiness event before stdin gets a look */
+
+struct sink {
+  unsigned batch;
+  struct mmsghdr* msgs;
+  struct iovec* iovs;
+  char* control;
+  uint32_t drops;
+};
+
+#define CONTROL_SPACE CMSG_SPACE(sizeof(uint32_t))
+
+static void drain(int fd, struct counter* c, void* ctx) {
+  struct sink* s = ctx;
+  for (int round = 0; round < MAX_ROUNDS; round++) {
+    for (unsigned i = 0; i < s->batch; i++) {
+      s->msgs[i].msg_hdr.msg_controllen = CONTROL_SPACE;
+      s->msgs[i].msg_hdr.msg_flags = 0;
+    }
+    int n = recvmmsg(fd, s->msgs, s->batch, MSG_DONTWAIT, NULL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return; /* EAGAIN, or a pending error consumed by the call: back to poll */
+    }
+    if (n == 0) return;
+    for (int i = 0; i < n; i++) c->bytes += s->msgs[i].msg_len;
+    c->received += (uint64_t)n;
+    /* The overflow counter rides on every datagram; the last one has the newest value. */
+    struct msghdr* h = &s->msgs[n - 1].msg_hdr;
+    for (struct cmsghdr* cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) memcpy(&s->drops, CMSG_DATA(cm), 4);
+    }
+    counter_stamp(c, now_ns());
+    if ((unsigned)n < s->batch) return;
+  }
+}
+
+int main(int argc, char** argv) {
+  const char* prog = "sink";
+  int port = -1, rcvbuf = 0;
+  unsigned max_seconds = 900;
+  const char* group = NULL;
+  const char* ifname = NULL;
+  struct sink s = {.batch = 64};
+  static const struct option opts[] = {
+      {"port", required_argument, 0, 'p'},   {"group", required_argument, 0, 'g'},
+      {"ifname", required_argument, 0, 'i'}, {"batch", required_argument, 0, 'b'},
+      {"rcvbuf", required_argument, 0, 'r'}, {"max-seconds", required_argument, 0, 'm'},
+      {0, 0, 0, 0}};
+  int o;
+  while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    switch (o) {
+      case 'p': port = atoi(optarg); break;
+      case 'g': group = optarg; break;
+      case 'i': ifname = optarg; break;
+      case 'b': s.batch = (unsigned)atoi(optarg); break;
+      case 'r': rcvbuf = atoi(optarg); break;
+      case 'm': max_seconds = (unsigned)atoi(optarg); break;
+      default: usage_error(prog, "usage: sink --port P [--group G --ifname IF] [--batch N] [--rcvbuf B] [--max-seconds S]");
+    }
+  }
+  if (port <= 0 || port > 65535) usage_error(prog, "--port 1..65535 is required");
+  if (s.batch < 1 || s.batch > MAX_BATCH) usage_error(prog, "--batch must be 1..1024");
+  if (group != NULL && ifname == NULL) usage_error(prog, "--group needs --ifname");
+  alarm(max_seconds);
+
+  int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) die(prog, "socket");
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) < 0) die(prog, "setsockopt SO_RXQ_OVFL");
+  if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) die(prog, "setsockopt SO_RCVBUF");
+  struct sockaddr_in6 any = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT};
+  if (bind(fd, (struct sockaddr*)&any, sizeof any) < 0) die(prog, "bind");
+  if (group != NULL) {
+    struct group_req req;
+    memset(&req, 0, sizeof req);
+    req.gr_interface = if_nametoindex(ifname);
+    if (req.gr_interface == 0) die(prog, "if_nametoindex");
+    struct sockaddr_in6* g = (struct sockaddr_in6*)&req.gr_group;
+    g->sin6_family = AF_INET6;
+    if (inet_pton(AF_INET6, group, &g->sin6_addr) != 1) usage_error(prog, "--group is not an IPv6 address");
+    if (setsockopt(fd, IPPROTO_IPV6, MCAST_JOIN_GROUP, &req, sizeof req) < 0) die(prog, "setsockopt MCAST_JOIN_GROUP");
+  }
+
+  /* Payload slots are left untouched until the kernel writes into them: address space, not RSS. */
+  char* slab = malloc((size_t)s.batch * SLOT);
+  s.msgs = calloc(s.batch, sizeof *s.msgs);
+  s.iovs = calloc(s.batch, sizeof *s.iovs);
+  s.control = calloc(s.batch, CONTROL_SPACE);
+  if (slab == NULL || s.msgs == NULL || s.iovs == NULL || s.control == NULL) die(prog, "malloc");
+  for (unsigned i = 0; i < s.batch; i++) {
+    s.iovs[i].iov_base = slab + (size_t)i * SLOT;
+    s.iovs[i].iov_len = SLOT;
+    s.msgs[i].msg_hdr.msg_iov = &s.iovs[i];
+    s.msgs[i].msg_hdr.msg_iovlen = 1;
+    s.msgs[i].msg_hdr.msg_control = s.control + (size_t)i * CONTROL_SPACE;
+  }
+
+  int got = 0;
+  socklen_t len = sizeof got;
+  char extra[64];
+  getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
+  snprintf(extra, sizeof extra, "\"rcvbuf\":%d", got);
+  reply_ready(extra);
+  serve_counter(prog, fd, drain, &s, &s.drops);
+  return 0;
+}

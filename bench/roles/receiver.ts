@@ -1,0 +1,75 @@
+/**
+ * Child role "receiver": one socket that counts every datagram it gets, the way an
+ * application would receive them (a 'message' listener that looks at the data).
+ *
+ *   receiver --impl ip6sock|ip6sock-multicast|dgram --port P [--group G --ifname IF]
+ *            [--rcvbuf BYTES]
+ *
+ * ip6sock: UdpSocket bound to [::]:P (unicast). ip6sock-multicast: MulticastSocket joined to
+ * G on IF. dgram: node:dgram udp6 bound to [::]:P, with addMembership(G, '::%IF') for a group.
+ * --rcvbuf: SO_RCVBUF (receiveBufferSize / recvBufferSize), the same for every implementation.
+ * @packageDocumentation
+ */
+import * as dgram from 'node:dgram';
+import { parseArgs } from 'node:util';
+import { UdpSocket } from '../../lib/udp';
+import { multicastSocket } from '../ip6sock';
+import { Counter, counterHandlers, serve } from '../protocol';
+
+export async function receiver(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      impl: { type: 'string' },
+      port: { type: 'string' },
+      group: { type: 'string' },
+      ifname: { type: 'string' },
+      rcvbuf: { type: 'string' },
+      'max-seconds': { type: 'string', default: '900' },
+    },
+  });
+  const port = Number(values.port);
+  const receiveBufferSize = values.rcvbuf === undefined ? undefined : Number(values.rcvbuf);
+  const counter = new Counter();
+  const onData = (data: Buffer): void => counter.add(data.length);
+  let close: () => Promise<void>;
+  let kernelDrops: () => number | null = () => null;
+
+  switch (values.impl) {
+    case 'ip6sock': {
+      const sock = new UdpSocket({ port, receiveBufferSize });
+      sock.on('message', onData);
+      close = () => sock.close();
+      kernelDrops = () => sock.stats.kernelDrops;
+      break;
+    }
+    case 'ip6sock-multicast': {
+      const found = multicastSocket();
+      if (!found.ok) throw new Error(found.reason);
+      if (values.group === undefined || values.ifname === undefined) throw new Error('--group and --ifname are required');
+      const sock = new found.value({ port, receiveBufferSize });
+      sock.join(values.group, { interface: values.ifname });
+      sock.on('message', onData);
+      close = () => sock.close();
+      kernelDrops = () => sock.stats.kernelDrops;
+      break;
+    }
+    case 'dgram': {
+      const sock = dgram.createSocket({ type: 'udp6', recvBufferSize: receiveBufferSize });
+      sock.on('message', onData);
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        sock.bind(port, '::', () => {
+          sock.off('error', reject);
+          resolve();
+        });
+      });
+      if (values.group !== undefined) sock.addMembership(values.group, `::%${values.ifname ?? ''}`);
+      close = () => new Promise((resolve) => sock.close(() => resolve()));
+      break;
+    }
+    default:
+      throw new Error(`receiver: unknown --impl ${String(values.impl)}`);
+  }
+  serve({}, counterHandlers(counter, kernelDrops), close, Number(values['max-seconds']));
+}

@@ -1,0 +1,149 @@
+/**
+ * Child role "sender": sends a fixed number of datagrams as fast as the API allows.
+ *
+ *   sender --impl ip6sock|dgram --mode await|window --dst ADDR --port P --size B
+ *          [--connect] [--window 256]
+ *
+ * await:  the next send starts when the previous one completed (promise / callback), the
+ *         way most code is written.
+ * window: up to --window sends are issued without waiting, then all of them are awaited,
+ *         then the next window: "send many packets without awaiting each promise".
+ * --connect: connect() first and send without an address (no per-datagram route lookup).
+ *
+ * Command "send N" -> {"sent":N,"elapsedNs":..,"rssKb":..}; the time runs from the first
+ * send to the last completion.
+ * @packageDocumentation
+ */
+import * as dgram from 'node:dgram';
+import { parseArgs } from 'node:util';
+import { UdpSocket } from '../../lib/udp';
+import { rssKb, serve } from '../protocol';
+
+/** Sends n datagrams; resolves when the last one has completed. */
+type SendLoop = (n: number) => Promise<void>;
+
+function ip6sockLoop(sock: UdpSocket, payload: Buffer, mode: string, windowSize: number, to: { address: string; port: number } | undefined): SendLoop {
+  const opts = to ?? {};
+  if (mode === 'await') {
+    return async (n) => {
+      for (let i = 0; i < n; i++) await sock.send(payload, opts);
+    };
+  }
+  return async (n) => {
+    const pending: Array<Promise<number>> = [];
+    for (let i = 0; i < n; ) {
+      const k = Math.min(windowSize, n - i);
+      pending.length = 0;
+      for (let j = 0; j < k; j++) pending.push(sock.send(payload, opts));
+      await Promise.all(pending);
+      i += k;
+    }
+  };
+}
+
+function dgramLoop(sock: dgram.Socket, payload: Buffer, mode: string, windowSize: number, to: { address: string; port: number } | undefined): SendLoop {
+  const sendOne = (cb: (err: Error | null) => void): void => {
+    if (to === undefined) sock.send(payload, cb);
+    else sock.send(payload, to.port, to.address, cb);
+  };
+  if (mode === 'await') {
+    return async (n) => {
+      for (let i = 0; i < n; i++) {
+        await new Promise<void>((resolve, reject) => sendOne((err) => (err ? reject(err) : resolve())));
+      }
+    };
+  }
+  return (n) =>
+    new Promise<void>((resolve, reject) => {
+      let issued = 0;
+      let done = 0;
+      let failed = false;
+      const onSent = (err: Error | null): void => {
+        if (failed) return;
+        if (err) {
+          failed = true;
+          reject(err);
+          return;
+        }
+        done++;
+        if (done === n) resolve();
+        else if (done === issued) issueWindow();
+      };
+      const issueWindow = (): void => {
+        const end = Math.min(n, issued + windowSize);
+        while (issued < end) {
+          issued++;
+          sendOne(onSent);
+        }
+      };
+      if (n === 0) resolve();
+      else issueWindow();
+    });
+}
+
+export async function sender(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      impl: { type: 'string' },
+      mode: { type: 'string', default: 'await' },
+      dst: { type: 'string' },
+      port: { type: 'string' },
+      size: { type: 'string', default: '64' },
+      connect: { type: 'boolean', default: false },
+      window: { type: 'string', default: '256' },
+      'max-seconds': { type: 'string', default: '900' },
+    },
+  });
+  const dst = values.dst ?? '';
+  const port = Number(values.port);
+  const mode = values.mode ?? 'await';
+  if (mode !== 'await' && mode !== 'window') throw new Error(`sender: unknown --mode ${mode}`);
+  const windowSize = Number(values.window);
+  const payload = Buffer.alloc(Number(values.size), 0x5a);
+  const to = values.connect ? undefined : { address: dst, port };
+  let loop: SendLoop;
+  let close: () => Promise<void>;
+
+  switch (values.impl) {
+    case 'ip6sock': {
+      const sock = new UdpSocket();
+      if (values.connect) sock.connect(dst, port);
+      loop = ip6sockLoop(sock, payload, mode, windowSize, to);
+      close = () => sock.close();
+      break;
+    }
+    case 'dgram': {
+      const sock = dgram.createSocket({ type: 'udp6' });
+      await new Promise<void>((resolve, reject) => {
+        sock.once('error', reject);
+        const ready = (): void => {
+          sock.off('error', reject);
+          resolve();
+        };
+        if (values.connect) sock.connect(port, dst, ready);
+        else sock.bind(0, '::', ready);
+      });
+      loop = dgramLoop(sock, payload, mode, windowSize, to);
+      close = () => new Promise((resolve) => sock.close(() => resolve()));
+      break;
+    }
+    default:
+      throw new Error(`sender: unknown --impl ${String(values.impl)}`);
+  }
+
+  serve(
+    {},
+    {
+      send: async ([count]) => {
+        const n = Number(count);
+        const t0 = process.hrtime.bigint();
+        await loop(n);
+        const elapsedNs = Number(process.hrtime.bigint() - t0);
+        return { sent: n, elapsedNs, rssKb: rssKb() };
+      },
+    },
+    close,
+    Number(values['max-seconds']),
+  );
+}

@@ -1,0 +1,192 @@
+/**
+ * Receive: the C blaster (sendmmsg, connected, full rate) in host a sends a fixed number of
+ * datagrams to host b, where one receiver at a time counts them: the C recvmmsg sink (the
+ * machine's limit), node:dgram, and ip6sock. Unicast with UdpSocket and multicast with
+ * MulticastSocket (joined on eth0), 64- and 1,200-byte payloads.
+ *
+ * Every receiver has its own port and its own blaster process; all of them stay up for the
+ * whole case while the runs go round-robin (interleave()), one blaster sending at a time.
+ *
+ * Two numbers per run: delivered packets/s (the receiver's own rate between its first and
+ * last stamps; drops are sent - received, and the namespace's Udp6RcvbufErrors count the
+ * datagrams a full socket buffer refused) and the receiver's CPU time per packet.
+ * @packageDocumentation
+ */
+import { hostPair } from '../../lib/testbed';
+import { multicastSocket } from '../ip6sock';
+import {
+  byCase,
+  closePeers,
+  Context,
+  costTarget,
+  counterReport,
+  cpuPerPacketUs,
+  interleave,
+  mb,
+  measuredRow,
+  median,
+  num,
+  Peer,
+  ratioTarget,
+  rateOf,
+  RECEIVE_BUFFER,
+  relateByCase,
+  Row,
+  RowBase,
+  Scenario,
+  ScenarioResult,
+  snmp6,
+  startPeer,
+  timeoutFor,
+  unavailableRow,
+} from '../runner';
+
+const PORT = 7030;
+/** RFC 6676 documentation multicast (ff0X::db8:0:0/96), site scope. */
+export const RECEIVE_GROUP = 'ff05::db8:0:1';
+
+type Transport = 'unicast' | 'multicast';
+
+interface Receiver {
+  readonly base: Omit<RowBase, 'case'>;
+  readonly port: number;
+  /** argv, or why this receiver cannot run. */
+  readonly argv: string[] | { unavailable: string };
+}
+
+function receivers(ctx: Context, transport: Transport): Receiver[] {
+  const mc = transport === 'multicast' ? ['--group', RECEIVE_GROUP, '--ifname', 'eth0'] : [];
+  const buf = ['--rcvbuf', String(RECEIVE_BUFFER)];
+  const common = { metric: 'delivered packets/s', unit: 'pps', better: 'higher' } as const;
+  const ip6sock = multicastSocket();
+  return [
+    { base: { ...common, impl: 'C recvmmsg', kind: 'c' }, port: PORT, argv: [ctx.bin.sink, '--port', String(PORT), ...buf, ...mc] },
+    { base: { ...common, impl: 'node:dgram', kind: 'dgram' }, port: PORT + 1, argv: ctx.node('receiver', ['--impl', 'dgram', '--port', PORT + 1, ...buf, ...mc]) },
+    transport === 'unicast'
+      ? { base: { ...common, impl: 'ip6sock UdpSocket', kind: 'ip6sock' }, port: PORT + 2, argv: ctx.node('receiver', ['--impl', 'ip6sock', '--port', PORT + 2, ...buf]) }
+      : {
+          base: { ...common, impl: 'ip6sock MulticastSocket', kind: 'ip6sock' },
+          port: PORT + 2,
+          argv: ip6sock.ok ? ctx.node('receiver', ['--impl', 'ip6sock-multicast', '--port', PORT + 2, ...buf, ...mc]) : { unavailable: ip6sock.reason },
+        },
+  ];
+}
+
+interface Sample {
+  pps: number;
+  sent: number;
+  received: number;
+  rcvbufErrors: number;
+  blasterPps: number;
+  cpuUsPerPacket: number;
+  rssKb: number;
+}
+
+/** One run: reset the receiver, blast, wait until the receiver is idle, read its report. */
+async function once(blaster: Peer, rx: Peer, netns: string, packets: number): Promise<Sample> {
+  await rx.request('reset', 5000);
+  const before = snmp6(netns);
+  const tx = await blaster.request(`send ${packets}`, timeoutFor(packets));
+  const report = counterReport(await rx.request('report 300 10000', 15_000));
+  const after = snmp6(netns);
+  const sent = num(tx, 'sent');
+  return {
+    pps: rateOf(report),
+    sent,
+    received: report.received,
+    rcvbufErrors: (after.Udp6RcvbufErrors ?? 0) - (before.Udp6RcvbufErrors ?? 0),
+    blasterPps: (sent * 1e9) / num(tx, 'elapsedNs'),
+    cpuUsPerPacket: cpuPerPacketUs(report),
+    rssKb: report.rssKb,
+  };
+}
+
+/** The two rows of one receiver in one case. */
+function rowsOf(rate: RowBase, cpu: RowBase, samples: Sample[] | Error): Row[] {
+  if (samples instanceof Error) return [rate, cpu].map((b) => ({ ...b, status: 'failed' as const, reason: samples.message }));
+  const details = {
+    sentPerRun: median(samples.map((s) => s.sent)),
+    received: median(samples.map((s) => s.received)),
+    droppedPct: median(samples.map((s) => (100 * (s.sent - s.received)) / s.sent)),
+    rcvbufErrors: median(samples.map((s) => s.rcvbufErrors)),
+    blasterPps: median(samples.map((s) => s.blasterPps)),
+    rssMB: mb(Math.max(...samples.map((s) => s.rssKb))),
+  };
+  return [measuredRow(rate, samples.map((s) => s.pps), details), measuredRow(cpu, samples.map((s) => s.cpuUsPerPacket), { received: details.received })];
+}
+
+export const receive: Scenario = {
+  name: 'receive',
+  title: 'Receive: C blaster -> one receiver at a time; delivered packets/s and CPU per packet',
+  async run(ctx): Promise<ScenarioResult> {
+    const rows: Row[] = [];
+    const packets = ctx.options.receivePackets;
+    const topo = await hostPair();
+    try {
+      const netns = topo.ns('b');
+      for (const transport of ['unicast', 'multicast'] as const) {
+        for (const size of ctx.options.sizes) {
+          const caseName = `${transport} ${size} B`;
+          const dst = transport === 'unicast' ? topo.address('b') : RECEIVE_GROUP;
+          const bases = (r: Receiver): [RowBase, RowBase] => [
+            { ...r.base, case: caseName },
+            { ...r.base, case: `${caseName}, CPU per packet`, metric: 'receiver CPU time per packet', unit: 'us', better: 'lower' },
+          ];
+          const runnable: Array<{ r: Receiver; blaster: Peer | Error; rx: Peer | Error }> = [];
+          try {
+            for (const r of receivers(ctx, transport)) {
+              const argv = r.argv;
+              if (!Array.isArray(argv)) {
+                rows.push(...bases(r).map((b) => unavailableRow(b, argv.unavailable)));
+                continue;
+              }
+              const blasterArgv = [ctx.bin.blaster, '--dst', dst, '--port', String(r.port), '--size', String(size), '--ifname', 'eth0', '--connect'];
+              runnable.push({
+                r,
+                blaster: await startPeer(topo, 'a', blasterArgv, { label: `C blaster for ${r.base.impl}`, cpu: ctx.cpu.traffic }),
+                rx: await startPeer(topo, 'b', argv, { label: r.base.impl, cpu: ctx.cpu.measured }),
+              });
+            }
+            ctx.log(`receive ${caseName}: ${runnable.map((x) => x.r.base.impl).join(', ')}`);
+            const results = await interleave(
+              ctx,
+              `receive ${caseName}`,
+              runnable.map(({ r, blaster, rx }) => ({
+                label: r.base.impl,
+                once: () => {
+                  if (blaster instanceof Error) throw blaster;
+                  if (rx instanceof Error) throw rx;
+                  return once(blaster, rx, netns, packets);
+                },
+              })),
+            );
+            runnable.forEach(({ r }, i) => rows.push(...rowsOf(...bases(r), results[i])));
+          } finally {
+            await closePeers(runnable.flatMap((x) => [x.blaster, x.rx]));
+          }
+        }
+      }
+    } finally {
+      await topo.destroy();
+    }
+    relateByCase(rows);
+
+    const pick = (c: string): Row | undefined => rows.find((r) => r.kind === 'ip6sock' && r.case === c);
+    const mc = pick('multicast 64 B')?.status === 'ok';
+    const which = mc ? 'multicast' : 'unicast';
+    const label = mc ? 'MulticastSocket' : 'UdpSocket unicast, MulticastSocket not measured';
+    return {
+      rows: byCase(rows),
+      targets: [
+        ratioTarget(`receive, 64 B, delivered packets/s (${label})`, pick(`${which} 64 B`), 0.9),
+        costTarget(`receive, 64 B, capacity = C's CPU per packet / ours (${label})`, pick(`${which} 64 B, CPU per packet`), 0.9),
+      ],
+      notes: [
+        `each run: the blaster sends ${packets.toLocaleString('en')} datagrams; "delivered packets/s" is the receiver's own rate from its first to its last packet; runs alternate between the receivers`,
+        'a receiver that keeps up (no drops) delivers the rate the blaster reaches, and the blaster (which runs the kernel receive path of every packet, veth) slows down when it must wake a sleeping receiver often: a fast receiver can show fewer packets/s than a slower, always-busy one',
+        'so "CPU per packet" (the receiver process\'s user + system time, all threads, per datagram received) is the capacity measure: what the receive path costs whatever the offered rate',
+        `every receiver asks for the same SO_RCVBUF of ${RECEIVE_BUFFER / 1048576} MiB (capped by net.core.rmem_max); the C blaster is connect()ed (no per-datagram route lookup)`,
+      ],
+    };
+  },
+};
