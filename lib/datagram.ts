@@ -4,12 +4,12 @@
  * options into per-packet control data. UdpSocket and RawSocket extend it.
  * @packageDocumentation
  */
-import { invalidArgType, invalidArgValue } from './errors';
+import { invalidArgType, invalidArgValue, noSuchInterface } from './errors';
 import { encode as encodeHopByHop, HopByHopOption } from './hopbyhop';
-import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from './interfaces';
+import { InterfaceRef, InterfaceSpec, list as listInterfaces } from './interfaces';
 import { Record } from './native';
 import { BaseSocket, NO_CONTROL, SendControl } from './socket';
-import { Family, validateAddress, validateInteger } from './validate';
+import { Family, validateAddress, validateInteger, validateInterfaceName } from './validate';
 
 /** What ip6sock knows about one received datagram. */
 export interface MessageInfo {
@@ -77,7 +77,7 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
     let scopeId = 0;
     if (parts.zone !== undefined) {
       const zone = /^\d+$/.test(parts.zone) ? Number(parts.zone) : parts.zone;
-      scopeId = resolveInterface(zone, 'address zone', this.netns).index;
+      scopeId = this.ifindex(zone, 'address zone');
     }
     return { address: parts.address, scopeId };
   }
@@ -88,7 +88,7 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
       return NO_CONTROL;
     }
     const ctl: SendControl = { ...NO_CONTROL };
-    if (opts.interface !== undefined) ctl.ifindex = resolveInterface(opts.interface, 'options.interface', this.netns).index;
+    if (opts.interface !== undefined) ctl.ifindex = this.ifindex(opts.interface, 'options.interface');
     if (opts.source !== undefined) ctl.source = validateAddress(opts.source, 'options.source', this.family, false).address;
     if (opts.hopLimit !== undefined) ctl.hopLimit = validateInteger(opts.hopLimit, 'options.hopLimit', 0, 255);
     if (opts.trafficClass !== undefined) ctl.trafficClass = validateInteger(opts.trafficClass, 'options.trafficClass', 0, 255);
@@ -113,6 +113,26 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
       if (wantItems) this.pushToIterators({ data: payload, info });
       if (this.closed) return;
     }
+  }
+
+  private indexByName = new Map<string, number>();
+
+  /**
+   * The ifindex for an interface given per packet, without a netlink dump per send: an
+   * index goes to the kernel as it is (an unknown one fails the send with ENODEV), a name
+   * is looked up in a per-socket cache refreshed only when a name is not in it.
+   */
+  protected ifindex(spec: unknown, name: string): number {
+    if (typeof spec === 'number') return validateInteger(spec, name, 1, 0x7fffffff);
+    if (typeof spec !== 'string') throw invalidArgType(name, 'an interface index (number) or name (string)', spec);
+    validateInterfaceName(spec, name);
+    let index = this.indexByName.get(spec);
+    if (index === undefined) {
+      this.indexByName = new Map(listInterfaces({ netns: this.netns }).map((i) => [i.name, i.index]));
+      index = this.indexByName.get(spec);
+      if (index === undefined) throw noSuchInterface(spec, this.netns);
+    }
+    return index;
   }
 
   /** Subclass hook: false drops a received datagram before it is emitted. */
