@@ -2,10 +2,9 @@
   "targets": [
     {
       "target_name": "ip6sock",
+      # One source list for node-gyp and CMakeLists.txt (cmake-js): native/sources.txt.
       "sources": [
-        "native/addon.cc",
-        "native/common.cc",
-        "native/socket.cc"
+        "<!@(grep -v '^#' native/sources.txt)"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
