@@ -295,7 +295,7 @@ function writePadding(out: Buffer, off: number, n: number): void {
 
 function encodeHeader(options: readonly HopByHopOption[], opts: EncodeOptions | undefined, label: string): Buffer {
   if (!Array.isArray(options)) throw invalidArgType('options', 'an array', options);
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw invalidArgType('opts', 'an object', opts);
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null || Array.isArray(opts))) throw invalidArgType('opts', 'an object', opts);
   const nextHeader = opts?.nextHeader === undefined ? 0 : checkUint('opts.nextHeader', opts.nextHeader, 0xff);
   // First pass: validate and lay out, so the buffer is allocated once at its final size.
   const layout: number[] = []; // per option: padding before, type, data length, kind
@@ -342,8 +342,9 @@ function encodeHeader(options: readonly HopByHopOption[], opts: EncodeOptions | 
 
 function decodeHeader(buf: Uint8Array, opts: DecodeOptions | undefined, label: string): DecodedOptionsHeader {
   if (!(buf instanceof Uint8Array)) throw invalidArgType('buf', 'an instance of Buffer or Uint8Array', buf);
-  if (opts !== undefined && (typeof opts !== 'object' || opts === null)) throw invalidArgType('opts', 'an object', opts);
-  const strict = opts?.strict ?? true;
+  if (opts !== undefined && (typeof opts !== 'object' || opts === null || Array.isArray(opts))) throw invalidArgType('opts', 'an object', opts);
+  // Only a missing value means the default: `strict: null` is a mistake, not "strict".
+  const strict = opts?.strict === undefined ? true : opts.strict;
   if (typeof strict !== 'boolean') throw invalidArgType('opts.strict', 'of type boolean', strict);
   if (buf.length < 8) throw malformed(label, 0, `only ${buf.length} bytes; the header is at least 8`);
   const length = (buf[1] + 1) * 8;

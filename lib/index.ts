@@ -7,7 +7,8 @@
 export { UdpSocket } from './udp';
 export type { Message, MessageInfo, SendOptions, UdpSocketOptions } from './udp';
 export { MulticastSocket } from './multicast';
-export type { MulticastSocketOptions, JoinOptions, BlockOptions, Membership, MulticastDropStats } from './multicast';
+export type { MulticastSocketOptions, JoinOptions, BlockOptions, Membership, MulticastDropStats, MembershipEvent, MembershipChangeReason } from './multicast';
+export type { InterfaceWatcher, WatchOptions, LinkChange, LinkEvent, AddressEvent, InterfaceEvent, WatchedLink, WatchedAddress } from './watch';
 export { AnycastGroup } from './anycast';
 export type { AnycastGroupOptions, AnycastMessage, AnycastReply, AnycastEntry, AnycastStats } from './anycast';
 export type { AddressTableEntry } from './procnet';

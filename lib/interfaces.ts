@@ -1,13 +1,18 @@
 /**
  * "Who am I": the interfaces of a host (or of a network namespace), their indexes, flags,
  * link-local and global addresses, and the source address the kernel would pick for a
- * destination. Every function takes `{ netns }`.
+ * destination, and watch() to hear about every change as it happens. Every function takes
+ * `{ netns }`.
  * @packageDocumentation
  */
 import { attempt, invalidArgType, noSuchInterface } from './errors';
+import { linkFlags } from './netlink';
 import { constants, native } from './native';
 import { netnsPath, splitZone, validateAddress, validateInteger, validateInterfaceName, validateOptionalObject, validateString } from './validate';
 import * as net from 'node:net';
+
+export { watch, InterfaceWatcher } from './watch';
+export type { WatchOptions, LinkChange, LinkEvent, AddressEvent, InterfaceEvent, WatchedLink, WatchedAddress } from './watch';
 
 /** Where to look: a network namespace name (under /run/netns) or path; default the caller's. */
 export interface NamespaceOptions {
@@ -52,18 +57,6 @@ export interface NetworkInterface extends InterfaceRef {
   addresses: InterfaceAddress[];
 }
 
-function flagsOf(bits: number): InterfaceFlags {
-  const c = constants();
-  return {
-    up: (bits & c.IFF_UP) !== 0,
-    running: (bits & c.IFF_RUNNING) !== 0,
-    multicast: (bits & c.IFF_MULTICAST) !== 0,
-    loopback: (bits & c.IFF_LOOPBACK) !== 0,
-    broadcast: (bits & c.IFF_BROADCAST) !== 0,
-    pointToPoint: (bits & c.IFF_POINTOPOINT) !== 0,
-  };
-}
-
 function isLinkLocal6(address: string): boolean {
   return /^fe[89ab]/i.test(address);
 }
@@ -75,7 +68,7 @@ export function list(options?: NamespaceOptions): NetworkInterface[] {
   const raw = attempt({ netns: opts.netns }, () => native().interfaces(ns));
   const byName = new Map<string, NetworkInterface>();
   const result = raw.links.map((l) => {
-    const entry: NetworkInterface = { index: l.index, name: l.name, flags: flagsOf(l.flags), linkLocal: [], global: [], ipv4: [], addresses: [] };
+    const entry: NetworkInterface = { index: l.index, name: l.name, flags: linkFlags(l.flags), linkLocal: [], global: [], ipv4: [], addresses: [] };
     byName.set(l.name, entry);
     return entry;
   });
@@ -123,20 +116,39 @@ export function resolve(spec: unknown, name: string, netns?: string): InterfaceR
 }
 
 /**
- * Keeps index -> name for one namespace, refreshed only when an unknown index shows up,
- * so naming the arrival interface of every packet costs a Map lookup.
+ * Keeps index -> name for one namespace, looked up only when an unknown index shows up,
+ * so naming the arrival interface of every packet costs a Map lookup. Never throws: an
+ * index it cannot name is ''.
  */
 export class InterfaceNames {
   private names = new Map<number, string>();
-  constructor(private readonly netns?: string) {}
+
+  /**
+   * @param netns the namespace, for lookups by listing its interfaces.
+   * @param lookup names one index instead (a socket asks the kernel in its own namespace,
+   *   which works even after the namespace's name was deleted).
+   */
+  constructor(
+    private readonly netns?: string,
+    private readonly lookup?: (index: number) => string,
+  ) {}
 
   name(index: number): string {
-    let name = this.names.get(index);
-    if (name === undefined) {
+    const known = this.names.get(index);
+    if (known !== undefined) return known;
+    try {
+      if (this.lookup !== undefined) {
+        const name = this.lookup(index);
+        if (name !== '') this.names.set(index, name);
+        return name;
+      }
       this.names = new Map(list({ netns: this.netns }).map((i) => [i.index, i.name]));
-      name = this.names.get(index) ?? '';
+    } catch {
+      // Called from the receive path, where a throw would be an uncaught exception: a
+      // datagram from an interface that cannot be named is still a datagram.
+      return '';
     }
-    return name;
+    return this.names.get(index) ?? '';
   }
 }
 

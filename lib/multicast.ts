@@ -9,6 +9,11 @@
  * receives only the groups it joined, and (because the IPv6 kernel checks the group but not
  * the interface) datagrams for a group are delivered only from the interfaces this socket
  * joined it on.
+ *
+ * Interfaces come and go: from its first join the socket follows the links of its namespace
+ * (lib/watch.ts, one shared rtnetlink watcher per namespace). Groups joined with
+ * `interface: 'all'` are joined on every interface that appears or comes up, and memberships
+ * on an interface that is removed are dropped, each change reported as a 'membership' event.
  * @packageDocumentation
  */
 import * as net from 'node:net';
@@ -18,6 +23,7 @@ import { formatIpv6, parseIpv6 } from './ipv6addr';
 import { constants } from './native';
 import { MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
 import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from './validate';
+import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 
 /** Options of a MulticastSocket: everything a UdpSocket takes, plus the multicast settings. */
 export interface MulticastSocketOptions extends UdpSocketOptions {
@@ -73,6 +79,24 @@ export interface Membership {
   blocked?: string[];
 }
 
+/** Why the socket changed a membership by itself. */
+export type MembershipChangeReason = 'interface-added' | 'interface-up' | 'interface-changed' | 'interface-removed';
+
+/**
+ * A membership the socket joined or dropped by itself, following its interfaces: a group
+ * joined with `interface: 'all'` joined on an interface that appeared ('interface-added'),
+ * came up ('interface-up') or became multicast-capable ('interface-changed'); any
+ * membership on an interface that was removed ('interface-removed').
+ */
+export interface MembershipEvent {
+  type: 'joined' | 'left';
+  group: string;
+  interface: InterfaceRef;
+  /** The source of a source-specific membership. */
+  source?: string;
+  reason: MembershipChangeReason;
+}
+
 /** Datagrams the socket's own filters removed after the kernel delivered them. */
 export interface MulticastDropStats {
   /**
@@ -91,6 +115,17 @@ interface GroupState {
   mode: 'any' | 'source';
   /** 'any': blocked sources; 'source': the joined sources. */
   sources: Set<string>;
+}
+
+/**
+ * A group joined with `interface: 'all'`: joined on every interface that qualifies, now and
+ * later, except those left explicitly (`excluded`, by index) while they exist.
+ */
+interface AllSpec {
+  group: string;
+  source: string | undefined;
+  includeLoopback: boolean;
+  excluded: Set<number>;
 }
 
 /** How often the own-address set may be reloaded. */
@@ -231,6 +266,10 @@ export class MulticastSocket extends UdpSocket {
   private readonly own: OwnAddresses | undefined;
   /** What setMulticastInterface() last set: IPv4's getsockopt reports an address, not an index. */
   private outgoing: InterfaceRef | null = null;
+  /** Groups joined with 'all', followed onto interfaces as they come. */
+  private readonly allSpecs: AllSpec[] = [];
+  /** Link events of the namespace, from the first join to close. */
+  private links: LinkSubscription | undefined;
 
   /** Opens, configures and binds the socket; throws a coded error on any failure (nothing is left open). */
   constructor(options: MulticastSocketOptions = {}) {
@@ -264,6 +303,14 @@ export class MulticastSocket extends UdpSocket {
    * any-source and a source-specific membership of the group would meet on one interface,
    * ERR_MULTICAST_NO_INTERFACE when 'all' finds no interface. If one of several joins
    * fails, the ones this call made are undone before the error is thrown.
+   *
+   * With 'all' the group keeps following the interfaces: it is joined on every interface
+   * that later appears or comes up (and qualifies), each reported as a 'membership' event
+   * (a join that fails there is a 'warning', never an error). Whatever the interface, a
+   * membership on an interface that is removed is dropped and reported as a 'membership'
+   * event; if the interface was named here (not reached through 'all') the socket also
+   * emits 'error' with code ENODEV. A link going down needs nothing: the kernel keeps
+   * memberships across down and up.
    */
   join(group: string, options: JoinOptions): Membership[] {
     this.assertOpen();
@@ -272,19 +319,17 @@ export class MulticastSocket extends UdpSocket {
     const source = opts.source === undefined ? undefined : this.sourceAddress(opts.source, g);
     const includeLoopback = opts.includeLoopback === undefined ? false : validateBoolean(opts.includeLoopback, 'options.includeLoopback');
     const all = opts.interface === 'all';
-    const targets = all ? this.allInterfaces(includeLoopback) : [resolveInterface(opts.interface, 'options.interface', this.netns)];
+    const named = all ? undefined : resolveInterface(opts.interface, 'options.interface', this.netns);
+    // Before 'all' lists the interfaces, so no change after the listing goes unseen.
+    this.followLinks();
+    const targets = named === undefined ? this.allInterfaces(includeLoopback) : [named];
 
     // Decide everything before the first system call, so a refusal changes nothing.
     const todo: InterfaceRef[] = [];
     for (const iface of targets) {
-      const state = this.groups.get(this.key(g, iface.index));
-      if (state === undefined) {
-        todo.push(iface);
-        continue;
-      }
-      if (source === undefined ? state.mode === 'source' : state.mode === 'any') throw this.conflict(state, source);
-      const duplicate = source === undefined || state.sources.has(source);
-      if (!duplicate) todo.push(iface);
+      const plan = this.joinPlan(g, iface, source);
+      if (plan instanceof Error) throw plan;
+      if (plan === 'join') todo.push(iface);
       else if (!all) {
         throw stateError(
           'ERR_MULTICAST_ALREADY_JOINED',
@@ -304,6 +349,14 @@ export class MulticastSocket extends UdpSocket {
       for (const m of added.reverse()) this.undo(m);
       throw err;
     }
+    if (all) {
+      const spec = this.allSpecs.find((a) => a.group === g && a.source === source);
+      if (spec === undefined) this.allSpecs.push({ group: g, source, includeLoopback, excluded: new Set() });
+      else spec.includeLoopback ||= includeLoopback;
+    } else {
+      // Joined again by name: no longer an exception to an 'all' join of the group.
+      for (const spec of this.allSpecs) if (spec.group === g && spec.source === source) spec.excluded.delete(targets[0].index);
+    }
     return added;
   }
 
@@ -318,8 +371,21 @@ export class MulticastSocket extends UdpSocket {
     const g = this.groupAddress(group);
     const opts = validateObject<JoinOptions>(options, 'options');
     const source = opts.source === undefined ? undefined : this.sourceAddress(opts.source, g);
-    const states = this.held(g, opts.interface).filter((s) => (source === undefined ? s.mode === 'any' : s.mode === 'source' && s.sources.has(source)));
-    if (states.length === 0) throw this.notJoined(g, opts.interface, source);
+    const removed = this.leaveHeld(g, opts.interface, source);
+    for (let i = this.allSpecs.length - 1; i >= 0; i--) {
+      const spec = this.allSpecs[i];
+      if (spec.group !== g || spec.source !== source) continue;
+      // 'all' ends the following; one interface becomes an exception to it while it exists.
+      if (opts.interface === 'all') this.allSpecs.splice(i, 1);
+      else for (const m of removed) spec.excluded.add(m.interface.index);
+    }
+    return removed;
+  }
+
+  /** leave() without the 'all' bookkeeping (also the rollback of a failed join). */
+  private leaveHeld(g: string, spec: InterfaceSpec | 'all', source: string | undefined): Membership[] {
+    const states = this.held(g, spec).filter((s) => (source === undefined ? s.mode === 'any' : s.mode === 'source' && s.sources.has(source)));
+    if (states.length === 0) throw this.notJoined(g, spec, source);
     const removed: Membership[] = [];
     for (const s of states) {
       this.membershipCall(source === undefined ? 'MCAST_LEAVE_GROUP' : 'MCAST_LEAVE_SOURCE_GROUP', g, s.iface, source);
@@ -439,6 +505,103 @@ export class MulticastSocket extends UdpSocket {
     // Also reached from UdpSocket's constructor when binding fails, before this class's
     // fields exist.
     if (this.groups !== undefined) this.groups.clear();
+    if (this.allSpecs !== undefined) this.allSpecs.length = 0;
+    this.links?.cancel();
+    this.links = undefined;
+  }
+
+  /** Starts following the namespace's links (once per socket; throws what opening the watcher throws). */
+  private followLinks(): void {
+    this.links ??= subscribeLinks(this.netns, this, MulticastSocket.followEvent, MulticastSocket.followError);
+  }
+
+  // Static, so that the shared watcher's listener does not hold the socket (see subscribeLinks).
+  private static followEvent(sock: MulticastSocket, event: LinkEvent): void {
+    sock.followLink(event);
+  }
+
+  private static followError(sock: MulticastSocket, err: Error): void {
+    warn(sock, withContext(err, { netns: sock.netns }) as Error);
+  }
+
+  private followLink(event: LinkEvent): void {
+    if (this.closed) return;
+    const iface: InterfaceRef = { index: event.index, name: event.name };
+    if (event.type === 'removed') {
+      this.interfaceRemoved(iface);
+      return;
+    }
+    // The bookkeeping is by index; a rename only changes what is reported.
+    for (const s of this.groups.values()) if (s.iface.index === iface.index) s.iface.name = iface.name;
+    // Down needs nothing: the kernel keeps memberships (and reports them again) across down and up.
+    if (event.type === 'down' || !event.flags.up) return;
+    const reason: MembershipChangeReason = event.type === 'added' ? 'interface-added' : event.type === 'up' ? 'interface-up' : 'interface-changed';
+    for (const spec of [...this.allSpecs]) {
+      if (spec.excluded.has(iface.index)) continue;
+      if (event.flags.loopback ? !spec.includeLoopback : !event.flags.multicast) continue;
+      const plan = this.joinPlan(spec.group, iface, spec.source);
+      if (plan === 'held') continue;
+      if (plan instanceof Error) {
+        warn(this, plan);
+        continue;
+      }
+      try {
+        this.membershipCall(spec.source === undefined ? 'MCAST_JOIN_GROUP' : 'MCAST_JOIN_SOURCE_GROUP', spec.group, iface, spec.source);
+      } catch (err) {
+        warn(this, err as Error);
+        continue;
+      }
+      this.record(spec.group, iface, spec.source);
+      this.emitMembership('joined', spec.group, iface, spec.source, reason);
+      if (this.closed) return;
+    }
+  }
+
+  /**
+   * Drops every membership on a removed interface. The kernel forgets the device's groups
+   * but keeps the socket's own record of each membership (verified: a join on a new device
+   * that reuses the index then fails with EADDRINUSE and receives nothing), so each is left
+   * here too; leaving succeeds with the device gone.
+   */
+  private interfaceRemoved(iface: InterfaceRef): void {
+    const c = constants();
+    const named: string[] = [];
+    for (const state of [...this.groups.values()]) {
+      if (state.iface.index !== iface.index) continue;
+      try {
+        this.handle.groupReq(c.MCAST_LEAVE_GROUP, iface.index, state.group, null);
+      } catch {
+        // Not held by the kernel after all: nothing to undo.
+      }
+      this.groups.delete(this.key(state.group, iface.index));
+      const sources = state.mode === 'source' ? [...state.sources] : [undefined];
+      for (const source of sources) {
+        if (!this.allSpecs.some((a) => a.group === state.group && a.source === source && !a.excluded.has(iface.index))) {
+          named.push(source === undefined ? state.group : `${state.group} from source ${source}`);
+        }
+        this.emitMembership('left', state.group, { ...iface, name: iface.name || state.iface.name }, source, 'interface-removed');
+        if (this.closed) return;
+      }
+    }
+    for (const spec of this.allSpecs) spec.excluded.delete(iface.index);
+    if (named.length > 0) {
+      const what = named.length === 1 ? `membership ${named[0]}` : `memberships ${named.join(', ')}`;
+      this.emit('error', interfaceRemovedError(iface, this.netns, `the socket's ${what}, joined on it by name, ended with it`));
+    }
+  }
+
+  private emitMembership(type: 'joined' | 'left', group: string, iface: InterfaceRef, source: string | undefined, reason: MembershipChangeReason): void {
+    const event: MembershipEvent = { type, group, interface: { ...iface }, reason };
+    if (source !== undefined) event.source = source;
+    this.emit('membership', event);
+  }
+
+  /** What joining `group` (for `source`) on `iface` takes: a join, nothing ('held'), or it conflicts. */
+  private joinPlan(group: string, iface: InterfaceRef, source: string | undefined): 'join' | 'held' | Error {
+    const state = this.groups.get(this.key(group, iface.index));
+    if (state === undefined) return 'join';
+    if (source === undefined ? state.mode === 'source' : state.mode === 'any') return this.conflict(state, source);
+    return source === undefined || state.sources.has(source) ? 'held' : 'join';
   }
 
   /**
@@ -490,7 +653,7 @@ export class MulticastSocket extends UdpSocket {
   /** Best-effort rollback of a join made earlier in the same call. */
   private undo(m: Membership): void {
     try {
-      this.leave(m.group, m.source === undefined ? { interface: m.interface.index } : { interface: m.interface.index, source: m.source });
+      this.leaveHeld(m.group, m.interface.index, m.source);
     } catch {
       // The join's own error is the one to report; closing the socket drops the rest.
     }
@@ -628,4 +791,16 @@ export class MulticastSocket extends UdpSocket {
       else state.sources.delete(s);
     }
   }
+}
+
+/** Typed events of a MulticastSocket (besides 'close' and 'drain'). */
+export interface MulticastSocket {
+  on(event: 'message', listener: (data: Buffer, info: MessageInfo) => void): this;
+  on(event: 'membership', listener: (event: MembershipEvent) => void): this;
+  on(event: 'warning' | 'error', listener: (err: Error) => void): this;
+  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  once(event: 'message', listener: (data: Buffer, info: MessageInfo) => void): this;
+  once(event: 'membership', listener: (event: MembershipEvent) => void): this;
+  once(event: 'warning' | 'error', listener: (err: Error) => void): this;
+  once(event: string | symbol, listener: (...args: never[]) => void): this;
 }

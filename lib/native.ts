@@ -15,7 +15,11 @@ export interface NativeSockAddr {
   scopeId: number;
 }
 
-/** Called with one batch of received messages, or with an error (count 0). */
+/**
+ * Called with one batch of received messages, or with an error (count 0). `data` is a pool
+ * buffer shared by consecutive batches (offsets in the records are absolute; bytes once
+ * handed out are never rewritten); `meta` is reused and valid only during the call.
+ */
 export type NativeMessagesCallback = (count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error) => void;
 
 /** Called with the results (bytes, or a negative errno) of queued sends, in queue order. */
@@ -27,10 +31,14 @@ export interface NativeSocket {
   /** Datagrams waiting in the native queue for the socket to become writable. */
   readonly queued: number;
   bind(address: string, port: number, scopeId: number): void;
+  /** Binds a netlink socket (family AF_NETLINK) to the multicast groups in `groups` (RTMGRP_* bits). */
+  bindNetlink(groups: number): void;
   connect(address: string, port: number, scopeId: number): void;
   disconnect(): void;
   localAddress(): NativeSockAddr;
   remoteAddress(): NativeSockAddr;
+  /** The name of interface `index` in the socket's own namespace (SIOCGIFNAME), '' if none. */
+  interfaceName(index: number): string;
   setInt(level: number, name: number, value: number): void;
   getInt(level: number, name: number): number;
   setBuffer(level: number, name: number, value: Buffer | null): void;
@@ -50,7 +58,8 @@ export interface NativeSocket {
   stopReceive(): void;
   /**
    * Sends one datagram. Control data: ifindex (-1 none), source ('' none), hopLimit (-1),
-   * tclass (-1), hop-by-hop header (null none). Returns the bytes sent, or -1 when queued.
+   * tclass (-1), hop-by-hop header (null none). Returns the bytes sent, -1 when queued for
+   * writability, -2 when deferred to flush().
    */
   send(
     data: Buffer,
@@ -62,7 +71,14 @@ export interface NativeSocket {
     hopLimit: number,
     tclass: number,
     hopByHop: Buffer | null,
+    defer?: boolean,
   ): number;
+  /**
+   * Sends the datagrams deferred by send(..., defer = true) with sendmmsg, in order. One
+   * result each: bytes sent, a negative errno, or INT32_MIN when it waits in the
+   * backpressure queue (its result comes through onsent).
+   */
+  flush(): Int32Array;
   /** listen() on a stream socket. */
   listen(backlog: number): void;
   /** Hands the fd over (to Node's net module); this object no longer owns it. */
@@ -73,7 +89,11 @@ export interface NativeSocket {
 }
 
 export interface NativeSocketConstructor {
-  new (family: 4 | 6, type: number, protocol: number, netnsPath: string | null, device: string | null): NativeSocket;
+  /**
+   * `family` 6 or 4, or constants.AF_NETLINK for a netlink socket (type SOCK_RAW, protocol
+   * NETLINK_ROUTE; its records carry family 0, its sends go to the kernel with address null).
+   */
+  new (family: number, type: number, protocol: number, netnsPath: string | null, device: string | null): NativeSocket;
 }
 
 export interface NativeLink {

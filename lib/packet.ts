@@ -223,7 +223,7 @@ function checkBytes(name: string, value: unknown): Uint8Array {
 }
 
 function checkObject<T>(name: string, value: T): T {
-  if (typeof value !== 'object' || value === null) throw invalidArgType(name, 'an object', value);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArgType(name, 'an object', value);
   return value;
 }
 
@@ -455,7 +455,8 @@ const HEADER_NAMES: Record<number, string> = {
 export function parsePacket(buf: Uint8Array, opts?: ParseOptions): Ipv6Packet {
   if (!(buf instanceof Uint8Array)) throw invalidArgType('buf', 'an instance of Buffer or Uint8Array', buf);
   if (opts !== undefined) checkObject('opts', opts);
-  const strict = opts?.strict ?? true;
+  // Only a missing value means the default: `strict: null` is a mistake, not "strict".
+  const strict = opts?.strict === undefined ? true : opts.strict;
   if (typeof strict !== 'boolean') throw invalidArgType('opts.strict', 'of type boolean', strict);
   const b = asBuffer(buf);
   if (b.length < 40) throw malformed(0, `${b.length} bytes is shorter than the 40-byte IPv6 header`);
@@ -740,7 +741,7 @@ function planUpper(pkt: Ipv6Packet, snap: Snapshot | undefined, protocol: number
 export function serializePacket(pkt: Ipv6Packet, opts?: SerializeOptions): Buffer {
   checkObject('packet', pkt);
   if (opts !== undefined) checkObject('opts', opts);
-  const mode = opts?.checksum ?? 'auto';
+  const mode = opts?.checksum === undefined ? 'auto' : opts.checksum;
   if (mode !== 'auto' && mode !== 'recompute' && mode !== 'keep') {
     throw invalidArgValue('opts.checksum', mode, "must be 'auto', 'recompute' or 'keep'");
   }

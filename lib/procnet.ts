@@ -32,10 +32,14 @@ export function parseAddressTable(text: string): AddressTableEntry[] {
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     if (f.length < 4 || !/^\d+$/.test(f[0]) || !/^[0-9a-f]{32}$/i.test(f[2]) || !/^\d+$/.test(f[3])) continue;
+    const index = Number(f[0]);
+    const users = Number(f[3]);
+    // Digits alone are not enough: 30 of them make a float, not an ifindex or a count.
+    if (index < 1 || index > 0x7fffffff || !Number.isSafeInteger(users)) continue;
     entries.push({
-      interface: { index: Number(f[0]), name: f[1] },
+      interface: { index, name: f[1] },
       address: formatIpv6(Buffer.from(f[2], 'hex')),
-      users: Number(f[3]),
+      users,
     });
   }
   return entries;

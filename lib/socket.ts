@@ -8,15 +8,21 @@ import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import { attempt, closedError, ErrorContext, withContext } from './errors';
 import { formatIpv6 } from './ipv6addr';
-import { InterfaceNames } from './interfaces';
+import { InterfaceNames, InterfaceRef } from './interfaces';
 import { native, NativeSocket, Record } from './native';
+import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 import { Family, netnsPath, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from './validate';
 
 /** Options every socket class takes. */
 export interface SocketOptions {
   /** Open the socket inside this network namespace (a name under /run/netns, or a path). */
   netns?: string;
-  /** Bind the socket to this device (SO_BINDTODEVICE): receive only from it, send only on it. */
+  /**
+   * Bind the socket to this device (SO_BINDTODEVICE): receive only from it, send only on it.
+   * If the device is removed, the socket emits 'error' (code ENODEV): bound to a device
+   * that no longer exists it can neither send nor receive, and it says so rather than go
+   * silent.
+   */
   device?: string;
   /** Aborting closes the socket. */
   signal?: AbortSignal;
@@ -81,6 +87,18 @@ class AddressCache {
   }
 }
 
+/** A send whose promise waits for the kernel. */
+interface PendingSend {
+  resolve: (n: number) => void;
+  reject: (e: Error) => void;
+  context: ErrorContext;
+}
+
+/** native send(): the datagram waits for flush(). */
+const DEFERRED = -2;
+/** native flush() result: the datagram waits in the backpressure queue (reported via onsent). */
+const QUEUED = -2147483648;
+
 /** Per-packet control data for a send, already resolved to kernel values. */
 export interface SendControl {
   ifindex: number;
@@ -112,13 +130,18 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
   private readonly batchSize: number;
   private readonly slotSize: number;
   private readonly highWaterMark: number;
-  private readonly pendingSends: Array<{ resolve: (n: number) => void; reject: (e: Error) => void; context: ErrorContext }> = [];
+  private readonly pendingSends: PendingSend[] = [];
+  /** Sends deferred to the end of this tick, to leave together in one sendmmsg. */
+  private readonly deferredSends: PendingSend[] = [];
+  private readonly flushDeferred = (): void => this.flush();
   private readonly queues = new Set<ItemQueue<M>>();
   private receiving = false;
   private paused = false;
   private closing: Promise<void> | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort = (): void => void this.close();
+  /** The `device` option's interface, while its removal is watched for. */
+  private boundDevice: { iface: InterfaceRef; watch: LinkSubscription } | undefined;
 
   protected constructor(
     kind: SocketKind,
@@ -137,7 +160,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     this.highWaterMark = opts.iteratorHighWaterMark === undefined ? 1024 : validateInteger(opts.iteratorHighWaterMark, 'options.iteratorHighWaterMark', 1, 1 << 24);
     const rcvbuf = opts.receiveBufferSize === undefined ? undefined : validateInteger(opts.receiveBufferSize, 'options.receiveBufferSize', 1, 0x7fffffff);
     const sndbuf = opts.sendBufferSize === undefined ? undefined : validateInteger(opts.sendBufferSize, 'options.sendBufferSize', 1, 0x7fffffff);
-    this.names = new InterfaceNames(opts.netns);
+    this.names = new InterfaceNames(opts.netns, (index) => (this.closed ? '' : this.handle.interfaceName(index)));
 
     const context: ErrorContext = { netns: opts.netns };
     if (device !== null) context.interface = device;
@@ -150,7 +173,9 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
       if (sndbuf !== undefined) this.setInt(c.SOL_SOCKET, c.SO_SNDBUF, sndbuf, 'SO_SNDBUF');
       // Overflow counts ride along with each datagram, so drops are reported, not hidden.
       this.setInt(c.SOL_SOCKET, c.SO_RXQ_OVFL, 1, 'SO_RXQ_OVFL');
+      if (device !== null) this.watchDevice(device);
     } catch (err) {
+      this.boundDevice?.watch.cancel();
       this.handle.close();
       throw err;
     }
@@ -205,8 +230,12 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     let resolveClosing!: () => void;
     this.closing = new Promise<void>((resolve) => (resolveClosing = resolve));
     try {
+      // Sends made before close() in the same tick still leave.
+      this.flush();
       this.beforeClose();
     } finally {
+      this.boundDevice?.watch.cancel();
+      this.boundDevice = undefined;
       this.handle.close();
       this.receiving = false;
       this.signal?.removeEventListener('abort', this.onAbort);
@@ -251,6 +280,41 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
         return Promise.resolve({ value: undefined, done: true });
       },
     };
+  }
+
+  /**
+   * Watches for the removal of the `device` the socket is bound to. The index is the
+   * kernel's own (SO_BINDTOIFINDEX), so a rename or a new device of the same name does not
+   * confuse it.
+   */
+  private watchDevice(device: string): void {
+    const c = native().constants;
+    const index = this.getInt(c.SOL_SOCKET, c.SO_BINDTOIFINDEX, 'SO_BINDTOIFINDEX');
+    this.boundDevice = { iface: { index, name: device }, watch: subscribeLinks(this.netns, this, BaseSocket.onLink, BaseSocket.onWatchError) };
+    // Removed between SO_BINDTODEVICE and the watcher's start, the device would never be
+    // reported: the kernel names the bound index's device for SO_BINDTODEVICE, ENODEV if none.
+    try {
+      this.handle.getBuffer(c.SOL_SOCKET, c.SO_BINDTODEVICE, 16);
+    } catch {
+      process.nextTick(() => this.deviceRemoved());
+    }
+  }
+
+  // Static, so that the shared watcher's listener does not hold the socket (see subscribeLinks).
+  private static onLink<T>(sock: BaseSocket<T>, event: LinkEvent): void {
+    if (event.type === 'removed' && sock.boundDevice?.iface.index === event.index) sock.deviceRemoved();
+  }
+
+  private static onWatchError<T>(sock: BaseSocket<T>, err: Error): void {
+    warn(sock, withContext(err, { netns: sock.netns }) as Error);
+  }
+
+  private deviceRemoved(): void {
+    const bound = this.boundDevice;
+    if (bound === undefined || this.closed) return;
+    bound.watch.cancel();
+    this.boundDevice = undefined;
+    this.emit('error', interfaceRemovedError(bound.iface, this.netns, 'this socket is bound to it (device option) and can neither send nor receive any more; close it'));
   }
 
   /** Subclass hook: undo bookkeeping before the fd closes (must not throw for closed kernel state). */
@@ -333,12 +397,35 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     if (this.closed) return Promise.reject(closedError('socket'));
     let sent: number;
     try {
-      sent = this.handle.send(data, address, port, scopeId, ctl.ifindex, ctl.source, ctl.hopLimit, ctl.trafficClass, ctl.hopByHop);
+      sent = this.handle.send(data, address, port, scopeId, ctl.ifindex, ctl.source, ctl.hopLimit, ctl.trafficClass, ctl.hopByHop, true);
     } catch (err) {
       return Promise.reject(withContext(err, context));
     }
     if (sent >= 0) return Promise.resolve(sent);
+    if (sent === DEFERRED) {
+      // The first send of a tick schedules one flush for all of them: a loop of sends
+      // costs one sendmmsg, not one system call each.
+      if (this.deferredSends.length === 0) queueMicrotask(this.flushDeferred);
+      return new Promise((resolve, reject) => this.deferredSends.push({ resolve, reject, context }));
+    }
     return new Promise((resolve, reject) => this.pendingSends.push({ resolve, reject, context }));
+  }
+
+  /** Sends the datagrams deferred in this tick (one sendmmsg) and settles their promises. */
+  private flush(): void {
+    if (this.deferredSends.length === 0) return;
+    const waiting = this.deferredSends.splice(0);
+    if (this.closed) {
+      for (const p of waiting) p.reject(closedError('socket'));
+      return;
+    }
+    const results = this.handle.flush();
+    waiting.forEach((p, i) => {
+      const r = results[i];
+      if (r >= 0) p.resolve(r);
+      else if (r === QUEUED) this.pendingSends.push(p);
+      else p.reject(withContext(errnoError(r), p.context) as Error);
+    });
   }
 
   private onSent(results: Int32Array): void {

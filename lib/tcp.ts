@@ -11,7 +11,7 @@
  * @packageDocumentation
  */
 import * as net from 'node:net';
-import { attempt, ErrorContext, invalidArgValue } from './errors';
+import { attempt, ErrorContext, invalidArgType, invalidArgValue } from './errors';
 import { resolve as resolveInterface } from './interfaces';
 import { constants, native, NativeSocket } from './native';
 import {
@@ -82,6 +82,11 @@ function scopeOf(parts: { zone?: string }, netns: string | undefined): number {
  */
 export async function createTcpServer(options: TcpServerOptions = {}, connectionListener?: (socket: net.Socket) => void): Promise<net.Server> {
   const opts = validateOptionalObject<TcpServerOptions>(options, 'options');
+  // Checked before the socket exists: net.createServer() throws for a wrong one only after
+  // the fd has been handed over, which would leak it.
+  if (connectionListener !== undefined && typeof connectionListener !== 'function') {
+    throw invalidArgType('connectionListener', 'a function', connectionListener);
+  }
   const context: ErrorContext = { netns: opts.netns };
   const port = opts.port === undefined ? 0 : validatePort(opts.port, 'options.port');
   const backlog = opts.backlog === undefined ? 511 : validateInteger(opts.backlog, 'options.backlog', 1, 65535);
@@ -90,7 +95,7 @@ export async function createTcpServer(options: TcpServerOptions = {}, connection
   let fd: number;
   try {
     const c = constants();
-    const local = validateAddress(opts.address ?? (family === 6 ? '::' : '0.0.0.0'), 'options.address', family);
+    const local = validateAddress(opts.address === undefined ? (family === 6 ? '::' : '0.0.0.0') : opts.address, 'options.address', family);
     if (reuse) attempt({ ...context, option: 'SO_REUSEADDR' }, () => sock.setInt(c.SOL_SOCKET, c.SO_REUSEADDR, 1));
     if (family === 6) {
       const v6only = opts.ipv6Only === undefined ? true : validateBoolean(opts.ipv6Only, 'options.ipv6Only');
@@ -144,7 +149,7 @@ export function connectTcp(options: TcpConnectOptions): net.Socket {
       attempt({ ...context, option: 'SO_REUSEADDR' }, () => sock.setInt(c.SOL_SOCKET, c.SO_REUSEADDR, 1));
     }
     if (opts.localAddress !== undefined || opts.localPort !== undefined) {
-      const local = validateAddress(opts.localAddress ?? (family === 6 ? '::' : '0.0.0.0'), 'options.localAddress', family);
+      const local = validateAddress(opts.localAddress === undefined ? (family === 6 ? '::' : '0.0.0.0') : opts.localAddress, 'options.localAddress', family);
       const localPort = opts.localPort === undefined ? 0 : validatePort(opts.localPort, 'options.localPort');
       attempt({ ...context, address: local.address, port: localPort }, () => sock.bind(local.address, localPort, scopeOf(local, opts.netns)));
     }

@@ -6,8 +6,9 @@
  * @packageDocumentation
  */
 import { DatagramSocket, hopByHopHeader, SendOptions } from './datagram';
-import { attempt, ErrorContext, invalidArgValue } from './errors';
+import { attempt, ErrorContext, invalidArgType, invalidArgValue } from './errors';
 import { HopByHopOption } from './hopbyhop';
+import { resolve as resolveInterface } from './interfaces';
 import { constants } from './native';
 import { SocketOptions } from './socket';
 import {
@@ -49,12 +50,16 @@ export interface UdpSocketOptions extends SocketOptions {
 
 /** A UDP socket with per-packet interface, destination and hop-limit reporting. */
 export class UdpSocket extends DatagramSocket {
+  /** The index the `device` option bound the socket to (0 for none), for disconnect() to restore. */
+  private readonly deviceIndex: number = 0;
+
   constructor(options: UdpSocketOptions = {}) {
     const opts = validateOptionalObject<UdpSocketOptions>(options, 'options');
     const family = opts.family === undefined ? 6 : validateFamily(opts.family, 'options.family');
     const c = constants();
     super({ family, type: c.SOCK_DGRAM, protocol: 0 }, opts, 'message');
     try {
+      if (opts.device !== undefined) this.deviceIndex = this.getInt(c.SOL_SOCKET, c.SO_BINDTOIFINDEX, 'SO_BINDTOIFINDEX');
       this.configure(opts);
     } catch (err) {
       void this.close();
@@ -67,13 +72,24 @@ export class UdpSocket extends DatagramSocket {
     this.assertOpen();
     validatePort(port);
     const dest = this.destination(address);
+    // A zone's index goes to the kernel unchecked on the send path (a cached fast path), but
+    // not here: connect() binds the socket to the zone's index before the route lookup and
+    // keeps that binding when the lookup fails, so an unknown index would leave every later
+    // connect and send failing with ENETUNREACH.
+    if (dest.scopeId !== 0) resolveInterface(dest.scopeId, 'address zone', this.netns);
     attempt({ address, port, netns: this.netns }, () => this.handle.connect(dest.address, port, dest.scopeId));
   }
 
-  /** Undoes connect(). */
+  /** Undoes connect(). A socket opened with `device` stays bound to that device. */
   disconnect(): void {
     this.assertOpen();
     attempt({ netns: this.netns }, () => this.handle.disconnect());
+    // The kernel's UDP disconnect also clears the device binding (sk_bound_dev_if = 0 in
+    // __udp_disconnect): without this the socket would silently start hearing every interface.
+    if (this.deviceIndex !== 0) {
+      const c = constants();
+      this.setInt(c.SOL_SOCKET, c.SO_BINDTOIFINDEX, this.deviceIndex, 'SO_BINDTOIFINDEX');
+    }
   }
 
   /** The connected peer. */
@@ -110,6 +126,24 @@ export class UdpSocket extends DatagramSocket {
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Sends many datagrams at once. They leave together in one sendmmsg (as do all sends
+   * made in the same tick); resolves with the bytes sent for each, or rejects with the
+   * first failure (the others still leave).
+   */
+  sendMany(messages: ReadonlyArray<SendOptions & { data: Buffer | Uint8Array | string }>): Promise<number[]> {
+    if (!Array.isArray(messages)) return Promise.reject(invalidArgType('messages', 'an array of { data, ...send options }', messages));
+    return Promise.all(
+      // Array.from, not messages.map: map skips the holes of a sparse array, which would
+      // then resolve as if sent.
+      Array.from(messages, (m: (typeof messages)[number] | undefined, i) => {
+        if (typeof m !== 'object' || m === null) return Promise.reject(invalidArgType(`messages[${i}]`, 'an object with data', m));
+        const { data, ...options } = m;
+        return this.send(data, options);
+      }),
+    );
   }
 
   /** Sets (or with null clears) hop-by-hop options sent with every datagram. Needs CAP_NET_RAW. */

@@ -3,6 +3,7 @@
  * system call, and throws Node's own argument error codes.
  * @packageDocumentation
  */
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
@@ -90,9 +91,20 @@ export function netnsPath(value: unknown, name = 'netns'): string | null {
   if (value === undefined || value === null) return null;
   const text = validateString(value, name);
   if (text.length === 0 || text.includes('\0')) throw invalidArgValue(name, value, 'must be a namespace name or a path');
-  if (text.includes('/')) return text;
-  if (text === '.' || text === '..') throw invalidArgValue(name, value, 'must be a namespace name or a path');
-  return `/run/netns/${text}`;
+  if (!text.includes('/') && (text === '.' || text === '..')) throw invalidArgValue(name, value, 'must be a namespace name or a path');
+  const path = text.includes('/') ? text : `/run/netns/${text}`;
+  // The native layer open()s the path on the thread that runs JavaScript: a FIFO would block
+  // that open() until some writer came, and a device may block too. Namespace files (nsfs,
+  // also through /run/netns bind mounts and /proc/PID/ns/net links) stat as regular files.
+  // A path that cannot be stat()ed is left to the native open(), whose errno says why.
+  let stat: fs.Stats | undefined;
+  try {
+    stat = fs.statSync(path, { throwIfNoEntry: false });
+  } catch {
+    stat = undefined;
+  }
+  if (stat !== undefined && !stat.isFile()) throw invalidArgValue(name, value, 'must name a network namespace file (/run/netns/NAME or /proc/PID/ns/net), not a directory, FIFO or device');
+  return path;
 }
 
 /** An interface name as the kernel accepts it (IFNAMSIZ - 1 bytes, no '/', ':' or space). */

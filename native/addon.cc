@@ -1,6 +1,9 @@
 // Module entry: the Socket class, interface discovery inside a namespace, and the kernel's
 // constants taken from the system headers (lib/ never hard-codes an option number).
 #include <ifaddrs.h>
+#include <linux/if_addr.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
@@ -10,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "common.h"
@@ -27,6 +31,9 @@
 #endif
 #ifndef SO_RXQ_OVFL
 #define SO_RXQ_OVFL 40
+#endif
+#ifndef SO_BINDTOIFINDEX
+#define SO_BINDTOIFINDEX 62
 #endif
 
 namespace ip6sock {
@@ -150,7 +157,7 @@ Napi::Object Constants(Napi::Env env) {
   C(SOL_SOCKET); C(IPPROTO_IP); C(IPPROTO_IPV6); C(IPPROTO_ICMPV6); C(IPPROTO_UDP); C(IPPROTO_RAW);
   C(IPPROTO_HOPOPTS); C(SOL_RAW);
   C(SO_REUSEADDR); C(SO_REUSEPORT); C(SO_RCVBUF); C(SO_SNDBUF); C(SO_RCVBUFFORCE); C(SO_SNDBUFFORCE);
-  C(SO_BINDTODEVICE); C(SO_RXQ_OVFL); C(SO_ERROR); C(SO_TYPE); C(SO_PROTOCOL); C(SO_DOMAIN);
+  C(SO_BINDTODEVICE); C(SO_BINDTOIFINDEX); C(SO_RXQ_OVFL); C(SO_ERROR); C(SO_TYPE); C(SO_PROTOCOL); C(SO_DOMAIN);
   C(IPV6_V6ONLY); C(IPV6_UNICAST_HOPS); C(IPV6_MULTICAST_IF); C(IPV6_MULTICAST_HOPS);
   C(IPV6_MULTICAST_LOOP); C(IPV6_JOIN_GROUP); C(IPV6_LEAVE_GROUP); C(IPV6_MULTICAST_ALL);
   C(IPV6_JOIN_ANYCAST); C(IPV6_LEAVE_ANYCAST); C(IPV6_ROUTER_ALERT); C(IPV6_ROUTER_ALERT_ISOLATE);
@@ -166,7 +173,24 @@ Napi::Object Constants(Napi::Env env) {
   C(ICMP6_FILTER);
   C(IFF_UP); C(IFF_RUNNING); C(IFF_MULTICAST); C(IFF_LOOPBACK); C(IFF_BROADCAST); C(IFF_POINTOPOINT);
   C(MSG_TRUNC); C(MSG_CTRUNC);
+  // rtnetlink, for the interface watcher (lib/netlink.ts parses the messages).
+  C(AF_UNSPEC); C(AF_NETLINK); C(NETLINK_ROUTE); C(RTMGRP_LINK); C(RTMGRP_IPV4_IFADDR); C(RTMGRP_IPV6_IFADDR);
+  C(RTM_NEWLINK); C(RTM_DELLINK); C(RTM_GETLINK); C(RTM_NEWADDR); C(RTM_DELADDR); C(RTM_GETADDR);
+  C(NLMSG_NOOP); C(NLMSG_ERROR); C(NLMSG_DONE); C(NLMSG_OVERRUN); C(NLMSG_HDRLEN); C(NLMSG_ALIGNTO);
+  C(NLM_F_REQUEST); C(NLM_F_MULTI); C(NLM_F_DUMP); C(NLM_F_DUMP_INTR);
+  C(RTA_ALIGNTO); C(NLA_TYPE_MASK); C(IFLA_IFNAME); C(IFA_ADDRESS); C(IFA_LOCAL); C(IFA_LABEL);
 #undef C
+  // Struct layouts by name, from the headers rather than hand-computed offsets.
+#define S(type) c.Set("sizeof(" #type ")", Napi::Number::New(env, sizeof(type)))
+#define O(type, field) c.Set(#type "." #field, Napi::Number::New(env, offsetof(type, field)))
+  S(nlmsghdr); O(nlmsghdr, nlmsg_len); O(nlmsghdr, nlmsg_type); O(nlmsghdr, nlmsg_flags); O(nlmsghdr, nlmsg_seq);
+  O(nlmsghdr, nlmsg_pid);
+  S(nlmsgerr); O(nlmsgerr, error);
+  S(rtattr); O(rtattr, rta_len); O(rtattr, rta_type);
+  S(ifinfomsg); O(ifinfomsg, ifi_family); O(ifinfomsg, ifi_index); O(ifinfomsg, ifi_flags); O(ifinfomsg, ifi_change);
+  S(ifaddrmsg); O(ifaddrmsg, ifa_family); O(ifaddrmsg, ifa_prefixlen); O(ifaddrmsg, ifa_index);
+#undef O
+#undef S
   c.Set("RECORD_SIZE", Napi::Number::New(env, rec::kSize));
   return c;
 }

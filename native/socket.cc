@@ -1,10 +1,14 @@
 #include "socket.h"
 
 #include <arpa/inet.h>
+#include <linux/netlink.h>
 #include <net/if.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 namespace ip6sock {
@@ -18,6 +22,28 @@ constexpr size_t kRecvControl = CMSG_SPACE(sizeof(in6_pktinfo)) + 3 * CMSG_SPACE
 
 // Most batches drained per readiness event before yielding to the rest of the loop.
 constexpr int kMaxRoundsPerEvent = 64;
+
+// Size of a receive pool buffer (a batch larger than this gets a pool of its own).
+constexpr size_t kPoolSize = 256 * 1024;
+
+// Largest number of messages one sendmmsg takes (UIO_MAXIOV).
+constexpr size_t kMaxSendBatch = 1024;
+
+// flush() result for a datagram that went to the backpressure queue (reported via onsent).
+constexpr int32_t kQueued = INT32_MIN;
+
+void FillMsghdr(msghdr* h, iovec* iov, const std::vector<uint8_t>& data, const sockaddr_storage& to, socklen_t toLen,
+                const std::vector<uint8_t>& control) {
+  iov->iov_base = const_cast<uint8_t*>(data.data());
+  iov->iov_len = data.size();
+  std::memset(h, 0, sizeof(*h));
+  h->msg_name = toLen ? const_cast<sockaddr_storage*>(&to) : nullptr;
+  h->msg_namelen = toLen;
+  h->msg_iov = iov;
+  h->msg_iovlen = 1;
+  h->msg_control = control.empty() ? nullptr : const_cast<uint8_t*>(control.data());
+  h->msg_controllen = control.size();
+}
 
 inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void PutI32(uint8_t* p, int32_t v) { std::memcpy(p, &v, 4); }
@@ -43,10 +69,12 @@ Napi::Function Socket::Init(Napi::Env env) {
                          InstanceAccessor<&Socket::GetFd>("fd"),
                          InstanceAccessor<&Socket::GetQueued>("queued"),
                          InstanceMethod<&Socket::Bind>("bind"),
+                         InstanceMethod<&Socket::BindNetlink>("bindNetlink"),
                          InstanceMethod<&Socket::Connect>("connect"),
                          InstanceMethod<&Socket::Disconnect>("disconnect"),
                          InstanceMethod<&Socket::LocalAddress>("localAddress"),
                          InstanceMethod<&Socket::RemoteAddress>("remoteAddress"),
+                         InstanceMethod<&Socket::InterfaceName>("interfaceName"),
                          InstanceMethod<&Socket::SetInt>("setInt"),
                          InstanceMethod<&Socket::GetInt>("getInt"),
                          InstanceMethod<&Socket::SetBuffer>("setBuffer"),
@@ -57,6 +85,7 @@ Napi::Function Socket::Init(Napi::Env env) {
                          InstanceMethod<&Socket::StartReceive>("startReceive"),
                          InstanceMethod<&Socket::StopReceive>("stopReceive"),
                          InstanceMethod<&Socket::Send>("send"),
+                         InstanceMethod<&Socket::Flush>("flush"),
                          InstanceMethod<&Socket::Listen>("listen"),
                          InstanceMethod<&Socket::Detach>("detach"),
                          InstanceMethod<&Socket::Close>("close"),
@@ -65,10 +94,13 @@ Napi::Function Socket::Init(Napi::Env env) {
                      });
 }
 
-// new Socket(family 6|4, type, protocol, netnsPath?, device?)
+// new Socket(family 6|4|AF_NETLINK, type, protocol, netnsPath?, device?)
+// AF_NETLINK (with SOCK_RAW, NETLINK_ROUTE) is the interface watcher's socket: it shares the
+// receive path (recvmmsg batches to onmessages); its records carry family 0 and no control data.
 Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
   Napi::Env env = info.Env();
-  family_ = IntArg(info, 0) == 4 ? AF_INET : AF_INET6;
+  const int family = IntArg(info, 0);
+  family_ = family == 4 ? AF_INET : family == AF_NETLINK ? AF_NETLINK : AF_INET6;
   type_ = IntArg(info, 1);
   const int protocol = IntArg(info, 2);
   const std::string netns = OptionalString(info[3]);
@@ -94,6 +126,10 @@ Socket::~Socket() {
   // while sends are queued), or at environment teardown: never leak the fd.
   ForceClose();
   if (closingPoll_ != nullptr) closingPoll_->owner = nullptr;
+  if (!dead_ && (addon_ == nullptr || !addon_->tearingDown)) {
+    if (poolRef_ != nullptr) napi_delete_reference(Env(), poolRef_);
+    if (metaRef_ != nullptr) napi_delete_reference(Env(), metaRef_);
+  }
   if (addon_ != nullptr) {
     addon_->sockets.erase(this);
     addon_->DeleteIfUnused();
@@ -103,6 +139,7 @@ Socket::~Socket() {
 void Socket::ForceClose() {
   receiving_ = false;
   queue_.clear();
+  outbox_.clear();
   if (poll_ != nullptr) {
     poll_->owner = nullptr;  // the close callback must not reach back into this object
     ClosePollHandle(poll_);
@@ -132,6 +169,20 @@ Napi::Value Socket::Bind(const Napi::CallbackInfo& info) {
   const socklen_t len = ToSockaddr(env, family_, info[0].As<Napi::String>().Utf8Value(), IntArg(info, 1),
                                    info[2].As<Napi::Number>().Uint32Value(), &ss);
   if (bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) ThrowErrno(env, errno, "bind");
+  return env.Undefined();
+}
+
+// bindNetlink(groups): binds a netlink socket to the multicast groups (RTMGRP_* bits); the
+// kernel picks the port id.
+Napi::Value Socket::BindNetlink(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (family_ != AF_NETLINK) ThrowErrno(env, EAFNOSUPPORT, "bind");
+  sockaddr_nl sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.nl_family = AF_NETLINK;
+  sa.nl_groups = info[0].As<Napi::Number>().Uint32Value();
+  if (bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) < 0) ThrowErrno(env, errno, "bind");
   return env.Undefined();
 }
 
@@ -172,6 +223,22 @@ Napi::Value Socket::RemoteAddress(const Napi::CallbackInfo& info) {
   socklen_t len = sizeof(ss);
   if (getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) < 0) ThrowErrno(env, errno, "getpeername");
   return FromSockaddr(env, ss);
+}
+
+// interfaceName(index) -> the name of that interface in the socket's own namespace
+// (SIOCGIFNAME), '' if there is none. Unlike a lookup by namespace name, it still works
+// after `ip netns delete` removed the name of the namespace the socket lives in.
+Napi::Value Socket::InterfaceName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  ifreq ifr;
+  std::memset(&ifr, 0, sizeof(ifr));
+  ifr.ifr_ifindex = IntArg(info, 0);
+  if (ioctl(fd_, SIOCGIFNAME, &ifr) < 0) {
+    if (errno == ENODEV) return Napi::String::New(env, "");
+    ThrowErrno(env, errno, "ioctl");
+  }
+  return Napi::String::New(env, ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
 }
 
 // setInt(level, name, value)
@@ -421,10 +488,18 @@ void Socket::DrainReceive() {
     size_t total = 0;
     for (int i = 0; i < n; i++) total += msgs_[i].msg_len;
     napi_value metaValue;
-    uint8_t* metaData = nullptr;
-    const size_t metaLength = static_cast<size_t>(n) * rec::kSize;
-    if (napi_create_buffer(env, metaLength, reinterpret_cast<void**>(&metaData), &metaValue) != napi_ok) return;
-    std::memset(metaData, 0, metaLength);
+    if (metaRef_ == nullptr || metaSize_ < batch_ * rec::kSize) {
+      if (metaRef_ != nullptr) napi_delete_reference(env, metaRef_);
+      metaRef_ = nullptr;
+      metaSize_ = batch_ * rec::kSize;
+      if (napi_create_buffer(env, metaSize_, reinterpret_cast<void**>(&metaData_), &metaValue) != napi_ok ||
+          napi_create_reference(env, metaValue, 1, &metaRef_) != napi_ok)
+        return;
+    } else if (napi_get_reference_value(env, metaRef_, &metaValue) != napi_ok) {
+      return;
+    }
+    uint8_t* metaData = metaData_;
+    std::memset(metaData, 0, static_cast<size_t>(n) * rec::kSize);
     // First pass: metadata and the size of the hop-by-hop headers, which travel in the
     // same data buffer after the payloads.
     std::vector<std::pair<const uint8_t*, size_t>> hopopts(static_cast<size_t>(n), {nullptr, 0});
@@ -486,9 +561,19 @@ void Socket::DrainReceive() {
     // Second pass: one fresh buffer per batch, so views handed to JavaScript are never
     // overwritten by a later batch.
     napi_value dataValue;
-    uint8_t* data = nullptr;
-    if (napi_create_buffer(env, total, reinterpret_cast<void**>(&data), &dataValue) != napi_ok) return;
-    size_t at = 0;
+    if (poolRef_ == nullptr || poolUsed_ + total > poolSize_) {
+      if (poolRef_ != nullptr) napi_delete_reference(env, poolRef_);
+      poolRef_ = nullptr;
+      poolSize_ = total > kPoolSize ? total : kPoolSize;
+      poolUsed_ = 0;
+      if (napi_create_buffer(env, poolSize_, reinterpret_cast<void**>(&poolData_), &dataValue) != napi_ok ||
+          napi_create_reference(env, dataValue, 1, &poolRef_) != napi_ok)
+        return;
+    } else if (napi_get_reference_value(env, poolRef_, &dataValue) != napi_ok) {
+      return;
+    }
+    uint8_t* data = poolData_;
+    size_t at = poolUsed_;
     for (int i = 0; i < n; i++) {
       uint8_t* r = metaData + static_cast<size_t>(i) * rec::kSize;
       const size_t len = msgs_[i].msg_len;
@@ -504,6 +589,8 @@ void Socket::DrainReceive() {
         at += hop.second;
       }
     }
+    // Keep the next batch 8-byte aligned in the pool.
+    poolUsed_ = (at + 7) & ~static_cast<size_t>(7);
     napi_value argv[3] = {nullptr, dataValue, metaValue};
     if (napi_create_uint32(env, static_cast<uint32_t>(n), &argv[0]) != napi_ok) return;
     if (!Deliver("onmessages", 3, argv)) return;
@@ -551,9 +638,9 @@ void Socket::BuildControl(Napi::Env env, const Napi::CallbackInfo& info, size_t 
   }
 }
 
-// send(data, address|null, port, scopeId, ifindex, source, hopLimit, tclass, hopopts)
-// Returns the bytes sent, or -1 when the kernel's buffer was full and the datagram was
-// queued (onSent reports it later, in order).
+// send(data, address|null, port, scopeId, ifindex, source, hopLimit, tclass, hopopts, defer)
+// Returns the bytes sent; -1 when the kernel's buffer was full and the datagram was queued
+// (onsent reports it later, in order); -2 when deferred to flush().
 Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
@@ -566,7 +653,18 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   }
   std::vector<uint8_t> control;
   BuildControl(env, info, 4, &control);
+  const bool defer = info.Length() > 9 && info[9].ToBoolean().Value();
 
+  if (defer && queue_.empty()) {
+    // Leaves with the other sends of this tick when JavaScript calls flush().
+    Outgoing out;
+    out.data.assign(data.Data(), data.Data() + data.Length());
+    if (toLen) std::memcpy(&out.to, &to, toLen);
+    out.toLen = toLen;
+    out.control = std::move(control);
+    outbox_.push_back(std::move(out));
+    return Napi::Number::New(env, -2);
+  }
   if (queue_.empty()) {
     iovec iov{data.Data(), data.Length()};
     msghdr h{};
@@ -594,6 +692,55 @@ Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
   UpdatePoll();
   UpdatePin();
   return Napi::Number::New(env, -1);
+}
+
+// flush() -> Int32Array: sends the deferred datagrams with sendmmsg, in order. One result
+// per datagram: bytes sent, a negative errno, or kQueued when it waits in the
+// backpressure queue (reported later through onsent).
+Napi::Value Socket::Flush(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::vector<int32_t> results(outbox_.size(), 0);
+  size_t i = 0;
+  std::vector<mmsghdr> msgs;
+  std::vector<iovec> iovs;
+  while (i < outbox_.size() && fd_ >= 0) {
+    if (!queue_.empty()) break;  // behind datagrams already waiting: keep the order
+    const size_t count = std::min(outbox_.size() - i, kMaxSendBatch);
+    msgs.assign(count, mmsghdr{});
+    iovs.assign(count, iovec{});
+    for (size_t k = 0; k < count; k++) {
+      const Outgoing& o = outbox_[i + k];
+      FillMsghdr(&msgs[k].msg_hdr, &iovs[k], o.data, o.to, o.toLen, o.control);
+    }
+    const int sent = sendmmsg(fd_, msgs.data(), static_cast<unsigned>(count), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent > 0) {
+      for (int k = 0; k < sent; k++) results[i + static_cast<size_t>(k)] = static_cast<int32_t>(msgs[static_cast<size_t>(k)].msg_len);
+      i += static_cast<size_t>(sent);
+      continue;
+    }
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    // sendmmsg stops at the first datagram that fails: that one gets the error.
+    results[i] = uv_translate_sys_error(sent < 0 ? errno : EIO);
+    i++;
+  }
+  if (i < outbox_.size()) {
+    if (fd_ < 0) {
+      for (size_t k = i; k < outbox_.size(); k++) results[k] = uv_translate_sys_error(EBADF);
+    } else {
+      EnsurePoll(env);
+      for (size_t k = i; k < outbox_.size(); k++) {
+        results[k] = kQueued;
+        queue_.push_back(std::move(outbox_[k]));
+      }
+      UpdatePoll();
+      UpdatePin();
+    }
+  }
+  outbox_.clear();
+  auto array = Napi::Int32Array::New(env, results.size());
+  if (!results.empty()) std::memcpy(array.Data(), results.data(), results.size() * sizeof(int32_t));
+  return array;
 }
 
 void Socket::FlushQueue() {
@@ -633,6 +780,27 @@ void Socket::FlushQueue() {
 void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* self = reinterpret_cast<PollHandle*>(handle)->owner;
   if (self == nullptr || self->fd_ < 0 || self->dead_) return;
+  if (status == UV_EBADF) {
+    // libuv reports EPOLLERR as UV_EBADF and stops the handle. Our fd is open, so it is a
+    // pending socket error: a netlink overrun (ENOBUFS), an ICMP error on a connected UDP
+    // socket. Left alone the socket would go silent. The receive path reads the error
+    // (consuming it) and reports it; a socket not reading consumes it with SO_ERROR. Then
+    // watch again. (An error queue, IPV6_RECVERR, would keep EPOLLERR set until read with
+    // MSG_ERRQUEUE; no socket here enables it.)
+    self->pollEvents_ = 0;
+    if (self->receiving_) {
+      self->DrainReceive();
+    } else {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      if (getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+        RawScope scope(self->Env());
+        if (scope.ok()) self->DeliverError(err, "uv_poll");
+      }
+    }
+    if (self->fd_ >= 0 && !self->dead_) self->UpdatePoll();
+    return;
+  }
   if (status < 0) {
     RawScope scope(self->Env());
     if (scope.ok()) self->DeliverError(-status, "uv_poll");
@@ -693,6 +861,7 @@ Napi::Value Socket::Detach(const Napi::CallbackInfo& info) {
 Napi::Value Socket::Close(const Napi::CallbackInfo& info) {
   receiving_ = false;
   queue_.clear();
+  outbox_.clear();
   ClosePoll();  // stops polling before the fd number can be reused
   if (fd_ >= 0) {
     close(fd_);

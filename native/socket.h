@@ -62,10 +62,12 @@ class Socket : public Napi::ObjectWrap<Socket> {
   Napi::Value GetFd(const Napi::CallbackInfo& info);
   Napi::Value GetQueued(const Napi::CallbackInfo& info);
   Napi::Value Bind(const Napi::CallbackInfo& info);
+  Napi::Value BindNetlink(const Napi::CallbackInfo& info);
   Napi::Value Connect(const Napi::CallbackInfo& info);
   Napi::Value Disconnect(const Napi::CallbackInfo& info);
   Napi::Value LocalAddress(const Napi::CallbackInfo& info);
   Napi::Value RemoteAddress(const Napi::CallbackInfo& info);
+  Napi::Value InterfaceName(const Napi::CallbackInfo& info);
   Napi::Value SetInt(const Napi::CallbackInfo& info);
   Napi::Value GetInt(const Napi::CallbackInfo& info);
   Napi::Value SetBuffer(const Napi::CallbackInfo& info);
@@ -76,6 +78,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   Napi::Value StartReceive(const Napi::CallbackInfo& info);
   Napi::Value StopReceive(const Napi::CallbackInfo& info);
   Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value Flush(const Napi::CallbackInfo& info);
   Napi::Value Listen(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -123,6 +126,19 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<struct mmsghdr> msgs_;
 
   std::deque<Outgoing> queue_;
+  // Sends deferred to the end of the current tick, to leave together in one sendmmsg.
+  std::vector<Outgoing> outbox_;
+
+  // Received data goes into a pool buffer handed to JavaScript whole (views into it are
+  // never rewritten); a new pool starts when a batch does not fit. The metadata buffer is
+  // reused: JavaScript reads it only during the callback.
+  napi_ref poolRef_ = nullptr;
+  uint8_t* poolData_ = nullptr;
+  size_t poolSize_ = 0;
+  size_t poolUsed_ = 0;
+  napi_ref metaRef_ = nullptr;
+  uint8_t* metaData_ = nullptr;
+  size_t metaSize_ = 0;
 };
 
 }  // namespace ip6sock

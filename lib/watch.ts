@@ -1,0 +1,569 @@
+/**
+ * Interfaces come and go: a watcher on the kernel's rtnetlink notifications (a
+ * NETLINK_ROUTE socket bound to RTMGRP_LINK, RTMGRP_IPV4_IFADDR and RTMGRP_IPV6_IFADDR,
+ * opened inside the namespace and read on the event loop like any ip6sock socket) that
+ * reports links appearing, going up or down, changing and going away, and addresses being
+ * added and removed. No polling: the kernel pushes every change.
+ *
+ * The watcher keeps the state it has seen (links by index, addresses), so it reports
+ * changes, not messages: the kernel repeats RTM_NEWLINK for many reasons (statistics,
+ * carrier, MTU) and RTM_NEWADDR for lifetime updates; only a real difference becomes an
+ * event.
+ *
+ * Overrun: when changes come faster than they are read, the kernel drops notifications and
+ * the next read fails with ENOBUFS. The watcher then opens a fresh netlink socket, lists
+ * the interfaces again, emits the differences to what it had seen as ordinary events, and
+ * emits 'resync'. Why a fresh socket rather than a dump on the old one: the old socket's
+ * queue still holds notifications older than the drop, and applied after a fresh listing
+ * they would turn it back into a stale state; a new socket's queue starts after its own
+ * listing, so every event it delivers is newer than the list. Changes that cancelled out
+ * while events were lost (a link deleted and re-created with the same index) cannot be
+ * seen that way; they look like no change.
+ * @packageDocumentation
+ */
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { attempt, CodedError, SystemError, withContext } from './errors';
+import type { InterfaceFlags, InterfaceRef, NamespaceOptions } from './interfaces';
+import { formatIpv6, parseIpv6 } from './ipv6addr';
+import { AddressMessage, LinkMessage, linkFlags, parseMessages } from './netlink';
+import { constants, native, NativeSocket, Record } from './native';
+import { netnsPath, validateInteger, validateOptionalObject, validateSignal } from './validate';
+
+/** Options of interfaces.watch(). */
+export interface WatchOptions extends NamespaceOptions {
+  /** Aborting closes the watcher. */
+  signal?: AbortSignal;
+  /**
+   * SO_RCVBUF of the netlink socket in bytes (the kernel doubles it and applies a minimum).
+   * A bigger buffer overruns less often when many changes come at once.
+   */
+  receiveBufferSize?: number;
+}
+
+/** What happened to a link. 'up'/'down' are the administrative state (IFF_UP); 'changed' is any other reported flag or the name. */
+export type LinkChange = 'added' | 'removed' | 'up' | 'down' | 'changed';
+
+/** A link appeared, went up or down, changed, or went away. */
+export interface LinkEvent {
+  kind: 'link';
+  type: LinkChange;
+  index: number;
+  name: string;
+  /** The link's flags after the change. */
+  flags: InterfaceFlags;
+}
+
+/** An address was added to or removed from an interface. */
+export interface AddressEvent {
+  kind: 'address';
+  type: 'added' | 'removed';
+  /** The interface's index. */
+  index: number;
+  /** The interface's name ('' if the link was never seen). */
+  name: string;
+  /** Canonical text, no zone. */
+  address: string;
+  prefixLength: number;
+  family: 4 | 6;
+}
+
+/** What the async iterator yields: link and address events, told apart by `kind`. */
+export type InterfaceEvent = LinkEvent | AddressEvent;
+
+/** A link as the watcher currently knows it. */
+export interface WatchedLink extends InterfaceRef {
+  flags: InterfaceFlags;
+}
+
+/** An address as the watcher currently knows it. */
+export interface WatchedAddress {
+  index: number;
+  name: string;
+  address: string;
+  prefixLength: number;
+  family: 4 | 6;
+}
+
+interface LinkState {
+  index: number;
+  name: string;
+  bits: number;
+}
+
+interface AddressState {
+  index: number;
+  family: 4 | 6;
+  address: string;
+  prefixLength: number;
+}
+
+/** Netlink messages read per system call, and the most bytes one datagram may take (a dump part is at most 32 KiB). */
+const BATCH = 8;
+const SLOT = 65536;
+
+/** An fd on the namespace at `path`, so it can be entered again whatever happens to its name. */
+function openNamespace(path: string, netns: string | undefined): number {
+  try {
+    return fs.openSync(path, 'r');
+  } catch (err) {
+    const missing = (err as Partial<CodedError>).code === 'ENOENT';
+    throw withContext(err, { netns, hint: missing ? `there is no network namespace ${netns} (ip netns list shows the names)` : undefined });
+  }
+}
+
+/** Events waiting for one async iterator. */
+class EventQueue {
+  items: InterfaceEvent[] = [];
+  waiting: ((r: IteratorResult<InterfaceEvent>) => void) | undefined;
+  done = false;
+
+  push(event: InterfaceEvent): void {
+    const w = this.waiting;
+    if (w) {
+      this.waiting = undefined;
+      w({ value: event, done: false });
+    } else this.items.push(event);
+  }
+
+  end(): void {
+    this.done = true;
+    this.items.length = 0;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.({ value: undefined, done: true });
+  }
+}
+
+function addressKey(index: number, address: string, prefixLength: number): string {
+  return `${index}|${address}/${prefixLength}`;
+}
+
+/**
+ * Watches the interfaces of a namespace. Create it with interfaces.watch(). Events:
+ * 'link' (LinkEvent), 'address' (AddressEvent), 'resync' (after an overrun, once the
+ * differences have been emitted), 'error' (a failure of the watcher itself; it closes
+ * when it cannot go on), 'close'.
+ */
+export class InterfaceWatcher extends EventEmitter implements AsyncIterable<InterfaceEvent> {
+  /** The namespace watched, as given. */
+  readonly netns: string | undefined;
+
+  private handle: NativeSocket;
+  /** Where the netlink socket is (re)opened: the namespace held open by nsFd, or null for ours. */
+  private readonly path: string | null;
+  private readonly nsFd: number | undefined;
+  private readonly receiveBufferSize: number | undefined;
+  private links = new Map<number, LinkState>();
+  private addrs = new Map<string, AddressState>();
+  private readonly queues = new Set<EventQueue>();
+  private refed = true;
+  private closing: Promise<void> | undefined;
+  private readonly signal: AbortSignal | undefined;
+  private readonly onAbort = (): void => void this.close();
+
+  /** Use interfaces.watch(). Throws coded errors for bad options, an unknown namespace, or a failed socket. */
+  constructor(options?: WatchOptions) {
+    super();
+    const opts = validateOptionalObject<WatchOptions>(options, 'options');
+    const path = netnsPath(opts.netns, 'options.netns');
+    this.signal = validateSignal(opts.signal, 'options.signal');
+    this.receiveBufferSize =
+      opts.receiveBufferSize === undefined ? undefined : validateInteger(opts.receiveBufferSize, 'options.receiveBufferSize', 1, 0x7fffffff);
+    this.netns = opts.netns;
+    // Hold the namespace itself, not its name: a watcher that must reopen its socket after
+    // an overrun still finds the namespace after `ip netns delete` removed the name (the
+    // namespace lives on while anything in it is open, this watcher included). libuv opens
+    // every file close-on-exec.
+    this.nsFd = path === null ? undefined : openNamespace(path, opts.netns);
+    this.path = this.nsFd === undefined ? null : `/proc/self/fd/${this.nsFd}`;
+    let handle: NativeSocket | undefined;
+    try {
+      handle = this.open();
+      const fresh = this.snapshot();
+      this.links = fresh.links;
+      this.addrs = fresh.addrs;
+    } catch (err) {
+      handle?.close();
+      if (this.nsFd !== undefined) fs.closeSync(this.nsFd);
+      throw err;
+    }
+    this.handle = handle;
+    if (this.signal) {
+      if (this.signal.aborted) process.nextTick(this.onAbort);
+      else this.signal.addEventListener('abort', this.onAbort, { once: true });
+    }
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  /** The links as last reported, by index. Empty once closed. */
+  list(): WatchedLink[] {
+    if (this.closed) return [];
+    return [...this.links.values()].sort((a, b) => a.index - b.index).map((l) => ({ index: l.index, name: l.name, flags: linkFlags(l.bits) }));
+  }
+
+  /** Keep the event loop alive while the watcher is open (the default). */
+  ref(): this {
+    this.refed = true;
+    if (!this.closed) this.handle.ref();
+    return this;
+  }
+
+  /** Let the process exit even while the watcher is open. */
+  unref(): this {
+    this.refed = false;
+    if (!this.closed) this.handle.unref();
+    return this;
+  }
+
+  /** Stops watching: closes the netlink socket, ends iterators, emits 'close' and resolves. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    let resolveClosing!: () => void;
+    this.closing = new Promise<void>((resolve) => (resolveClosing = resolve));
+    this.handle.close();
+    if (this.nsFd !== undefined) fs.closeSync(this.nsFd);
+    this.signal?.removeEventListener('abort', this.onAbort);
+    for (const q of this.queues) q.end();
+    this.queues.clear();
+    process.nextTick(() => {
+      this.emit('close');
+      resolveClosing();
+    });
+    return this.closing;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** Yields every link and address event until the watcher closes. */
+  [Symbol.asyncIterator](): AsyncIterator<InterfaceEvent> {
+    const q = new EventQueue();
+    if (this.closed) q.done = true;
+    else this.queues.add(q);
+    return {
+      next: () => {
+        const item = q.items.shift();
+        if (item !== undefined) return Promise.resolve({ value: item, done: false });
+        if (q.done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => (q.waiting = resolve));
+      },
+      return: () => {
+        this.queues.delete(q);
+        q.end();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  /** The addresses as last reported. Empty once closed. */
+  addresses(): WatchedAddress[] {
+    if (this.closed) return [];
+    return [...this.addrs.values()].map((a) => ({ ...a, name: this.links.get(a.index)?.name ?? '' }));
+  }
+
+  /** A bound, reading netlink socket in the namespace. */
+  private open(): NativeSocket {
+    const c = constants();
+    const context = { netns: this.netns };
+    const handle = attempt(context, () => new (native().Socket)(c.AF_NETLINK, c.SOCK_RAW, c.NETLINK_ROUTE, this.path, null));
+    try {
+      const size = this.receiveBufferSize;
+      if (size !== undefined) attempt({ ...context, option: 'SO_RCVBUF' }, () => handle.setInt(c.SOL_SOCKET, c.SO_RCVBUF, size));
+      attempt(context, () => handle.bindNetlink(c.RTMGRP_LINK | c.RTMGRP_IPV4_IFADDR | c.RTMGRP_IPV6_IFADDR));
+      handle.onmessages = (count, data, meta, error) => this.onMessages(handle, count, data, meta, error);
+      handle.startReceive(BATCH, SLOT);
+      if (!this.refed) handle.unref();
+    } catch (err) {
+      handle.close();
+      throw err;
+    }
+    return handle;
+  }
+
+  /**
+   * The interfaces as they are now (getifaddrs inside the namespace). Called after the
+   * socket is bound, so every later change arrives as a notification.
+   */
+  private snapshot(): { links: Map<number, LinkState>; addrs: Map<string, AddressState> } {
+    const raw = attempt({ netns: this.netns }, () => native().interfaces(this.path));
+    const links = new Map<number, LinkState>();
+    const byName = new Map<string, number>();
+    for (const l of raw.links) {
+      links.set(l.index, { index: l.index, name: l.name, bits: l.flags });
+      byName.set(l.name, l.index);
+    }
+    const addrs = new Map<string, AddressState>();
+    for (const a of raw.addresses) {
+      // IPv4 addresses carry their label, which may be an alias ("eth0:1").
+      const colon = a.name.indexOf(':');
+      const index = byName.get(a.name) ?? (colon > 0 ? byName.get(a.name.slice(0, colon)) : undefined);
+      if (index === undefined) continue;
+      const address = a.family === 6 ? formatIpv6(parseIpv6(a.address.split('%')[0])) : a.address;
+      addrs.set(addressKey(index, address, a.prefixLength), { index, family: a.family, address, prefixLength: a.prefixLength });
+    }
+    return { links, addrs };
+  }
+
+  private onMessages(handle: NativeSocket, count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): void {
+    // A socket replaced by resync() may still deliver the rest of a batch.
+    if (handle !== this.handle || this.closed) return;
+    if (error) {
+      if ((error as CodedError).code === 'ENOBUFS') this.resync();
+      else this.fail(withContext(error, { netns: this.netns }) as Error);
+      return;
+    }
+    if (data === undefined || meta === undefined) return;
+    const c = constants();
+    for (let i = 0; i < count; i++) {
+      const at = i * Record.size;
+      // A notification cut short is lost like an overrun.
+      if ((meta.readUInt32LE(at + Record.flags) & c.MSG_TRUNC) !== 0) {
+        this.resync();
+        return;
+      }
+      const offset = meta.readUInt32LE(at + Record.dataOffset);
+      let messages;
+      try {
+        messages = parseMessages(data.subarray(offset, offset + meta.readUInt32LE(at + Record.dataLength)));
+      } catch {
+        this.resync();
+        return;
+      }
+      for (const m of messages) {
+        if (m.kind === 'link') this.applyLink(m);
+        else if (m.kind === 'address') this.applyAddress(m);
+        // NLMSG_DONE / NLMSG_ERROR answer requests; this socket sends none.
+        if (handle !== this.handle || this.closed) return;
+      }
+    }
+  }
+
+  private applyLink(m: LinkMessage): void {
+    const prev = this.links.get(m.index);
+    if (m.deleted) {
+      if (prev === undefined) return;
+      // The kernel sends RTM_DELADDR for the addresses first; anything left goes with the link.
+      for (const [key, a] of this.addrs) {
+        if (a.index === m.index) {
+          this.addrs.delete(key);
+          this.emitAddress('removed', a);
+        }
+      }
+      this.links.delete(m.index);
+      this.emitLink('removed', { index: m.index, name: m.name || prev.name, bits: m.flags });
+      return;
+    }
+    const next: LinkState = { index: m.index, name: m.name || (prev?.name ?? ''), bits: m.flags };
+    this.links.set(m.index, next);
+    if (prev === undefined) {
+      this.emitLink('added', next);
+      return;
+    }
+    const c = constants();
+    const reported = c.IFF_UP | c.IFF_RUNNING | c.IFF_MULTICAST | c.IFF_LOOPBACK | c.IFF_BROADCAST | c.IFF_POINTOPOINT;
+    const changed = prev.bits ^ next.bits;
+    if ((changed & c.IFF_UP) !== 0) this.emitLink((next.bits & c.IFF_UP) !== 0 ? 'up' : 'down', next);
+    else if ((changed & reported) !== 0 || prev.name !== next.name) this.emitLink('changed', next);
+  }
+
+  private applyAddress(m: AddressMessage): void {
+    const key = addressKey(m.index, m.address, m.prefixLength);
+    const known = this.addrs.get(key);
+    if (m.deleted) {
+      if (known === undefined) return;
+      this.addrs.delete(key);
+      this.emitAddress('removed', known);
+    } else if (known === undefined) {
+      const a: AddressState = { index: m.index, family: m.family, address: m.address, prefixLength: m.prefixLength };
+      this.addrs.set(key, a);
+      this.emitAddress('added', a);
+    }
+  }
+
+  private emitLink(type: LinkChange, l: LinkState): void {
+    const event: LinkEvent = { kind: 'link', type, index: l.index, name: l.name, flags: linkFlags(l.bits) };
+    for (const q of this.queues) q.push(event);
+    this.emit('link', event);
+  }
+
+  private emitAddress(type: 'added' | 'removed', a: AddressState): void {
+    const event: AddressEvent = { kind: 'address', type, index: a.index, name: this.links.get(a.index)?.name ?? '', address: a.address, prefixLength: a.prefixLength, family: a.family };
+    for (const q of this.queues) q.push(event);
+    this.emit('address', event);
+  }
+
+  /**
+   * After an overrun: a fresh socket, a fresh list, and the differences to what was seen,
+   * applied through the same code as notifications (so they come out as the same events).
+   */
+  private resync(): void {
+    this.handle.onmessages = undefined;
+    this.handle.close();
+    let fresh;
+    try {
+      this.handle = this.open();
+      fresh = this.snapshot();
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    for (const l of [...this.links.values()]) {
+      if (!fresh.links.has(l.index)) this.applyLink({ kind: 'link', deleted: true, index: l.index, name: l.name, flags: l.bits });
+    }
+    for (const [key, a] of [...this.addrs]) {
+      if (!fresh.addrs.has(key)) this.applyAddress({ kind: 'address', deleted: true, ...a });
+    }
+    for (const l of fresh.links.values()) this.applyLink({ kind: 'link', deleted: false, index: l.index, name: l.name, flags: l.bits });
+    for (const a of fresh.addrs.values()) this.applyAddress({ kind: 'address', deleted: false, ...a });
+    if (!this.closed) this.emit('resync');
+  }
+
+  /** A failure the watcher cannot go on from: 'error', then close. */
+  private fail(err: Error): void {
+    void this.close();
+    this.emit('error', err);
+  }
+}
+
+/** Typed events of an InterfaceWatcher. */
+export interface InterfaceWatcher {
+  on(event: 'link', listener: (event: LinkEvent) => void): this;
+  on(event: 'address', listener: (event: AddressEvent) => void): this;
+  on(event: 'resync' | 'close', listener: () => void): this;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  once(event: 'link', listener: (event: LinkEvent) => void): this;
+  once(event: 'address', listener: (event: AddressEvent) => void): this;
+  once(event: 'resync' | 'close', listener: () => void): this;
+  once(event: 'error', listener: (err: Error) => void): this;
+  once(event: string | symbol, listener: (...args: never[]) => void): this;
+}
+
+/**
+ * Watches the links and addresses of a namespace (default: the caller's) through rtnetlink.
+ * The watcher starts at once (its list() is the state now) and reports every later change
+ * as 'link' and 'address' events, or through `for await`. Needs no privilege in the
+ * caller's own namespace; another namespace needs what entering it needs (CAP_SYS_ADMIN).
+ *
+ * ```ts
+ * await using watcher = interfaces.watch({ netns: 'acp' });
+ * watcher.on('link', (e) => console.log(e.type, e.name, e.index, e.flags.up));
+ * for await (const e of watcher) if (e.kind === 'address') console.log(e.type, e.address);
+ * ```
+ */
+export function watch(options?: WatchOptions): InterfaceWatcher {
+  return new InterfaceWatcher(options);
+}
+
+// ---------------------------------------------------------------------------------------
+// Sockets following their namespace's links, through one shared watcher per namespace.
+
+interface SharedWatcher {
+  readonly watcher: InterfaceWatcher;
+  users: number;
+}
+
+const sharedWatchers = new Map<string, SharedWatcher>();
+
+/** Cancels the subscriptions of sockets that were collected without being closed. */
+const collected = new FinalizationRegistry<() => void>((cancel) => cancel());
+
+/** @internal One object's subscription to the link events of its namespace. */
+export interface LinkSubscription {
+  /** The shared watcher: its list() is the namespace as last reported. */
+  readonly watcher: InterfaceWatcher;
+  /** Stops the events. Idempotent. */
+  cancel(): void;
+}
+
+/**
+ * @internal
+ * Delivers the link events of `netns` to `target` through a watcher shared by every
+ * subscriber in that namespace (one netlink socket per namespace, unreferenced: it never
+ * keeps the process alive by itself). The watcher holds `target` weakly, so a socket
+ * dropped without close() can still be collected; `onLink` and `onError` must therefore
+ * not close over it (pass module-level or static functions). Throws what opening the
+ * watcher throws (ENOENT for an unknown namespace, ...).
+ */
+export function subscribeLinks<T extends object>(
+  netns: string | undefined,
+  target: T,
+  onLink: (target: T, event: LinkEvent) => void,
+  onError: (target: T, err: Error) => void,
+): LinkSubscription {
+  const key = netnsPath(netns) ?? '';
+  let shared = sharedWatchers.get(key);
+  if (shared === undefined || shared.watcher.closed) {
+    const created: SharedWatcher = { watcher: new InterfaceWatcher({ netns }).unref(), users: 0 };
+    created.watcher.once('close', () => {
+      if (sharedWatchers.get(key) === created) sharedWatchers.delete(key);
+    });
+    sharedWatchers.set(key, created);
+    shared = created;
+  }
+  const entry = shared;
+  const weak = new WeakRef(target);
+  const linkListener = (event: LinkEvent): void => {
+    const t = weak.deref();
+    if (t !== undefined) onLink(t, event);
+  };
+  const errorListener = (err: Error): void => {
+    const t = weak.deref();
+    if (t !== undefined) onError(t, err);
+  };
+  entry.watcher.on('link', linkListener);
+  entry.watcher.on('error', errorListener);
+  entry.users++;
+  let active = true;
+  const cancel = (): void => {
+    if (!active) return;
+    active = false;
+    entry.watcher.off('link', linkListener);
+    entry.watcher.off('error', errorListener);
+    if (--entry.users === 0) void entry.watcher.close();
+  };
+  const token = {};
+  collected.register(target, cancel, token);
+  return {
+    watcher: entry.watcher,
+    cancel: () => {
+      collected.unregister(token);
+      cancel();
+    },
+  };
+}
+
+/**
+ * @internal
+ * The error a socket emits when an interface it was explicitly given (its `device`, a
+ * membership's interface) is removed: code ENODEV like the kernel's own answer for a
+ * missing device, `syscall` naming the notification that said so.
+ */
+export function interfaceRemovedError(iface: InterfaceRef, netns: string | undefined, consequence: string): SystemError {
+  const where = netns === undefined ? '' : ` from netns ${netns}`;
+  const err = new Error(`interface ${iface.name} (${iface.index}) was removed${where}: ${consequence}`) as SystemError;
+  err.code = 'ENODEV';
+  err.errno = -os.constants.errno.ENODEV;
+  err.syscall = 'RTM_DELLINK';
+  err.interface = `${iface.name} (${iface.index})`;
+  if (netns !== undefined) err.netns = netns;
+  return err;
+}
+
+/**
+ * @internal
+ * A problem that must not stop a socket (a follow-up join that failed, a watcher that
+ * died): 'warning' on the emitter when someone listens, else a process warning, so it is
+ * never silent and never an uncaught 'error'.
+ */
+export function warn(emitter: EventEmitter, err: Error): void {
+  if (emitter.listenerCount('warning') > 0) emitter.emit('warning', err);
+  else process.emitWarning(err.message, { type: 'Ip6sockWarning', code: (err as Partial<CodedError>).code });
+}
