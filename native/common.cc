@@ -67,7 +67,8 @@ NetnsGuard::~NetnsGuard() {
   if (setns(home_, CLONE_NEWNET) < 0) {
     // The thread that runs JavaScript would stay in a foreign namespace and every later
     // socket would be created there: no safe way on, so stop loudly.
-    std::fprintf(stderr, "ip6sock: cannot return to the original network namespace: %s\n", std::strerror(errno));
+    // uv_strerror, not strerror: this may run on a worker thread.
+    (void)std::fprintf(stderr, "ip6sock: cannot return to the original network namespace: %s\n", uv_strerror(-errno));
     std::abort();
   }
   close(home_);

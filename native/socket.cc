@@ -24,7 +24,7 @@ constexpr size_t kRecvControl = CMSG_SPACE(sizeof(in6_pktinfo)) + 3 * CMSG_SPACE
 constexpr int kMaxRoundsPerEvent = 64;
 
 // Size of a receive pool buffer (a batch larger than this gets a pool of its own).
-constexpr size_t kPoolSize = 256 * 1024;
+constexpr size_t kPoolSize = size_t{256} * 1024;
 
 // Largest number of messages one sendmmsg takes (UIO_MAXIOV).
 constexpr size_t kMaxSendBatch = 1024;
@@ -32,16 +32,16 @@ constexpr size_t kMaxSendBatch = 1024;
 // flush() result for a datagram that went to the backpressure queue (reported via onsent).
 constexpr int32_t kQueued = INT32_MIN;
 
-void FillMsghdr(msghdr* h, iovec* iov, const std::vector<uint8_t>& data, const sockaddr_storage& to, socklen_t toLen,
-                const std::vector<uint8_t>& control) {
-  iov->iov_base = const_cast<uint8_t*>(data.data());
+void FillMsghdr(msghdr* h, iovec* iov, std::vector<uint8_t>& data, sockaddr_storage& to, socklen_t toLen,
+                std::vector<uint8_t>& control) {
+  iov->iov_base = data.data();
   iov->iov_len = data.size();
   std::memset(h, 0, sizeof(*h));
-  h->msg_name = toLen ? const_cast<sockaddr_storage*>(&to) : nullptr;
+  h->msg_name = toLen ? &to : nullptr;
   h->msg_namelen = toLen;
   h->msg_iov = iov;
   h->msg_iovlen = 1;
-  h->msg_control = control.empty() ? nullptr : const_cast<uint8_t*>(control.data());
+  h->msg_control = control.empty() ? nullptr : control.data();
   h->msg_controllen = control.size();
 }
 
@@ -709,7 +709,7 @@ Napi::Value Socket::Flush(const Napi::CallbackInfo& info) {
     msgs.assign(count, mmsghdr{});
     iovs.assign(count, iovec{});
     for (size_t k = 0; k < count; k++) {
-      const Outgoing& o = outbox_[i + k];
+      Outgoing& o = outbox_[i + k];
       FillMsghdr(&msgs[k].msg_hdr, &iovs[k], o.data, o.to, o.toLen, o.control);
     }
     const int sent = sendmmsg(fd_, msgs.data(), static_cast<unsigned>(count), MSG_DONTWAIT | MSG_NOSIGNAL);

@@ -47,6 +47,9 @@ class Socket : public Napi::ObjectWrap<Socket> {
   static Napi::Function Init(Napi::Env env);
   explicit Socket(const Napi::CallbackInfo& info);
   ~Socket() override;
+  // The fd and the poll handle belong to exactly one JavaScript object.
+  Socket(const Socket&) = delete;
+  Socket& operator=(const Socket&) = delete;
 
   // Closes fd and poll handle without touching JavaScript (environment teardown).
   void ForceClose();
