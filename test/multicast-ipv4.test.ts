@@ -1,47 +1,11 @@
 // MulticastSocket over IPv4: the multicast seed's 224.0.1.1 port 5000 sender/receiver pair,
 // with interfaces chosen by index (ip_mreqn / group_req) instead of the seed's INADDR_ANY.
 import * as os from 'node:os';
-import { MessageInfo, UdpSocket } from '../lib';
 import { MulticastSocket } from '../lib/multicast';
 import { readNetFile } from '../lib/procnet';
+import { Inbox } from './helpers/inbox';
 import { describeRoot } from './helpers/privileged';
 import { hostPair, lan, star, useTopology } from './helpers/topology';
-
-interface Got {
-  data: string;
-  info: MessageInfo;
-}
-
-/** Buffers every datagram a socket delivers, in order (see test/multicast.test.ts). */
-class Inbox {
-  readonly items: Got[] = [];
-  private waiter: ((g: Got) => void) | undefined;
-
-  constructor(sock: UdpSocket) {
-    sock.on('message', (data: Buffer, info: MessageInfo) => {
-      const got = { data: data.toString(), info };
-      const w = this.waiter;
-      this.waiter = undefined;
-      if (w) w(got);
-      else this.items.push(got);
-    });
-  }
-
-  next(what: string, timeoutMs = 3000): Promise<Got> {
-    const ready = this.items.shift();
-    if (ready) return Promise.resolve(ready);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        reject(new Error(`no datagram (${what}) within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiter = (g) => {
-        clearTimeout(timer);
-        resolve(g);
-      };
-    });
-  }
-}
 
 /**
  * The IPv4 memberships of a namespace from /proc/net/igmp, as 'device group' strings. The

@@ -2,51 +2,11 @@
 // Argument checks first (no privilege), then two hosts on a link, a hub with several links,
 // source filters on a shared segment, the MULTICAST_ALL default, and the coded errors.
 import { execFileSync } from 'node:child_process';
-import { MessageInfo, UdpSocket } from '../lib';
 import { MulticastSocket } from '../lib/multicast';
 import { igmp6, readNetFile } from '../lib/procnet';
+import { Inbox } from './helpers/inbox';
 import { describeRoot } from './helpers/privileged';
 import { hostPair, lan, star, useTopology } from './helpers/topology';
-
-interface Got {
-  data: string;
-  info: MessageInfo;
-}
-
-/**
- * Buffers every datagram a socket delivers, in order, so a test can take them one by one
- * without missing any between two awaits.
- */
-class Inbox {
-  readonly items: Got[] = [];
-  private waiter: ((g: Got) => void) | undefined;
-
-  constructor(sock: UdpSocket) {
-    sock.on('message', (data: Buffer, info: MessageInfo) => {
-      const got = { data: data.toString(), info };
-      const w = this.waiter;
-      this.waiter = undefined;
-      if (w) w(got);
-      else this.items.push(got);
-    });
-  }
-
-  /** The next datagram, or a rejection naming `what` after timeoutMs. */
-  next(what: string, timeoutMs = 3000): Promise<Got> {
-    const ready = this.items.shift();
-    if (ready) return Promise.resolve(ready);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        reject(new Error(`no datagram (${what}) within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiter = (g) => {
-        clearTimeout(timer);
-        resolve(g);
-      };
-    });
-  }
-}
 
 /** Lines of /proc/net/mcfilter6 in a namespace: per-socket source filters (INC / EXC counts). */
 function mcfilter6(netns: string): Array<{ ifname: string; group: string; source: string; include: number; exclude: number }> {
