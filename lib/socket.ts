@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import { attempt, closedError, ErrorContext, withContext } from './errors';
 import { formatIpv6 } from './ipv6addr';
+import { AsyncQueue } from './queue';
 import { InterfaceNames, InterfaceRef } from './interfaces';
 import { native, NativeSocket, Record } from './native';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
@@ -53,13 +54,6 @@ export interface SocketStats {
   kernelDrops: number;
   /** Datagrams longer than maxMessageSize (delivered truncated). */
   truncated: number;
-}
-
-/** A fixed-size FIFO an async iterator reads from; reading pauses while it is full. */
-class ItemQueue<T> {
-  items: T[] = [];
-  waiting: ((r: IteratorResult<T>) => void) | undefined;
-  done = false;
 }
 
 /** Recognises an address already formatted for the previous packet, the common case in a stream. */
@@ -134,7 +128,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
   /** Sends deferred to the end of this tick, to leave together in one sendmmsg. */
   private readonly deferredSends: PendingSend[] = [];
   private readonly flushDeferred = (): void => this.flush();
-  private readonly queues = new Set<ItemQueue<M>>();
+  private readonly queues = new Set<AsyncQueue<M>>();
   private receiving = false;
   private paused = false;
   private closing: Promise<void> | undefined;
@@ -241,7 +235,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
       this.signal?.removeEventListener('abort', this.onAbort);
       const pending = this.pendingSends.splice(0);
       for (const p of pending) p.reject(closedError('socket'));
-      for (const q of this.queues) this.endQueue(q);
+      for (const q of this.queues) q.end();
       this.queues.clear();
       process.nextTick(() => {
         this.emit('close');
@@ -257,29 +251,19 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
 
   /** Yields every received item until the socket closes. Reading pauses while the consumer lags. */
   [Symbol.asyncIterator](): AsyncIterator<M> {
-    const q = new ItemQueue<M>();
-    if (this.closed) q.done = true;
+    const q = new AsyncQueue<M>();
+    if (this.closed) q.end();
     else {
       this.queues.add(q);
       this.startReceiving();
     }
-    return {
-      next: () => {
-        const item = q.items.shift();
-        if (item !== undefined) {
-          this.maybeResume();
-          return Promise.resolve({ value: item, done: false });
-        }
-        if (q.done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => (q.waiting = resolve));
-      },
-      return: () => {
+    return q.iterator(
+      () => {
         this.queues.delete(q);
-        this.endQueue(q);
         this.maybeResume();
-        return Promise.resolve({ value: undefined, done: true });
       },
-    };
+      () => this.maybeResume(),
+    );
   }
 
   /**
@@ -343,16 +327,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
   protected pushToIterators(item: M): void {
     if (this.queues.size === 0) return;
     let full = false;
-    for (const q of this.queues) {
-      if (q.waiting) {
-        const w = q.waiting;
-        q.waiting = undefined;
-        w({ value: item, done: false });
-      } else {
-        q.items.push(item);
-        if (q.items.length >= this.highWaterMark) full = true;
-      }
-    }
+    for (const q of this.queues) if (q.push(item) >= this.highWaterMark) full = true;
     if (full && !this.paused && this.listenerCount(this.messageEvent) === 0) {
       // Nobody but a lagging iterator reads: leave the rest in the kernel's buffer.
       this.paused = true;
@@ -450,18 +425,8 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
 
   private maybeResume(): void {
     if (!this.paused || this.closed) return;
-    for (const q of this.queues) if (q.items.length >= this.highWaterMark) return;
+    for (const q of this.queues) if (q.length >= this.highWaterMark) return;
     this.readFromKernel();
-  }
-
-  private endQueue(q: ItemQueue<M>): void {
-    q.done = true;
-    q.items.length = 0;
-    if (q.waiting) {
-      const w = q.waiting;
-      q.waiting = undefined;
-      w({ value: undefined, done: true });
-    }
   }
 }
 

@@ -21,6 +21,7 @@
  * seen that way; they look like no change.
  * @packageDocumentation
  */
+import { AsyncQueue } from './queue';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -113,28 +114,6 @@ function openNamespace(path: string, netns: string | undefined): number {
   }
 }
 
-/** Events waiting for one async iterator. */
-class EventQueue {
-  items: InterfaceEvent[] = [];
-  waiting: ((r: IteratorResult<InterfaceEvent>) => void) | undefined;
-  done = false;
-
-  push(event: InterfaceEvent): void {
-    const w = this.waiting;
-    if (w) {
-      this.waiting = undefined;
-      w({ value: event, done: false });
-    } else this.items.push(event);
-  }
-
-  end(): void {
-    this.done = true;
-    this.items.length = 0;
-    const w = this.waiting;
-    this.waiting = undefined;
-    w?.({ value: undefined, done: true });
-  }
-}
 
 function addressKey(index: number, address: string, prefixLength: number): string {
   return `${index}|${address}/${prefixLength}`;
@@ -157,7 +136,7 @@ export class InterfaceWatcher extends EventEmitter implements AsyncIterable<Inte
   private readonly receiveBufferSize: number | undefined;
   private links = new Map<number, LinkState>();
   private addrs = new Map<string, AddressState>();
-  private readonly queues = new Set<EventQueue>();
+  private readonly queues = new Set<AsyncQueue<InterfaceEvent>>();
   private refed = true;
   private closing: Promise<void> | undefined;
   private readonly signal: AbortSignal | undefined;
@@ -244,22 +223,10 @@ export class InterfaceWatcher extends EventEmitter implements AsyncIterable<Inte
 
   /** Yields every link and address event until the watcher closes. */
   [Symbol.asyncIterator](): AsyncIterator<InterfaceEvent> {
-    const q = new EventQueue();
-    if (this.closed) q.done = true;
+    const q = new AsyncQueue<InterfaceEvent>();
+    if (this.closed) q.end();
     else this.queues.add(q);
-    return {
-      next: () => {
-        const item = q.items.shift();
-        if (item !== undefined) return Promise.resolve({ value: item, done: false });
-        if (q.done) return Promise.resolve({ value: undefined, done: true });
-        return new Promise((resolve) => (q.waiting = resolve));
-      },
-      return: () => {
-        this.queues.delete(q);
-        q.end();
-        return Promise.resolve({ value: undefined, done: true });
-      },
-    };
+    return q.iterator(() => this.queues.delete(q));
   }
 
   /** The addresses as last reported. Empty once closed. */

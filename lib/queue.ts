@@ -1,0 +1,56 @@
+/**
+ * The FIFO behind every async iterator of the library (sockets, interface watchers): items
+ * pushed while nobody waits are kept in order; end() finishes the iterator.
+ * @internal
+ * @packageDocumentation
+ */
+export class AsyncQueue<T> {
+  private readonly items: T[] = [];
+  private waiting: ((r: IteratorResult<T>) => void) | undefined;
+  private done = false;
+
+  /** Items waiting to be taken. */
+  get length(): number {
+    return this.items.length;
+  }
+
+  /** Hands `item` to a waiting reader or keeps it; returns how many are kept. */
+  push(item: T): number {
+    if (this.done) return 0;
+    const w = this.waiting;
+    if (w) {
+      this.waiting = undefined;
+      w({ value: item, done: false });
+    } else this.items.push(item);
+    return this.items.length;
+  }
+
+  /** Drops what is kept and finishes the iterator (a pending next() resolves done). */
+  end(): void {
+    this.done = true;
+    this.items.length = 0;
+    const w = this.waiting;
+    this.waiting = undefined;
+    w?.({ value: undefined, done: true });
+  }
+
+  /** The iterator; `onTake` runs after an item is taken, `onReturn` when the reader stops early. */
+  iterator(onReturn: () => void, onTake?: () => void): AsyncIterator<T> {
+    return {
+      next: () => {
+        if (this.items.length > 0) {
+          const value = this.items.shift() as T;
+          onTake?.();
+          return Promise.resolve({ value, done: false });
+        }
+        if (this.done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => (this.waiting = resolve));
+      },
+      return: () => {
+        this.end();
+        onReturn();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+}
