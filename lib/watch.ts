@@ -469,6 +469,8 @@ export function subscribeLinks<T extends object>(
   let shared = sharedWatchers.get(key);
   if (shared === undefined || shared.watcher.closed) {
     const created: SharedWatcher = { watcher: new InterfaceWatcher({ netns }).unref(), users: 0 };
+    // One listener pair per subscribed socket: any number is expected, not a leak.
+    created.watcher.setMaxListeners(0);
     created.watcher.once('close', () => {
       if (sharedWatchers.get(key) === created) sharedWatchers.delete(key);
     });
