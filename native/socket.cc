@@ -126,20 +126,29 @@ Socket::~Socket() {
   // while sends are queued), or at environment teardown: never leak the fd.
   ForceClose();
   if (closingPoll_ != nullptr) closingPoll_->owner = nullptr;
-  if (!dead_ && (addon_ == nullptr || !addon_->tearingDown)) {
-    if (poolRef_ != nullptr) napi_delete_reference(Env(), poolRef_);
-    if (metaRef_ != nullptr) napi_delete_reference(Env(), metaRef_);
-  }
   if (addon_ != nullptr) {
     addon_->sockets.erase(this);
     addon_->DeleteIfUnused();
   }
 }
 
+// Lets go of the receive pool and metadata buffers (JavaScript views keep what they need).
+void Socket::ReleaseReceiveBuffers() {
+  if (dead_) return;
+  if (poolRef_ != nullptr) napi_delete_reference(Env(), poolRef_);
+  if (metaRef_ != nullptr) napi_delete_reference(Env(), metaRef_);
+  poolRef_ = nullptr;
+  metaRef_ = nullptr;
+  poolData_ = nullptr;
+  metaData_ = nullptr;
+  poolSize_ = poolUsed_ = metaSize_ = 0;
+}
+
 void Socket::ForceClose() {
   receiving_ = false;
   queue_.clear();
   outbox_.clear();
+  ReleaseReceiveBuffers();
   if (poll_ != nullptr) {
     poll_->owner = nullptr;  // the close callback must not reach back into this object
     ClosePollHandle(poll_);
@@ -862,6 +871,7 @@ Napi::Value Socket::Close(const Napi::CallbackInfo& info) {
   receiving_ = false;
   queue_.clear();
   outbox_.clear();
+  ReleaseReceiveBuffers();
   ClosePoll();  // stops polling before the fd number can be reused
   if (fd_ >= 0) {
     close(fd_);

@@ -93,6 +93,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void UpdatePoll();
   void UpdatePin();
   void ClosePoll();
+  void ReleaseReceiveBuffers();
   static void ClosePollHandle(PollHandle* handle);
   void DrainReceive();
   void FlushQueue();
