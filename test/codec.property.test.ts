@@ -19,40 +19,10 @@ import {
 } from '../lib/hopbyhop';
 import { formatIpv6, parseIpv6 } from '../lib/ipv6addr';
 import { parsePacket, serializePacket, type Ipv6Packet } from '../lib/packet';
+import { Rng } from './fuzz/targets';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6f0c0de) >>> 0;
 
-/** xorshift32 (Marsaglia 2003): tiny, fast, and reproducible from one number. */
-class Rng {
-  private x: number;
-  constructor(seed: number) {
-    this.x = seed >>> 0 || 0x9e3779b9;
-  }
-  u32(): number {
-    let x = this.x;
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.x = x >>> 0;
-    return this.x;
-  }
-  /** Integer in [0, n). */
-  int(n: number): number {
-    return this.u32() % n;
-  }
-  bool(p = 0.5): boolean {
-    return this.u32() / 0x100000000 < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)];
-  }
-  bytes(n: number): Buffer {
-    const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) b[i] = this.u32() & 0xff;
-    return b;
-  }
-}
 
 /** Inputs fed to decoders, across all tests in this file. */
 let inputs = 0;
