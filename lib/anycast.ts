@@ -19,6 +19,7 @@ import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from './inte
 import { formatIpv6, parseIpv6 } from './ipv6addr';
 import { constants, NativeSocket, Record } from './native';
 import { AddressTableEntry, anycast6 } from './procnet';
+import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 import { BaseSocket, NO_CONTROL, SendControl, SocketOptions } from './socket';
 import { Message, MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
 import { toBuffer, validateObject, validateOptionalObject, validatePort } from './validate';
@@ -326,7 +327,30 @@ export class AnycastGroup extends EventEmitter implements AsyncIterable<AnycastM
       });
     }
     this.socket.on('error', (err: Error) => this.emit('error', err));
-    this.socket.on('close', () => this.emit('close'));
+    this.socket.on('close', () => {
+      this.removal?.cancel();
+      this.emit('close');
+    });
+    // The kernel drops the join when the interface is deleted: say so instead of going silent.
+    try {
+      this.removal = subscribeLinks(opts.netns, this, AnycastGroup.onLink, AnycastGroup.onWatchError);
+    } catch (err) {
+      void this.socket.close();
+      throw err;
+    }
+  }
+
+  /** Watches for the removal of the group's interface (static: the shared watcher holds groups weakly). */
+  private readonly removal: LinkSubscription | undefined;
+
+  private static onLink(group: AnycastGroup, event: LinkEvent): void {
+    if (event.type !== 'removed' || event.index !== group.interface.index || group.closed) return;
+    group.removal?.cancel();
+    group.emit('error', interfaceRemovedError(group.interface, group.netns, `the kernel dropped anycast ${group.address} with it; close this group`));
+  }
+
+  private static onWatchError(group: AnycastGroup, err: Error): void {
+    warn(group, withContext(err, { netns: group.netns }) as Error);
   }
 
   /** The anycast addresses joined in a namespace, by any socket or (on routers) by the kernel. */

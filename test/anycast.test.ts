@@ -535,3 +535,22 @@ describeRoot('AnycastGroup: no leaks, and privilege', () => {
     expect(result.message).toMatch(/needs CAP_NET_ADMIN/);
   });
 });
+
+describeRoot('AnycastGroup: its interface disappears', () => {
+  const topo = useTopology(() => lan(['client', 's1']));
+
+  test('deleting the interface ends the group with an ENODEV error, not silence', async () => {
+    const group = new AnycastGroup('2001:db8:1::77', { interface: 'eth0', port: 5399, netns: topo.ns('s1') });
+    try {
+      expect(AnycastGroup.list({ netns: topo.ns('s1') }).map((e) => e.address)).toContain('2001:db8:1::77');
+      const failed = new Promise<NodeJS.ErrnoException>((resolve) => group.once('error', resolve));
+      topo.execSync('s1', ['ip', 'link', 'del', 'eth0']);
+      const err = await Promise.race([failed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+      expect(err).toMatchObject({ code: 'ENODEV', syscall: 'RTM_DELLINK', interface: expect.stringMatching(/^eth0 \(\d+\)$/) });
+      expect(String(err?.message)).toContain('2001:db8:1::77');
+      expect(AnycastGroup.list({ netns: topo.ns('s1') }).map((e) => e.address)).not.toContain('2001:db8:1::77');
+    } finally {
+      await group.close();
+    }
+  });
+});
