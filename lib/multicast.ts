@@ -319,9 +319,9 @@ export class MulticastSocket extends UdpSocket {
     const source = opts.source === undefined ? undefined : this.sourceAddress(opts.source, g);
     const includeLoopback = opts.includeLoopback === undefined ? false : validateBoolean(opts.includeLoopback, 'options.includeLoopback');
     const all = opts.interface === 'all';
-    const named = all ? undefined : resolveInterface(opts.interface, 'options.interface', this.netns);
     // Before 'all' lists the interfaces, so no change after the listing goes unseen.
     this.followLinks();
+    const named = all ? undefined : this.knownInterface(opts.interface, 'options.interface');
     const targets = named === undefined ? this.allInterfaces(includeLoopback) : [named];
 
     // Decide everything before the first system call, so a refusal changes nothing.
@@ -513,6 +513,16 @@ export class MulticastSocket extends UdpSocket {
   /** Starts following the namespace's links (once per socket; throws what opening the watcher throws). */
   private followLinks(): void {
     this.links ??= subscribeLinks(this.netns, this, MulticastSocket.followEvent, MulticastSocket.followError);
+  }
+
+  /**
+   * An interface by index or name, from the link watcher's live view when it knows it (no
+   * netlink dump per join: 1,000 joins cost 1,000 dumps otherwise), else from a fresh
+   * listing, which also gives the coded errors for bad or unknown specs.
+   */
+  private knownInterface(spec: unknown, name: string): InterfaceRef {
+    const watched = this.links?.watcher.list().find((l) => (typeof spec === 'number' ? l.index === spec : l.name === spec));
+    return watched !== undefined ? { index: watched.index, name: watched.name } : resolveInterface(spec, name, this.netns);
   }
 
   // Static, so that the shared watcher's listener does not hold the socket (see subscribeLinks).
