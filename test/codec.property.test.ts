@@ -12,14 +12,12 @@ import {
   decode,
   destinationOptions,
   encode,
-  jumboPayload,
   option,
-  routerAlert,
   type HopByHopOption,
 } from '../lib/hopbyhop';
 import { formatIpv6, parseIpv6 } from '../lib/ipv6addr';
 import { parsePacket, serializePacket, type Ipv6Packet } from '../lib/packet';
-import { Rng } from './fuzz/targets';
+import { randomOptions, Rng } from './fuzz/targets';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6f0c0de) >>> 0;
 
@@ -69,22 +67,6 @@ function normalize(options: readonly HopByHopOption[]): HopByHopOption[] {
   return options.map((o) => (o.name === 'unknown' ? option(o.type, o.data) : o));
 }
 
-function randomOption(r: Rng, allowJumbo: boolean): HopByHopOption {
-  const k = r.int(allowJumbo ? 5 : 4);
-  if (k === 0) return routerAlert(r.bool() ? r.int(3) : r.int(0x10000));
-  if (k === 4) return jumboPayload(0x10000 + r.int(0x7fffffff));
-  let type: number;
-  do type = r.int(256);
-  while (type === 0 || type === 1 || type === 5 || type === 0xc2);
-  return option(type, r.bytes(r.bool(0.03) ? r.int(256) : r.int(12)));
-}
-
-function randomOptions(r: Rng, allowJumbo: boolean): HopByHopOption[] {
-  const n = r.int(6);
-  const out: HopByHopOption[] = [];
-  for (let i = 0; i < n; i++) out.push(randomOption(r, allowJumbo));
-  return out;
-}
 
 /**
  * One mutation of a valid encoding. `lengthFields` are offsets of bytes that hold lengths,

@@ -248,7 +248,8 @@ function randomAddress(r: Rng): string {
   return formatIpv6(b);
 }
 
-function randomOption(r: Rng, allowJumbo: boolean): HopByHopOption {
+/** A random hop-by-hop option (router alert, jumbo, or an unknown TLV). */
+export function randomOption(r: Rng, allowJumbo: boolean): HopByHopOption {
   const k = r.int(allowJumbo ? 5 : 4);
   if (k === 0) return routerAlert(r.bool() ? r.int(3) : r.int(0x10000));
   if (k === 4) return jumboPayload(0x10000 + r.int(0x7fffffff));
@@ -258,7 +259,8 @@ function randomOption(r: Rng, allowJumbo: boolean): HopByHopOption {
   return option(type, r.bytes(r.bool(0.03) ? r.int(256) : r.int(12)));
 }
 
-function randomOptions(r: Rng, allowJumbo: boolean): HopByHopOption[] {
+/** Zero to five random options. */
+export function randomOptions(r: Rng, allowJumbo: boolean): HopByHopOption[] {
   const out: HopByHopOption[] = [];
   for (let n = r.int(6); n > 0; n--) out.push(randomOption(r, allowJumbo));
   return out;
