@@ -57,28 +57,12 @@ export interface NativeSocket {
   startReceive(batchSize: number, slotSize: number): void;
   stopReceive(): void;
   /**
-   * Sends one datagram. Control data: ifindex (-1 none), source ('' none), hopLimit (-1),
-   * tclass (-1), hop-by-hop header (null none). Returns the bytes sent, -1 when queued for
-   * writability, -2 when deferred to flush().
+   * Sends `count` datagrams in order with sendmmsg, straight from `data`. `plan` holds
+   * SendPlan.fields int32 per datagram (see SendPlan); `refs` the address strings and
+   * hop-by-hop headers the plan points at. One result each: bytes sent, a negative errno,
+   * or INT32_MIN when it waits in the backpressure queue (its result comes through onsent).
    */
-  send(
-    data: Buffer,
-    address: string | null,
-    port: number,
-    scopeId: number,
-    ifindex: number,
-    source: string | null,
-    hopLimit: number,
-    tclass: number,
-    hopByHop: Buffer | null,
-    defer?: boolean,
-  ): number;
-  /**
-   * Sends the datagrams deferred by send(..., defer = true) with sendmmsg, in order. One
-   * result each: bytes sent, a negative errno, or INT32_MIN when it waits in the
-   * backpressure queue (its result comes through onsent).
-   */
-  flush(): Int32Array;
+  sendBatch(data: readonly Uint8Array[], plan: Int32Array, refs: ReadonlyArray<string | Uint8Array>, count: number): Int32Array;
   /** listen() on a stream socket. */
   listen(backlog: number): void;
   /** Hands the fd over (to Node's net module); this object no longer owns it. */
@@ -148,6 +132,22 @@ export const Record = {
   size: 80,
 } as const;
 
+/**
+ * Layout of one datagram's entry in sendBatch's plan, in int32 fields (native/socket.h,
+ * namespace plan); -1 means "none" for every field but port and scope id.
+ */
+export const SendPlan = {
+  addressRef: 0,
+  port: 1,
+  scopeId: 2,
+  ifindex: 3,
+  sourceRef: 4,
+  hopLimit: 5,
+  tclass: 6,
+  hopOptsRef: 7,
+  fields: 8,
+} as const;
+
 type Loader = (dir: string) => NativeBinding;
 
 /** The package root (where binding.gyp sits), from lib/ under ts-jest or dist/lib when compiled. */
@@ -172,6 +172,9 @@ export function native(): NativeBinding {
     binding = load(packageRoot());
     if (binding.constants.RECORD_SIZE !== Record.size) {
       throw new Error(`ip6sock: native record size ${binding.constants.RECORD_SIZE} does not match lib (${Record.size}); rebuild the addon`);
+    }
+    if (binding.constants.SEND_PLAN_FIELDS !== SendPlan.fields) {
+      throw new Error(`ip6sock: native send plan of ${binding.constants.SEND_PLAN_FIELDS} fields does not match lib (${SendPlan.fields}); rebuild the addon`);
     }
   }
   return binding;

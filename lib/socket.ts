@@ -5,9 +5,9 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
-import * as os from 'node:os';
 import { attempt, closedError, ErrorContext, withContext } from './errors';
 import { formatIpv6 } from './ipv6addr';
+import { Outbox, SendControl, SendWaiter, SingleSend } from './outbox';
 import { AsyncQueue } from './queue';
 import { InterfaceNames, InterfaceRef } from './interfaces';
 import { native, NativeSocket, Record } from './native';
@@ -81,28 +81,11 @@ class AddressCache {
   }
 }
 
-/** A send whose promise waits for the kernel. */
-interface PendingSend {
-  resolve: (n: number) => void;
-  reject: (e: Error) => void;
-  context: ErrorContext;
-}
+// What subclasses need to describe a send.
+export { NO_CONTROL, type SendControl } from './outbox';
 
-/** native send(): the datagram waits for flush(). */
-const DEFERRED = -2;
-/** native flush() result: the datagram waits in the backpressure queue (reported via onsent). */
+/** native sendBatch() result: the datagram waits in the backpressure queue (reported via onsent). */
 const QUEUED = -2147483648;
-
-/** Per-packet control data for a send, already resolved to kernel values. */
-export interface SendControl {
-  ifindex: number;
-  source: string | null;
-  hopLimit: number;
-  trafficClass: number;
-  hopByHop: Buffer | null;
-}
-
-export const NO_CONTROL: SendControl = Object.freeze({ ifindex: -1, source: null, hopLimit: -1, trafficClass: -1, hopByHop: null });
 
 /**
  * Base class. `M` is what the async iterator yields; `messageEvent` names the event that
@@ -124,10 +107,12 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
   private readonly batchSize: number;
   private readonly slotSize: number;
   private readonly highWaterMark: number;
-  private readonly pendingSends: PendingSend[] = [];
-  /** Sends deferred to the end of this tick, to leave together in one sendmmsg. */
-  private readonly deferredSends: PendingSend[] = [];
-  private readonly flushDeferred = (): void => this.flush();
+  /** Datagrams sent in this tick: they leave together in one sendmmsg at its end. */
+  private readonly outbox = new Outbox();
+  private readonly flushOutbox = (): void => this.flush();
+  /** Who waits for each datagram in the native backpressure queue, in its order. */
+  private readonly queuedWaiters: SendWaiter[] = [];
+  private readonly queuedSlots: number[] = [];
   private readonly queues = new Set<AsyncQueue<M>>();
   private receiving = false;
   private paused = false;
@@ -221,11 +206,11 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
    */
   close(): Promise<void> {
     if (this.closing) return this.closing;
+    // Sends made before close() in the same tick still leave.
+    this.flush();
     let resolveClosing!: () => void;
     this.closing = new Promise<void>((resolve) => (resolveClosing = resolve));
     try {
-      // Sends made before close() in the same tick still leave.
-      this.flush();
       this.beforeClose();
     } finally {
       this.boundDevice?.watch.cancel();
@@ -233,8 +218,9 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
       this.handle.close();
       this.receiving = false;
       this.signal?.removeEventListener('abort', this.onAbort);
-      const pending = this.pendingSends.splice(0);
-      for (const p of pending) p.reject(closedError('socket'));
+      const waiters = this.queuedWaiters.splice(0);
+      const slots = this.queuedSlots.splice(0);
+      waiters.forEach((w, i) => w.abandon(slots[i], closedError('socket')));
       for (const q of this.queues) q.end();
       this.queues.clear();
       process.nextTick(() => {
@@ -370,47 +356,65 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
    */
   protected sendNative(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext): Promise<number> {
     if (this.closed) return Promise.reject(closedError('socket'));
-    let sent: number;
-    try {
-      sent = this.handle.send(data, address, port, scopeId, ctl.ifindex, ctl.source, ctl.hopLimit, ctl.trafficClass, ctl.hopByHop, true);
-    } catch (err) {
-      return Promise.reject(withContext(err, context));
-    }
-    if (sent >= 0) return Promise.resolve(sent);
-    if (sent === DEFERRED) {
-      // The first send of a tick schedules one flush for all of them: a loop of sends
-      // costs one sendmmsg, not one system call each.
-      if (this.deferredSends.length === 0) queueMicrotask(this.flushDeferred);
-      return new Promise((resolve, reject) => this.deferredSends.push({ resolve, reject, context }));
-    }
-    return new Promise((resolve, reject) => this.pendingSends.push({ resolve, reject, context }));
+    const waiter = new SingleSend(context);
+    this.queueSend(data, address, port, scopeId, ctl, waiter, 0);
+    return waiter.promise;
   }
 
-  /** Sends the datagrams deferred in this tick (one sendmmsg) and settles their promises. */
+  /**
+   * Adds a datagram to this tick's batch. The first of a tick schedules one flush for all:
+   * a loop of sends costs one sendmmsg, and one crossing into native code, not one each.
+   */
+  protected queueSend(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, waiter: SendWaiter, slot: number): void {
+    if (this.outbox.count === 0) queueMicrotask(this.flushOutbox);
+    this.outbox.add(data, address, port, scopeId, ctl, waiter, slot);
+  }
+
+  /** How many datagrams this tick's batch holds, for unsendAfter(). */
+  protected get sendMark(): number {
+    return this.outbox.count;
+  }
+
+  /** Takes back the datagrams queued since `mark` (a batch that failed validation half way). */
+  protected unsendAfter(mark: number): void {
+    this.outbox.truncate(mark);
+  }
+
+  /** Sends this tick's datagrams (one sendmmsg) and tells their waiters how each went. */
   private flush(): void {
-    if (this.deferredSends.length === 0) return;
-    const waiting = this.deferredSends.splice(0);
-    if (this.closed) {
-      for (const p of waiting) p.reject(closedError('socket'));
-      return;
+    const box = this.outbox;
+    const count = box.count;
+    if (count === 0) return;
+    let results: Int32Array | undefined;
+    let failure: Error | undefined;
+    if (this.closed) failure = closedError('socket');
+    else {
+      try {
+        results = this.handle.sendBatch(box.data, box.plan, box.refs, count);
+      } catch (err) {
+        failure = withContext(err, { netns: this.netns }) as Error;
+      }
     }
-    const results = this.handle.flush();
-    waiting.forEach((p, i) => {
-      const r = results[i];
-      if (r >= 0) p.resolve(r);
-      else if (r === QUEUED) this.pendingSends.push(p);
-      else p.reject(withContext(errnoError(r), p.context) as Error);
-    });
+    const { waiters, slots } = box;
+    for (let i = 0; i < count; i++) {
+      const r = results === undefined ? 0 : results[i];
+      if (results === undefined) waiters[i].abandon(slots[i], failure as Error);
+      else if (r === QUEUED) {
+        this.queuedWaiters.push(waiters[i]);
+        this.queuedSlots.push(slots[i]);
+      } else waiters[i].settle(slots[i], r);
+    }
+    box.clear();
   }
 
   private onSent(results: Int32Array): void {
     for (const r of results) {
-      const p = this.pendingSends.shift();
-      if (!p) break;
-      if (r >= 0) p.resolve(r);
-      else p.reject(withContext(errnoError(r), p.context) as Error);
+      const waiter = this.queuedWaiters.shift();
+      const slot = this.queuedSlots.shift();
+      if (waiter === undefined || slot === undefined) break;
+      waiter.settle(slot, r);
     }
-    if (this.pendingSends.length === 0) this.emit('drain');
+    if (this.queuedWaiters.length === 0) this.emit('drain');
   }
 
   private onMessages(count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): void {
@@ -428,11 +432,4 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     for (const q of this.queues) if (q.length >= this.highWaterMark) return;
     this.readFromKernel();
   }
-}
-
-/** A system error for a negative errno reported by the native send queue. */
-function errnoError(negErrno: number): Error {
-  // os.constants.errno maps names to positive numbers; Node's errno values are negative.
-  const name = Object.entries(os.constants.errno).find(([, v]) => v === -negErrno)?.[0] ?? `E${-negErrno}`;
-  return Object.assign(new Error(`sendmsg ${name}`), { code: name, errno: negErrno, syscall: 'sendmsg' });
 }

@@ -10,6 +10,7 @@ import { attempt, ErrorContext, invalidArgType, invalidArgValue } from './errors
 import { HopByHopOption } from './hopbyhop';
 import { resolve as resolveInterface } from './interfaces';
 import { constants } from './native';
+import { SendGroup, SendWaiter, SingleSend } from './outbox';
 import { SocketOptions } from './socket';
 import {
   Family,
@@ -101,49 +102,73 @@ export class UdpSocket extends DatagramSocket {
 
   /**
    * Sends one datagram. Resolves with the number of bytes sent once the kernel took it
-   * (at once, or after waiting in order for buffer space).
+   * (at once, or after waiting in order for buffer space). Every datagram sent in the same
+   * tick leaves in one sendmmsg at the end of the tick.
    */
   send(data: Buffer | Uint8Array | string, options: SendOptions = {}): Promise<number> {
     try {
       this.assertOpen();
-      const buf = toBuffer(data);
       const opts = validateObject<SendOptions>(options, 'options');
-      let address: string | null = null;
-      let port = 0;
-      let scopeId = 0;
-      if (opts.address !== undefined || opts.port !== undefined) {
-        port = validatePort(opts.port, 'options.port');
-        const dest = this.destination(opts.address, 'options.address');
-        address = dest.address;
-        scopeId = dest.scopeId;
-      }
-      const ctl = this.control(opts);
-      const context: ErrorContext = { address: opts.address, port: opts.address === undefined ? undefined : port, netns: this.netns };
-      if (opts.interface !== undefined) context.interface = opts.interface;
-      // Per-packet hop-by-hop options are what needs CAP_NET_RAW here; name it on EPERM.
-      if (opts.hopByHop !== undefined) context.option = 'IPV6_HOPOPTS';
-      return this.sendNative(buf, address, port, scopeId, ctl, context);
+      const waiter = new SingleSend(this.sendContext(opts));
+      this.enqueue(data, opts, waiter, 0);
+      return waiter.promise;
     } catch (err) {
       return Promise.reject(err);
     }
   }
 
   /**
-   * Sends many datagrams at once. They leave together in one sendmmsg (as do all sends
-   * made in the same tick); resolves with the bytes sent for each, or rejects with the
-   * first failure (the others still leave).
+   * Sends many datagrams at once, in order, in one sendmmsg (with the other sends of this
+   * tick), for one promise. Every message is checked first: if one is invalid the promise
+   * rejects with its error and none is sent. Resolves with the bytes sent for each, or
+   * rejects with the kernel's error for the earliest one it refused (the others still leave).
    */
   sendMany(messages: ReadonlyArray<SendOptions & { data: Buffer | Uint8Array | string }>): Promise<number[]> {
-    if (!Array.isArray(messages)) return Promise.reject(invalidArgType('messages', 'an array of { data, ...send options }', messages));
-    return Promise.all(
-      // Array.from, not messages.map: map skips the holes of a sparse array, which would
-      // then resolve as if sent.
-      Array.from(messages, (m: (typeof messages)[number] | undefined, i) => {
-        if (typeof m !== 'object' || m === null) return Promise.reject(invalidArgType(`messages[${i}]`, 'an object with data', m));
-        const { data, ...options } = m;
-        return this.send(data, options);
-      }),
-    );
+    try {
+      this.assertOpen();
+      if (!Array.isArray(messages)) throw invalidArgType('messages', 'an array of { data, ...send options }', messages);
+      const list: readonly unknown[] = messages;
+      const group = new SendGroup(list.length, (slot) => this.sendContext(list[slot] as SendOptions));
+      const mark = this.sendMark;
+      try {
+        // An index loop, not map(): a hole in a sparse array must fail, not pass as sent.
+        for (let i = 0; i < list.length; i++) {
+          const m = list[i];
+          if (typeof m !== 'object' || m === null) throw invalidArgType(`messages[${i}]`, 'an object with data', m);
+          this.enqueue((m as { data: unknown }).data, m as SendOptions, group, i);
+        }
+      } catch (err) {
+        this.unsendAfter(mark);
+        throw err;
+      }
+      return group.promise;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Checks one datagram and its options and adds it to this tick's batch. */
+  private enqueue(data: unknown, opts: SendOptions, waiter: SendWaiter, slot: number): void {
+    const buf = toBuffer(data);
+    let address: string | null = null;
+    let port = 0;
+    let scopeId = 0;
+    if (opts.address !== undefined || opts.port !== undefined) {
+      port = validatePort(opts.port, 'options.port');
+      const dest = this.destination(opts.address, 'options.address');
+      address = dest.address;
+      scopeId = dest.scopeId;
+    }
+    this.queueSend(buf, address, port, scopeId, this.control(opts), waiter, slot);
+  }
+
+  /** What an error about a send names: where it went, and the option that needs privilege. */
+  private sendContext(opts: SendOptions): ErrorContext {
+    const context: ErrorContext = { address: opts.address, port: opts.address === undefined ? undefined : opts.port, netns: this.netns };
+    if (opts.interface !== undefined) context.interface = opts.interface;
+    // Per-packet hop-by-hop options are what needs CAP_NET_RAW here; name it on EPERM.
+    if (opts.hopByHop !== undefined) context.option = 'IPV6_HOPOPTS';
+    return context;
   }
 
   /** Sets (or with null clears) hop-by-hop options sent with every datagram. Needs CAP_NET_RAW. */

@@ -192,6 +192,7 @@ Napi::Object Constants(Napi::Env env) {
 #undef O
 #undef S
   c.Set("RECORD_SIZE", Napi::Number::New(env, rec::kSize));
+  c.Set("SEND_PLAN_FIELDS", Napi::Number::New(env, plan::kFields));
   return c;
 }
 

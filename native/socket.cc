@@ -29,21 +29,9 @@ constexpr size_t kPoolSize = size_t{256} * 1024;
 // Largest number of messages one sendmmsg takes (UIO_MAXIOV).
 constexpr size_t kMaxSendBatch = 1024;
 
+
 // flush() result for a datagram that went to the backpressure queue (reported via onsent).
 constexpr int32_t kQueued = INT32_MIN;
-
-void FillMsghdr(msghdr* h, iovec* iov, std::vector<uint8_t>& data, sockaddr_storage& to, socklen_t toLen,
-                std::vector<uint8_t>& control) {
-  iov->iov_base = data.data();
-  iov->iov_len = data.size();
-  std::memset(h, 0, sizeof(*h));
-  h->msg_name = toLen ? &to : nullptr;
-  h->msg_namelen = toLen;
-  h->msg_iov = iov;
-  h->msg_iovlen = 1;
-  h->msg_control = control.empty() ? nullptr : control.data();
-  h->msg_controllen = control.size();
-}
 
 inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void PutI32(uint8_t* p, int32_t v) { std::memcpy(p, &v, 4); }
@@ -84,8 +72,7 @@ Napi::Function Socket::Init(Napi::Env env) {
                          InstanceMethod<&Socket::IpMreqn>("ipMreqn"),
                          InstanceMethod<&Socket::StartReceive>("startReceive"),
                          InstanceMethod<&Socket::StopReceive>("stopReceive"),
-                         InstanceMethod<&Socket::Send>("send"),
-                         InstanceMethod<&Socket::Flush>("flush"),
+                         InstanceMethod<&Socket::SendBatch>("sendBatch"),
                          InstanceMethod<&Socket::Listen>("listen"),
                          InstanceMethod<&Socket::Detach>("detach"),
                          InstanceMethod<&Socket::Close>("close"),
@@ -147,7 +134,6 @@ void Socket::ReleaseReceiveBuffers() {
 void Socket::ForceClose() {
   receiving_ = false;
   queue_.clear();
-  outbox_.clear();
   ReleaseReceiveBuffers();
   if (poll_ != nullptr) {
     poll_->owner = nullptr;  // the close callback must not reach back into this object
@@ -607,39 +593,27 @@ void Socket::DrainReceive() {
   }
 }
 
-// Control messages for one send. Arguments from `first`: ifindex (-1 none), source (''),
-// hopLimit (-1 none), tclass (-1 none), hop-by-hop header (Buffer or null).
-void Socket::BuildControl(Napi::Env env, const Napi::CallbackInfo& info, size_t first,
-                          std::vector<uint8_t>* control) {
-  const int ifindex = IntArg(info, first);
-  const std::string source = OptionalString(info[first + 1]);
-  const int hopLimit = IntArg(info, first + 2);
-  const int tclass = IntArg(info, first + 3);
+// Appends the control messages for one send: PKTINFO (ifindex > 0 and/or a source
+// address), hop limit, traffic class (each -1 for none) and a hop-by-hop header.
+void Socket::AppendControl(std::vector<uint8_t>* control, int ifindex, const uint8_t* source, int hopLimit,
+                           int tclass, const uint8_t* hopopts, size_t hopoptsLength) const {
   if (family_ == AF_INET6) {
-    if (ifindex >= 0 || !source.empty()) {
+    if (ifindex >= 0 || source != nullptr) {
       in6_pktinfo pi;
       std::memset(&pi, 0, sizeof(pi));
       pi.ipi6_ifindex = ifindex > 0 ? static_cast<unsigned>(ifindex) : 0;
-      if (!source.empty() && ParseAddress(env, source, &pi.ipi6_addr) != AF_INET6)
-        ThrowErrno(env, EAFNOSUPPORT, "inet_pton");
+      if (source != nullptr) std::memcpy(&pi.ipi6_addr, source, 16);
       AddControl(control, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof(pi));
     }
     if (hopLimit >= 0) AddControl(control, IPPROTO_IPV6, IPV6_HOPLIMIT, &hopLimit, sizeof(hopLimit));
     if (tclass >= 0) AddControl(control, IPPROTO_IPV6, IPV6_TCLASS, &tclass, sizeof(tclass));
-    if (info[first + 4].IsBuffer()) {
-      auto b = info[first + 4].As<Napi::Buffer<uint8_t>>();
-      AddControl(control, IPPROTO_IPV6, IPV6_HOPOPTS, b.Data(), b.Length());
-    }
+    if (hopopts != nullptr) AddControl(control, IPPROTO_IPV6, IPV6_HOPOPTS, hopopts, hopoptsLength);
   } else {
-    if (ifindex >= 0 || !source.empty()) {
+    if (ifindex >= 0 || source != nullptr) {
       in_pktinfo pi;
       std::memset(&pi, 0, sizeof(pi));
       pi.ipi_ifindex = ifindex > 0 ? ifindex : 0;
-      unsigned char bytes[16];
-      if (!source.empty()) {
-        if (ParseAddress(env, source, bytes) != AF_INET) ThrowErrno(env, EAFNOSUPPORT, "inet_pton");
-        std::memcpy(&pi.ipi_spec_dst, bytes, 4);
-      }
+      if (source != nullptr) std::memcpy(&pi.ipi_spec_dst, source, 4);
       AddControl(control, IPPROTO_IP, IP_PKTINFO, &pi, sizeof(pi));
     }
     if (hopLimit >= 0) AddControl(control, IPPROTO_IP, IP_TTL, &hopLimit, sizeof(hopLimit));
@@ -647,109 +621,170 @@ void Socket::BuildControl(Napi::Env env, const Napi::CallbackInfo& info, size_t 
   }
 }
 
-// send(data, address|null, port, scopeId, ifindex, source, hopLimit, tclass, hopopts, defer)
-// Returns the bytes sent; -1 when the kernel's buffer was full and the datagram was queued
-// (onsent reports it later, in order); -2 when deferred to flush().
-Napi::Value Socket::Send(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  CheckOpen(env);
-  auto data = info[0].As<Napi::Buffer<uint8_t>>();
-  sockaddr_storage to;
-  socklen_t toLen = 0;
-  if (!info[1].IsNull() && !info[1].IsUndefined()) {
-    toLen = ToSockaddr(env, family_, info[1].As<Napi::String>().Utf8Value(), IntArg(info, 2),
-                       info[3].As<Napi::Number>().Uint32Value(), &to);
+// The address bytes of refs[index] (a string), parsed once per batch; 0 or an errno.
+int Socket::RefAddress(napi_env env, napi_value refs, int32_t index, const uint8_t** out) {
+  const auto i = static_cast<size_t>(index);
+  if (index < 0 || i >= refState_.size()) return EINVAL;
+  if (refState_[i] == 0) {
+    refState_[i] = EINVAL;
+    napi_value v;
+    char text[INET6_ADDRSTRLEN + 1];
+    size_t length = 0;
+    if (napi_get_element(env, refs, static_cast<uint32_t>(index), &v) == napi_ok &&
+        napi_get_value_string_utf8(env, v, text, sizeof(text), &length) == napi_ok && length < INET6_ADDRSTRLEN) {
+      const int family = family_ == AF_INET6 ? AF_INET6 : AF_INET;
+      uint8_t other[16];
+      if (inet_pton(family, text, refBytes_[i].data()) == 1) refState_[i] = -1;
+      else if (inet_pton(family == AF_INET6 ? AF_INET : AF_INET6, text, other) == 1) refState_[i] = EAFNOSUPPORT;
+    }
   }
-  std::vector<uint8_t> control;
-  BuildControl(env, info, 4, &control);
-  const bool defer = info.Length() > 9 && info[9].ToBoolean().Value();
-
-  if (defer && queue_.empty()) {
-    // Leaves with the other sends of this tick when JavaScript calls flush().
-    Outgoing out;
-    out.data.assign(data.Data(), data.Data() + data.Length());
-    if (toLen) std::memcpy(&out.to, &to, toLen);
-    out.toLen = toLen;
-    out.control = std::move(control);
-    outbox_.push_back(std::move(out));
-    return Napi::Number::New(env, -2);
-  }
-  if (queue_.empty()) {
-    iovec iov{data.Data(), data.Length()};
-    msghdr h{};
-    h.msg_name = toLen ? &to : nullptr;
-    h.msg_namelen = toLen;
-    h.msg_iov = &iov;
-    h.msg_iovlen = 1;
-    h.msg_control = control.empty() ? nullptr : control.data();
-    h.msg_controllen = control.size();
-    ssize_t rc;
-    do {
-      rc = sendmsg(fd_, &h, MSG_DONTWAIT | MSG_NOSIGNAL);
-    } while (rc < 0 && errno == EINTR);
-    if (rc >= 0) return Napi::Number::New(env, static_cast<double>(rc));
-    if (errno != EAGAIN && errno != EWOULDBLOCK) ThrowErrno(env, errno, "sendmsg");
-  }
-  // Queue a copy (this path is taken only under backpressure) and wait for writability.
-  Outgoing out;
-  out.data.assign(data.Data(), data.Data() + data.Length());
-  if (toLen) std::memcpy(&out.to, &to, toLen);
-  out.toLen = toLen;
-  out.control = std::move(control);
-  EnsurePoll(env);
-  queue_.push_back(std::move(out));
-  UpdatePoll();
-  UpdatePin();
-  return Napi::Number::New(env, -1);
+  if (refState_[i] > 0) return refState_[i];
+  *out = refBytes_[i].data();
+  return 0;
 }
 
-// flush() -> Int32Array: sends the deferred datagrams with sendmmsg, in order. One result
-// per datagram: bytes sent, a negative errno, or kQueued when it waits in the
-// backpressure queue (reported later through onsent).
-Napi::Value Socket::Flush(const Napi::CallbackInfo& info) {
+// sendBatch(data, plan, refs, count) -> Int32Array
+// Sends `count` datagrams with sendmmsg, in order, straight from the JavaScript buffers in
+// `data` (no copy unless one has to wait). plan holds plan::kFields int32 per datagram:
+// address ref (-1 on a connected socket), port, scope id, ifindex (-1 none), source ref
+// (-1 none), hop limit (-1), traffic class (-1), hop-by-hop ref (-1); refs holds the address
+// strings and hop-by-hop Buffers the plan points at. One result per datagram: bytes sent, a
+// negative errno, or kQueued when it waits in the backpressure queue (reported via onsent).
+Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::vector<int32_t> results(outbox_.size(), 0);
-  size_t i = 0;
-  std::vector<mmsghdr> msgs;
-  std::vector<iovec> iovs;
-  while (i < outbox_.size() && fd_ >= 0) {
-    if (!queue_.empty()) break;  // behind datagrams already waiting: keep the order
-    const size_t count = std::min(outbox_.size() - i, kMaxSendBatch);
-    msgs.assign(count, mmsghdr{});
-    iovs.assign(count, iovec{});
-    for (size_t k = 0; k < count; k++) {
-      Outgoing& o = outbox_[i + k];
-      FillMsghdr(&msgs[k].msg_hdr, &iovs[k], o.data, o.to, o.toLen, o.control);
+  napi_value list = info[0];
+  napi_value refs = info[2];
+  const size_t count = info[3].As<Napi::Number>().Uint32Value();
+  auto planArray = info[1].As<Napi::Int32Array>();
+  if (planArray.ElementLength() < count * plan::kFields) throw Napi::RangeError::New(env, "sendBatch: plan too short");
+  const int32_t* planData = planArray.Data();
+  uint32_t refCount = 0;
+  napi_get_array_length(env, refs, &refCount);
+
+  auto results = Napi::Int32Array::New(env, count);
+  int32_t* result = results.Data();
+  if (fd_ < 0) {
+    for (size_t i = 0; i < count; i++) result[i] = uv_translate_sys_error(EBADF);
+    return results;
+  }
+  refState_.assign(refCount, 0);
+  refBytes_.resize(refCount);
+  sendMsgs_.resize(count);
+  sendIovs_.resize(count);
+  sendNames_.resize(count);
+  sendControlAt_.resize(count);
+  sendEntry_.clear();
+  sendControl_.clear();
+
+  // Gather: one msghdr per datagram that can go; a datagram whose refs do not parse fails alone.
+  for (size_t i = 0; i < count; i++) {
+    const int32_t* p = planData + i * plan::kFields;
+    napi_value item;
+    void* bytes = nullptr;
+    size_t length = 0;
+    if (napi_get_element(env, list, static_cast<uint32_t>(i), &item) != napi_ok ||
+        napi_get_buffer_info(env, item, &bytes, &length) != napi_ok) {
+      result[i] = uv_translate_sys_error(EINVAL);
+      continue;
     }
-    const int sent = sendmmsg(fd_, msgs.data(), static_cast<unsigned>(count), MSG_DONTWAIT | MSG_NOSIGNAL);
+    const size_t k = sendEntry_.size();
+    socklen_t nameLength = 0;
+    if (p[plan::kAddressRef] >= 0) {
+      const uint8_t* address = nullptr;
+      if (const int err = RefAddress(env, refs, p[plan::kAddressRef], &address)) {
+        result[i] = uv_translate_sys_error(err);
+        continue;
+      }
+      sockaddr_storage& to = sendNames_[k];
+      std::memset(&to, 0, sizeof(to));
+      if (family_ == AF_INET6) {
+        auto* sa = reinterpret_cast<sockaddr_in6*>(&to);
+        sa->sin6_family = AF_INET6;
+        sa->sin6_port = htons(static_cast<uint16_t>(p[plan::kPort]));
+        std::memcpy(&sa->sin6_addr, address, 16);
+        sa->sin6_scope_id = static_cast<uint32_t>(p[plan::kScopeId]);
+        nameLength = sizeof(sockaddr_in6);
+      } else {
+        auto* sa = reinterpret_cast<sockaddr_in*>(&to);
+        sa->sin_family = AF_INET;
+        sa->sin_port = htons(static_cast<uint16_t>(p[plan::kPort]));
+        std::memcpy(&sa->sin_addr, address, 4);
+        nameLength = sizeof(sockaddr_in);
+      }
+    }
+    const uint8_t* source = nullptr;
+    if (p[plan::kSourceRef] >= 0) {
+      if (const int err = RefAddress(env, refs, p[plan::kSourceRef], &source)) {
+        result[i] = uv_translate_sys_error(err);
+        continue;
+      }
+    }
+    const uint8_t* hopopts = nullptr;
+    size_t hopoptsLength = 0;
+    if (p[plan::kHopOptsRef] >= 0) {
+      napi_value header;
+      void* headerBytes = nullptr;
+      if (napi_get_element(env, refs, static_cast<uint32_t>(p[plan::kHopOptsRef]), &header) != napi_ok ||
+          napi_get_buffer_info(env, header, &headerBytes, &hopoptsLength) != napi_ok) {
+        result[i] = uv_translate_sys_error(EINVAL);
+        continue;
+      }
+      hopopts = static_cast<const uint8_t*>(headerBytes);
+    }
+    sendControlAt_[k] = sendControl_.size();
+    AppendControl(&sendControl_, p[plan::kIfindex], source, p[plan::kHopLimit], p[plan::kTclass], hopopts, hopoptsLength);
+    const size_t controlLength = sendControl_.size() - sendControlAt_[k];
+    sendIovs_[k] = iovec{bytes, length};
+    msghdr& h = sendMsgs_[k].msg_hdr;
+    std::memset(&h, 0, sizeof(h));
+    h.msg_name = nameLength ? &sendNames_[k] : nullptr;
+    h.msg_namelen = nameLength;
+    h.msg_iov = &sendIovs_[k];
+    h.msg_iovlen = 1;
+    h.msg_controllen = controlLength;
+    sendEntry_.push_back(i);
+  }
+  // The control bytes have stopped moving: point each message at its own.
+  const size_t ready = sendEntry_.size();
+  for (size_t k = 0; k < ready; k++) {
+    msghdr& h = sendMsgs_[k].msg_hdr;
+    h.msg_control = h.msg_controllen ? sendControl_.data() + sendControlAt_[k] : nullptr;
+  }
+
+  size_t k = 0;
+  while (k < ready && queue_.empty()) {
+    const size_t chunk = std::min(ready - k, kMaxSendBatch);
+    const int sent = sendmmsg(fd_, &sendMsgs_[k], static_cast<unsigned>(chunk), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent > 0) {
-      for (int k = 0; k < sent; k++) results[i + static_cast<size_t>(k)] = static_cast<int32_t>(msgs[static_cast<size_t>(k)].msg_len);
-      i += static_cast<size_t>(sent);
+      for (size_t j = 0; j < static_cast<size_t>(sent); j++) result[sendEntry_[k + j]] = static_cast<int32_t>(sendMsgs_[k + j].msg_len);
+      k += static_cast<size_t>(sent);
       continue;
     }
     if (sent < 0 && errno == EINTR) continue;
     if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     // sendmmsg stops at the first datagram that fails: that one gets the error.
-    results[i] = uv_translate_sys_error(sent < 0 ? errno : EIO);
-    i++;
+    result[sendEntry_[k]] = uv_translate_sys_error(sent < 0 ? errno : EIO);
+    k++;
   }
-  if (i < outbox_.size()) {
-    if (fd_ < 0) {
-      for (size_t k = i; k < outbox_.size(); k++) results[k] = uv_translate_sys_error(EBADF);
-    } else {
-      EnsurePoll(env);
-      for (size_t k = i; k < outbox_.size(); k++) {
-        results[k] = kQueued;
-        queue_.push_back(std::move(outbox_[k]));
-      }
-      UpdatePoll();
-      UpdatePin();
+  if (k < ready) {
+    // Behind a full send buffer (or datagrams already waiting): copies wait, in order.
+    EnsurePoll(env);
+    for (; k < ready; k++) {
+      const msghdr& h = sendMsgs_[k].msg_hdr;
+      Outgoing out;
+      const auto* data = static_cast<const uint8_t*>(sendIovs_[k].iov_base);
+      out.data.assign(data, data + sendIovs_[k].iov_len);
+      out.toLen = h.msg_namelen;
+      if (out.toLen) std::memcpy(&out.to, h.msg_name, out.toLen);
+      const auto* control = static_cast<const uint8_t*>(h.msg_control);
+      if (control != nullptr) out.control.assign(control, control + h.msg_controllen);
+      queue_.push_back(std::move(out));
+      result[sendEntry_[k]] = kQueued;
     }
+    UpdatePoll();
+    UpdatePin();
   }
-  outbox_.clear();
-  auto array = Napi::Int32Array::New(env, results.size());
-  if (!results.empty()) std::memcpy(array.Data(), results.data(), results.size() * sizeof(int32_t));
-  return array;
+  return results;
 }
 
 void Socket::FlushQueue() {
@@ -870,7 +905,6 @@ Napi::Value Socket::Detach(const Napi::CallbackInfo& info) {
 Napi::Value Socket::Close(const Napi::CallbackInfo& info) {
   receiving_ = false;
   queue_.clear();
-  outbox_.clear();
   ReleaseReceiveBuffers();
   ClosePoll();  // stops polling before the fd number can be reused
   if (fd_ >= 0) {

@@ -6,6 +6,7 @@
 
 #include <sys/uio.h>
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -33,6 +34,20 @@ constexpr size_t kHasDestination = 72;// u32 1 when PKTINFO was present
 constexpr size_t kDrops = 76;         // u32 SO_RXQ_OVFL counter, when enabled
 constexpr size_t kSize = 80;
 }  // namespace rec
+
+// Layout of one datagram's entry in sendBatch's plan, in int32 fields; -1 means "none" for
+// every field but port and scope id. lib/native.ts mirrors these; change both together.
+namespace plan {
+constexpr size_t kAddressRef = 0;   // index in refs of the destination text (-1: connected)
+constexpr size_t kPort = 1;
+constexpr size_t kScopeId = 2;
+constexpr size_t kIfindex = 3;      // IPV6_PKTINFO / IP_PKTINFO interface
+constexpr size_t kSourceRef = 4;    // index in refs of the source address text
+constexpr size_t kHopLimit = 5;
+constexpr size_t kTclass = 6;
+constexpr size_t kHopOptsRef = 7;   // index in refs of a hop-by-hop header Buffer
+constexpr size_t kFields = 8;
+}  // namespace plan
 
 // A poll handle and who it belongs to; the handle outlives a closed Socket until libuv's
 // close callback, so the owner link is cleared when the Socket goes first.
@@ -80,8 +95,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   Napi::Value IpMreqn(const Napi::CallbackInfo& info);
   Napi::Value StartReceive(const Napi::CallbackInfo& info);
   Napi::Value StopReceive(const Napi::CallbackInfo& info);
-  Napi::Value Send(const Napi::CallbackInfo& info);
-  Napi::Value Flush(const Napi::CallbackInfo& info);
+  Napi::Value SendBatch(const Napi::CallbackInfo& info);
   Napi::Value Listen(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
@@ -97,7 +111,9 @@ class Socket : public Napi::ObjectWrap<Socket> {
   static void ClosePollHandle(PollHandle* handle);
   void DrainReceive();
   void FlushQueue();
-  void BuildControl(Napi::Env env, const Napi::CallbackInfo& info, size_t first, std::vector<uint8_t>* control);
+  void AppendControl(std::vector<uint8_t>* control, int ifindex, const uint8_t* source, int hopLimit, int tclass,
+                     const uint8_t* hopopts, size_t hopoptsLength) const;
+  int RefAddress(napi_env env, napi_value refs, int32_t index, const uint8_t** out);
   // Calls this.<callbackName>(...) from a libuv callback; false when it threw or can no
   // longer run. The callbacks live as properties of the JavaScript object (as in Node's
   // own handles) rather than in persistent references, so a socket nobody holds can be
@@ -130,8 +146,16 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<struct mmsghdr> msgs_;
 
   std::deque<Outgoing> queue_;
-  // Sends deferred to the end of the current tick, to leave together in one sendmmsg.
-  std::vector<Outgoing> outbox_;
+
+  // sendBatch scratch, reused so that a warm send path allocates nothing per datagram.
+  std::vector<mmsghdr> sendMsgs_;
+  std::vector<iovec> sendIovs_;
+  std::vector<sockaddr_storage> sendNames_;
+  std::vector<uint8_t> sendControl_;
+  std::vector<size_t> sendControlAt_;
+  std::vector<size_t> sendEntry_;  // message k of sendMsgs_ is datagram sendEntry_[k] of the batch
+  std::vector<std::array<uint8_t, 16>> refBytes_;
+  std::vector<int> refState_;  // per ref: 0 not parsed yet, -1 parsed, else the errno
 
   // Received data goes into a pool buffer handed to JavaScript whole (views into it are
   // never rewritten); a new pool starts when a batch does not fit. The metadata buffer is

@@ -142,6 +142,27 @@ describeRoot('backpressure, overflow and close under load (two namespaces)', () 
     record('backpressure', { test: 'send queue', datagrams: N, bytes: SIZE, maxQueued, drains, eagains, delivered: received.length, inOrder: true });
   }, 60000);
 
+  test('sendMany() through a full send buffer: one promise, resolved once the last queued datagram left, all in order', async () => {
+    const N = 3000;
+    const SIZE = 200;
+    await using rx = new UdpSocket({ netns: topo.ns('b'), port: 6002, receiveBufferSize: 4 << 20 });
+    await using tx = new UdpSocket({ netns: topo.ns('a'), sendBufferSize: 4096 });
+    const received: number[] = [];
+    rx.on('message', (data: Buffer) => received.push(seqOf(data)));
+    let settled = false;
+    const batch = tx.sendMany(range(N).map((seq) => ({ data: datagram(seq, SIZE), address: B, port: 6002 }))).finally(() => (settled = true));
+    await afterFlush();
+    expect(tx.queuedSends).toBeGreaterThan(0);
+    expect(settled).toBe(false);
+    // A send after the batch waits behind it.
+    const after = tx.send(datagram(N, SIZE), { address: B, port: 6002 });
+    expect(await batch).toEqual(range(N).map(() => SIZE));
+    expect(await after).toBe(SIZE);
+    expect(tx.queuedSends).toBe(0);
+    await until(rx, 'message', () => received.length >= N + 1, 30000, `receiver got ${received.length} of ${N + 1}`);
+    expect(received).toEqual(range(N + 1));
+  }, 60000);
+
   test('close() with sends pending rejects them with ERR_SOCKET_CLOSED; what resolved arrives, nothing else', async () => {
     const N = 2000;
     await using rx = new UdpSocket({ netns: topo.ns('b'), port: 6001, receiveBufferSize: 4 << 20 });

@@ -10,6 +10,15 @@ function nextMessage(sock: UdpSocket): Promise<[Buffer, MessageInfo]> {
   return new Promise((resolve) => sock.once('message', (data: Buffer, info: MessageInfo) => resolve([data, info])));
 }
 
+/** Waits (at most 5 s) for a condition that arriving datagrams make true. */
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for datagrams');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 function openFds(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
@@ -85,6 +94,76 @@ describe('UdpSocket on loopback', () => {
     expect((await got)[0].toString()).toBe('x');
     tx.disconnect();
     await expect(tx.send('y')).rejects.toMatchObject({ code: 'EDESTADDRREQ', syscall: 'sendmsg' });
+  });
+
+  test('sendMany(): one batch, in order, each datagram with its own destination and options', async () => {
+    await using rx1 = new UdpSocket({ address: '::1' });
+    await using rx2 = new UdpSocket({ address: '::1' });
+    await using tx = new UdpSocket();
+    const seen = new Map<UdpSocket, Array<[string, number | null]>>([
+      [rx1, []],
+      [rx2, []],
+    ]);
+    for (const [rx, list] of seen) rx.on('message', (data: Buffer, info: MessageInfo) => list.push([data.toString(), info.hopLimit]));
+    // Destinations alternate, so the batch cannot share one address among them all.
+    const messages = Array.from({ length: 40 }, (_, i) => ({
+      data: `m${i}`,
+      address: '::1',
+      port: (i % 2 === 0 ? rx1 : rx2).address().port,
+      hopLimit: 10 + i,
+      ...(i % 3 === 0 ? { source: '::1', interface: 'lo' } : {}),
+    }));
+    const sizes = await tx.sendMany(messages);
+    expect(sizes).toEqual(messages.map((m) => m.data.length));
+    await until(() => seen.get(rx1)!.length + seen.get(rx2)!.length === 40);
+    expect(seen.get(rx1)).toEqual(messages.filter((_, i) => i % 2 === 0).map((m) => [m.data, m.hopLimit]));
+    expect(seen.get(rx2)).toEqual(messages.filter((_, i) => i % 2 === 1).map((m) => [m.data, m.hopLimit]));
+    await expect(tx.sendMany([])).resolves.toEqual([]);
+  });
+
+  test('sendMany(): an invalid message rejects the whole batch and none of it leaves', async () => {
+    await using rx = new UdpSocket({ address: '::1' });
+    await using tx = new UdpSocket();
+    const port = rx.address().port;
+    const got: string[] = [];
+    rx.on('message', (data: Buffer) => got.push(data.toString()));
+    await expect(tx.sendMany([{ data: 'first', address: '::1', port }, { data: 'second', address: '::1', port: 70000 }])).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
+    await expect(tx.sendMany([{ data: 'first', address: '::1', port }, { data: 'second', address: 'not an address', port }])).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
+    // A send of the same tick before the bad batch is not taken back with it.
+    const before = tx.send('before', { address: '::1', port });
+    await expect(tx.sendMany([{ data: 'x', address: '::1', port }, null as never])).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
+    await before;
+    await tx.send('marker', { address: '::1', port });
+    await until(() => got.includes('marker'));
+    expect(got).toEqual(['before', 'marker']);
+  });
+
+  test('sendMany(): a datagram the kernel refuses rejects with its error and context; the others still leave', async () => {
+    await using rx = new UdpSocket({ address: '::1' });
+    await using tx = new UdpSocket();
+    const port = rx.address().port;
+    const got: string[] = [];
+    rx.on('message', (data: Buffer) => got.push(data.toString()));
+    const batch = tx.sendMany([
+      { data: 'one', address: '::1', port },
+      { data: 'lost', address: '::1', port, interface: 0x7ffffff0 },
+      { data: 'two', address: '::1', port },
+    ]);
+    await expect(batch).rejects.toMatchObject({ code: 'ENODEV', syscall: 'sendmsg', address: '::1', port, interface: 0x7ffffff0 });
+    await until(() => got.length === 2);
+    expect(got).toEqual(['one', 'two']);
+  });
+
+  test('send() then close() in the same tick: the datagram still leaves, later sends are refused', async () => {
+    await using rx = new UdpSocket({ address: '::1' });
+    const tx = new UdpSocket();
+    const got = nextMessage(rx);
+    const sent = tx.send('last words', { address: '::1', port: rx.address().port });
+    const closing = tx.close();
+    await expect(tx.send('too late', { address: '::1', port: rx.address().port })).rejects.toMatchObject({ code: 'ERR_SOCKET_CLOSED' });
+    await expect(sent).resolves.toBe(10);
+    expect((await got)[0].toString()).toBe('last words');
+    await closing;
   });
 
   test('close: ordered, idempotent, ends iterators, then everything is ERR_SOCKET_CLOSED', async () => {

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { AddressEvent, InterfaceEvent, InterfaceWatcher, LinkEvent, watch } from '../lib/interfaces';
 import { list } from '../lib/interfaces';
-import { native } from '../lib/native';
+import { native, SendPlan } from '../lib/native';
 import { parseMessages } from '../lib/netlink';
 import { describeRoot } from './helpers/privileged';
 import { hostPair, useTopology } from './helpers/topology';
@@ -108,7 +108,10 @@ async function askKernel(request: Buffer, until: (messages: ReturnType<typeof pa
       };
     });
     sock.startReceive(8, 65536);
-    sock.send(request, null, 0, 0, -1, null, -1, -1, null);
+    // To the kernel (no address), no control data: every plan field "none".
+    const plan = new Int32Array(SendPlan.fields).fill(-1);
+    const [sent] = sock.sendBatch([request], plan, [], 1);
+    expect(sent).toBe(request.length);
     await done;
     return { datagrams, messages };
   } finally {
