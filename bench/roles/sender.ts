@@ -1,13 +1,15 @@
 /**
  * Child role "sender": sends a fixed number of datagrams as fast as the API allows.
  *
- *   sender --impl ip6sock|dgram --mode await|window --dst ADDR --port P --size B
+ *   sender --impl ip6sock|dgram --mode await|window|many --dst ADDR --port P --size B
  *          [--connect] [--window 256]
  *
  * await:  the next send starts when the previous one completed (promise / callback), the
  *         way most code is written.
  * window: up to --window sends are issued without waiting, then all of them are awaited,
  *         then the next window: "send many packets without awaiting each promise".
+ * many:   (ip6sock) one sendMany() of --window messages, built as an application would
+ *         (a fresh array of { data, address, port } each time), awaited, then the next.
  * --connect: connect() first and send without an address (no per-datagram route lookup).
  *
  * Command "send N" -> {"sent":N,"elapsedNs":..,"rssKb":..}; the time runs from the first
@@ -27,6 +29,17 @@ function ip6sockLoop(sock: UdpSocket, payload: Buffer, mode: string, windowSize:
   if (mode === 'await') {
     return async (n) => {
       for (let i = 0; i < n; i++) await sock.send(payload, opts);
+    };
+  }
+  if (mode === 'many') {
+    return async (n) => {
+      for (let i = 0; i < n; ) {
+        const k = Math.min(windowSize, n - i);
+        const messages = [];
+        for (let j = 0; j < k; j++) messages.push({ data: payload, ...opts });
+        await sock.sendMany(messages);
+        i += k;
+      }
     };
   }
   return async (n) => {
@@ -98,7 +111,8 @@ export async function sender(argv: string[]): Promise<void> {
   const dst = values.dst ?? '';
   const port = Number(values.port);
   const mode = values.mode ?? 'await';
-  if (mode !== 'await' && mode !== 'window') throw new Error(`sender: unknown --mode ${mode}`);
+  if (mode !== 'await' && mode !== 'window' && mode !== 'many') throw new Error(`sender: unknown --mode ${mode}`);
+  if (mode === 'many' && values.impl !== 'ip6sock') throw new Error('sender: --mode many is ip6sock only (dgram has no batch send)');
   const windowSize = Number(values.window);
   const payload = Buffer.alloc(Number(values.size), 0x5a);
   const to = values.connect ? undefined : { address: dst, port };

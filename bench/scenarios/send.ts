@@ -3,7 +3,8 @@
  * its API allows to the C sink in host b, which counts them. C sendmmsg (the machine's
  * limit), C sendmsg one datagram per call (the same without batching), node:dgram and
  * ip6sock UdpSocket; unconnected (an address on every send) and connected; awaiting every
- * send, or a window of sends in flight. All senders stay up; runs go round-robin.
+ * send, a window of sends in flight, or (ip6sock) one sendMany() per window. All senders
+ * stay up; runs go round-robin.
  *
  * packets/s is sent / (first send to last completion), measured by the sender; the sink's
  * count shows that the packets arrived.
@@ -47,7 +48,7 @@ interface Sender {
 
 function senders(ctx: Context, dst: string): Sender[] {
   const common = { metric: 'sent packets/s', unit: 'pps', better: 'higher' } as const;
-  const node = (impl: 'ip6sock' | 'dgram', mode: 'await' | 'window', connect: boolean): string[] =>
+  const node = (impl: 'ip6sock' | 'dgram', mode: 'await' | 'window' | 'many', connect: boolean): string[] =>
     ctx.node('sender', ['--impl', impl, '--mode', mode, '--dst', dst, '--port', PORT, '--size', SIZE, '--window', WINDOW, ...(connect ? ['--connect'] : [])]);
   const blaster = (connect: boolean, batch: number): string[] => [
     ctx.bin.blaster,
@@ -63,10 +64,12 @@ function senders(ctx: Context, dst: string): Sender[] {
     { base: { ...common, case: un, impl: `node:dgram, window ${WINDOW}`, kind: 'dgram' }, pairing: 'window', argv: node('dgram', 'window', false) },
     { base: { ...common, case: un, impl: 'ip6sock, await each', kind: 'ip6sock' }, pairing: 'await', argv: node('ip6sock', 'await', false) },
     { base: { ...common, case: un, impl: `ip6sock, window ${WINDOW}`, kind: 'ip6sock' }, pairing: 'window', argv: node('ip6sock', 'window', false) },
+    { base: { ...common, case: un, impl: `ip6sock, sendMany ${WINDOW}`, kind: 'ip6sock' }, pairing: 'window', argv: node('ip6sock', 'many', false) },
     { base: { ...common, case: co, impl: 'C sendmmsg (batch 64)', kind: 'c' }, pairing: 'c', argv: blaster(true, 64) },
     { base: { ...common, case: co, impl: 'C sendmsg (one per call)', kind: 'reference' }, pairing: 'one', argv: blaster(true, 1) },
     { base: { ...common, case: co, impl: `node:dgram, window ${WINDOW}`, kind: 'dgram' }, pairing: 'window', argv: node('dgram', 'window', true) },
     { base: { ...common, case: co, impl: `ip6sock, window ${WINDOW}`, kind: 'ip6sock' }, pairing: 'window', argv: node('ip6sock', 'window', true) },
+    { base: { ...common, case: co, impl: `ip6sock, sendMany ${WINDOW}`, kind: 'ip6sock' }, pairing: 'window', argv: node('ip6sock', 'many', true) },
   ];
 }
 
@@ -140,16 +143,22 @@ export const send: Scenario = {
       relate(row, c, dgram);
     }
     const rows = all.map((x) => x.row);
-    // The issue's target: ip6sock's best way of sending against C sendmmsg.
-    const best = rows
-      .filter((r) => r.kind === 'ip6sock' && r.status === 'ok' && r.vsC !== undefined)
-      .sort((a, b) => (b.vsC ?? 0) - (a.vsC ?? 0))[0];
+    // The issue's target: ip6sock's best way of sending against C sendmmsg, taken in the
+    // case where it comes out lowest, so that noise in one case cannot flatter it.
+    const bestOf = (kase: string): Row | undefined =>
+      rows
+        .filter((r) => r.case === kase && r.kind === 'ip6sock' && r.status === 'ok' && r.vsC !== undefined)
+        .sort((a, b) => (b.vsC ?? 0) - (a.vsC ?? 0))[0];
+    const best = [...new Set(rows.map((r) => r.case))]
+      .map(bestOf)
+      .filter((r): r is Row => r !== undefined)
+      .sort((a, b) => (a.vsC ?? 0) - (b.vsC ?? 0))[0];
     return {
       rows,
-      targets: [ratioTarget('send, 64 B (ip6sock at its best)', best, 0.9, best ? `${best.impl}, ${best.case}` : '')],
+      targets: [ratioTarget('send, 64 B (ip6sock at its best, in its weaker case)', best, 0.9, best ? `${best.impl}, ${best.case}` : '')],
       notes: [
         `each run: ${packets.toLocaleString('en')} datagrams; "sent packets/s" runs from the first send to the last completion (promise or callback); runs alternate between the senders`,
-        'vs dgram compares like with like: await each with await each, window with window, connected with connected',
+        'vs dgram compares like with like: await each with await each, window with window, connected with connected; sendMany is compared with dgram\'s window (dgram has no batch send)',
         '"C sendmsg (one per call)" is the blaster with batch 1: what one system call per datagram costs without any library; the gap from it to sendmmsg is what a batch path can win',
         "on veth the kernel runs the receive path of every datagram in the sender's system call, so every sender pays for it alike",
       ],
