@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import { closedError, ErrorContext, invalidArgType, invalidArgValue, withContext } from './errors';
 import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from './interfaces';
 import { formatIpv6, parseIpv6 } from './ipv6addr';
-import { constants, NativeSocket, Record } from './native';
+import { constants, NativeSocket, Record, RecordWord } from './native';
 import { AddressTableEntry, anycast6 } from './procnet';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 import { BaseSocket, NO_CONTROL, SendControl, SocketOptions } from './socket';
@@ -157,20 +157,22 @@ class ServiceSocket extends UdpSocket {
   protected override dispatch(count: number, data: Buffer, meta: Buffer): void {
     const wantEvents = this.listenerCount('message') > 0;
     const wantItems = this.hasIterators;
+    const words = this.recordWords(meta);
     const dst = Record.destination;
     for (let i = 0; i < count; i++) {
+      const w = i * RecordWord.size;
       const at = i * Record.size;
       // The socket is bound to `::`: datagrams to the host's unicast addresses on this
       // port arrive too, and must not be answered as if the group had been asked.
-      if (meta.readUInt32LE(at + Record.hasDestination) !== 1 || this.target.bytes.compare(meta, at + dst, at + dst + 16) !== 0) {
+      if (words[w + RecordWord.hasDestination] !== 1 || this.target.bytes.compare(meta, at + dst, at + dst + 16) !== 0) {
         this.ignored++;
         continue;
       }
-      const offset = meta.readUInt32LE(at + Record.dataOffset);
-      const length = meta.readUInt32LE(at + Record.dataLength);
+      const offset = words[w + RecordWord.dataOffset];
+      const length = words[w + RecordWord.dataLength];
       const payload = data.subarray(offset, offset + length);
       const info = this.info(meta, at, data, length);
-      const reply = this.replier(meta, at, info);
+      const reply = this.replier(words, w, info);
       if (wantEvents) this.emit('message', payload, info, reply);
       if (wantItems) {
         const item: AnycastMessage = { data: payload, info, reply };
@@ -187,10 +189,11 @@ class ServiceSocket extends UdpSocket {
    * for a joined anycast address since Linux 3.14). Normal source selection never picks an
    * anycast address, and a client that connect()ed to it would drop an answer from any other.
    */
-  private replier(meta: Buffer, at: number, info: MessageInfo): AnycastReply {
-    const peer = this.sourceCache.format(meta, at + Record.source, 6);
-    const scopeId = meta.readUInt32LE(at + Record.scopeId);
-    const ifindex = meta.readInt32LE(at + Record.ifindex);
+  private replier(words: Int32Array, w: number, info: MessageInfo): AnycastReply {
+    // info() just decoded this record: the cache holds its source, without zone.
+    const peer = this.sourceCache.current;
+    const scopeId = words[w + RecordWord.scopeId] >>> 0;
+    const ifindex = words[w + RecordWord.ifindex];
     const ctl: SendControl = { ...NO_CONTROL, ifindex: ifindex > 0 ? ifindex : -1, source: this.target.address };
     const context: ErrorContext = { option: 'IPV6_PKTINFO', address: info.address, port: info.port, netns: this.netns };
     if (info.interface) context.interface = info.interface.name || info.interface.index;

@@ -7,7 +7,7 @@
 import { invalidArgType, invalidArgValue, noSuchInterface } from './errors';
 import { encode as encodeHopByHop, HopByHopOption } from './hopbyhop';
 import { InterfaceRef, InterfaceSpec, list as listInterfaces } from './interfaces';
-import { Record } from './native';
+import { RecordHalf, RecordWord } from './native';
 import { BaseSocket, NO_CONTROL, SendControl } from './socket';
 import { Family, validateAddress, validateInteger, validateInterfaceName } from './validate';
 
@@ -102,12 +102,13 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
   protected dispatch(count: number, data: Buffer, meta: Buffer): void {
     const wantEvents = this.listenerCount('message') > 0;
     const wantItems = this.hasIterators;
+    const words = this.recordWords(meta);
     for (let i = 0; i < count; i++) {
-      const at = i * Record.size;
-      const offset = meta.readUInt32LE(at + Record.dataOffset);
-      const length = meta.readUInt32LE(at + Record.dataLength);
-      const info = this.info(meta, at, data, length);
-      if (!this.accept(info)) continue;
+      const w = i * RecordWord.size;
+      const offset = words[w + RecordWord.dataOffset];
+      const length = words[w + RecordWord.dataLength];
+      const info = this.decode(words, w, meta, data, length);
+      if (!this.accept(info, this.sourceCache.current)) continue;
       const payload = data.subarray(offset, offset + length);
       if (wantEvents) this.emit('message', payload, info);
       if (wantItems) this.pushToIterators({ data: payload, info });
@@ -135,31 +136,42 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
     return index;
   }
 
-  /** Subclass hook: false drops a received datagram before it is emitted. */
-  protected accept(info: MessageInfo): boolean {
+  /**
+   * Subclass hook: false drops a received datagram before it is emitted. `source` is
+   * info.address without its zone.
+   */
+  protected accept(info: MessageInfo, source: string): boolean {
     void info;
+    void source;
     return true;
   }
 
-  /** Decodes one metadata record. */
+  /** Decodes the metadata record at byte `at` of `meta`. */
   protected info(meta: Buffer, at: number, data: Buffer, size: number): MessageInfo {
-    const family = meta.readUInt16LE(at + Record.family) === 4 ? 4 : 6;
-    const ifindex = meta.readInt32LE(at + Record.ifindex);
-    const hopLimit = meta.readInt32LE(at + Record.hopLimit);
-    const tclass = meta.readInt32LE(at + Record.tclass);
-    const hopLen = meta.readUInt32LE(at + Record.hopOptsLength);
+    return this.decode(this.recordWords(meta), at >> 2, meta, data, size);
+  }
+
+  /** Decodes the record at word `w` of `words` (the Int32 view of `meta`). */
+  private decode(words: Int32Array, w: number, meta: Buffer, data: Buffer, size: number): MessageInfo {
+    const family = this.recordHalves[w * 2 + RecordHalf.family] === 4 ? 4 : 6;
+    const ifindex = words[w + RecordWord.ifindex];
+    const hopLimit = words[w + RecordWord.hopLimit];
+    const tclass = words[w + RecordWord.tclass];
+    const hopLen = words[w + RecordWord.hopOptsLength];
     let hopByHop: Buffer | null = null;
     if (hopLen > 0) {
-      const hopAt = meta.readUInt32LE(at + Record.hopOptsOffset);
+      const hopAt = words[w + RecordWord.hopOptsOffset];
       hopByHop = data.subarray(hopAt, hopAt + hopLen);
     }
-    const { truncated } = this.recordFlags(meta, at);
+    const truncated = this.recordTruncated(words, w);
+    const source = this.sourceCache.format(meta, words, w + RecordWord.source, family);
+    const scopeId = words[w + RecordWord.scopeId];
     return {
-      address: this.withZone(this.sourceCache.format(meta, at + Record.source, family), meta.readUInt32LE(at + Record.scopeId)),
-      port: meta.readUInt16LE(at + Record.port),
+      address: scopeId === 0 ? source : this.withZone(source, scopeId >>> 0),
+      port: this.recordHalves[w * 2 + RecordHalf.port],
       family,
-      interface: ifindex > 0 ? { index: ifindex, name: this.names.name(ifindex) } : null,
-      destination: meta.readUInt32LE(at + Record.hasDestination) === 1 ? this.destinationCache.format(meta, at + Record.destination, family) : null,
+      interface: ifindex > 0 ? this.names.ref(ifindex) : null,
+      destination: words[w + RecordWord.hasDestination] === 1 ? this.destinationCache.format(meta, words, w + RecordWord.destination, family) : null,
       hopLimit: hopLimit >= 0 ? hopLimit : null,
       trafficClass: tclass >= 0 ? tclass : null,
       hopByHop,
@@ -167,5 +179,4 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
       size,
     };
   }
-
 }

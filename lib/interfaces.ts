@@ -115,43 +115,6 @@ export function resolve(spec: unknown, name: string, netns?: string): InterfaceR
   throw invalidArgType(name, 'an interface index (number) or name (string)', spec);
 }
 
-/**
- * Keeps index -> name for one namespace, looked up only when an unknown index shows up,
- * so naming the arrival interface of every packet costs a Map lookup. Never throws: an
- * index it cannot name is ''.
- */
-export class InterfaceNames {
-  private names = new Map<number, string>();
-
-  /**
-   * @param netns the namespace, for lookups by listing its interfaces.
-   * @param lookup names one index instead (a socket asks the kernel in its own namespace,
-   *   which works even after the namespace's name was deleted).
-   */
-  constructor(
-    private readonly netns?: string,
-    private readonly lookup?: (index: number) => string,
-  ) {}
-
-  name(index: number): string {
-    const known = this.names.get(index);
-    if (known !== undefined) return known;
-    try {
-      if (this.lookup !== undefined) {
-        const name = this.lookup(index);
-        if (name !== '') this.names.set(index, name);
-        return name;
-      }
-      this.names = new Map(list({ netns: this.netns }).map((i) => [i.index, i.name]));
-    } catch {
-      // Called from the receive path, where a throw would be an uncaught exception: a
-      // datagram from an interface that cannot be named is still a datagram.
-      return '';
-    }
-    return this.names.get(index) ?? '';
-  }
-}
-
 export interface SourceForOptions extends NamespaceOptions {
   /** Interface for a link-local or multicast destination (or give it as 'fe80::1%eth0'). */
   interface?: InterfaceSpec;

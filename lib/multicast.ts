@@ -618,17 +618,15 @@ export class MulticastSocket extends UdpSocket {
    * UdpSocket's dispatch plus this socket's filters. Kept as one loop so a dropped datagram
    * never reaches an event listener or an iterator.
    */
-  protected override accept(info: MessageInfo): boolean {
+  protected override accept(info: MessageInfo, source: string): boolean {
     if (this.multicastAll && this.own === undefined) return true;
     if (info.interface === null) return true;
-    const zone = info.address.indexOf('%');
-    const source = zone < 0 ? info.address : info.address.slice(0, zone);
-    if (!this.multicastAll && info.destination !== null && isMulticast(info.destination, this.family)) {
+    if (!this.multicastAll && info.destination !== null && this.isGroup(info.destination)) {
       // The IPv6 kernel matches a socket's memberships by group only (inet6_mc_check), so a
       // group joined on eth0 also arrives from eth1 when anything else on the host joined it
       // there, and only the first membership's source filter is consulted. IPv4 checks the
       // interface; doing it here for both makes a membership mean the same everywhere.
-      const state = this.groups.get(this.key(info.destination, info.interface.index));
+      const state = this.groups.get(this.receivedKey(info.destination, info.interface.index));
       // 'source': deliver only the joined sources; 'any': deliver all but the blocked ones.
       if (state === undefined || (state.mode === 'source') !== state.sources.has(source)) {
         this.dropped.notJoined++;
@@ -644,6 +642,31 @@ export class MulticastSocket extends UdpSocket {
 
   private key(group: string, ifindex: number): string {
     return `${group}%${ifindex}`;
+  }
+
+  // The previous datagram's destination, whether it is a group, and its membership key: a
+  // stream repeats them, and the decoder hands back the very same destination string.
+  private lastDestination = '';
+  private lastIsGroup = false;
+  private lastIfindex = -1;
+  private lastKey = '';
+
+  private isGroup(destination: string): boolean {
+    if (destination !== this.lastDestination) {
+      this.lastDestination = destination;
+      this.lastIsGroup = isMulticast(destination, this.family);
+      this.lastIfindex = -1;
+    }
+    return this.lastIsGroup;
+  }
+
+  /** key() of a received datagram's group (the destination isGroup() saw last). */
+  private receivedKey(group: string, ifindex: number): string {
+    if (ifindex !== this.lastIfindex) {
+      this.lastIfindex = ifindex;
+      this.lastKey = this.key(group, ifindex);
+    }
+    return this.lastKey;
   }
 
   private record(group: string, iface: InterfaceRef, source: string | undefined): void {

@@ -133,6 +133,31 @@ export const Record = {
 } as const;
 
 /**
+ * The record's 32-bit fields as indexes into an Int32Array over the metadata buffer (the
+ * native side writes them in host byte order). Family and port share one word: read them
+ * through a Uint16Array at RecordHalf.family / RecordHalf.port.
+ */
+export const RecordWord = {
+  dataOffset: Record.dataOffset / 4,
+  dataLength: Record.dataLength / 4,
+  flags: Record.flags / 4,
+  scopeId: Record.scopeId / 4,
+  ifindex: Record.ifindex / 4,
+  hopLimit: Record.hopLimit / 4,
+  tclass: Record.tclass / 4,
+  hopOptsOffset: Record.hopOptsOffset / 4,
+  hopOptsLength: Record.hopOptsLength / 4,
+  source: Record.source / 4,
+  destination: Record.destination / 4,
+  hasDestination: Record.hasDestination / 4,
+  drops: Record.drops / 4,
+  size: Record.size / 4,
+} as const;
+
+/** The record's 16-bit fields as indexes into a Uint16Array over the metadata buffer. */
+export const RecordHalf = { family: Record.family / 2, port: Record.port / 2, size: Record.size / 2 } as const;
+
+/**
  * Layout of one datagram's entry in sendBatch's plan, in int32 fields (native/socket.h,
  * namespace plan); -1 means "none" for every field but port and scope id.
  */

@@ -9,8 +9,8 @@ import { attempt, closedError, ErrorContext, withContext } from './errors';
 import { formatIpv6 } from './ipv6addr';
 import { Outbox, SendControl, SendWaiter, SingleSend } from './outbox';
 import { AsyncQueue } from './queue';
-import { InterfaceNames, InterfaceRef } from './interfaces';
-import { native, NativeSocket, Record } from './native';
+import { InterfaceRef } from './interfaces';
+import { native, NativeSocket, RecordWord } from './native';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 import { Family, netnsPath, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from './validate';
 
@@ -56,28 +56,82 @@ export interface SocketStats {
   truncated: number;
 }
 
-/** Recognises an address already formatted for the previous packet, the common case in a stream. */
+/**
+ * Formats the addresses of received records, recognising the one formatted for the
+ * previous record (the common case in a stream): then the same string comes back, without
+ * formatting or allocating, and `current` is it.
+ */
 class AddressCache {
   private a = -1;
   private b = -1;
   private c = -1;
   private d = -1;
-  private text = '';
+  private family = 0;
+  /** The address formatted last (without zone). */
+  current = '';
 
-  format(meta: Buffer, at: number, family: number): string {
-    if (family === 4) return `${meta[at]}.${meta[at + 1]}.${meta[at + 2]}.${meta[at + 3]}`;
-    const a = meta.readInt32LE(at);
-    const b = meta.readInt32LE(at + 4);
-    const c = meta.readInt32LE(at + 8);
-    const d = meta.readInt32LE(at + 12);
-    if (a !== this.a || b !== this.b || c !== this.c || d !== this.d) {
+  /** The address at word `w` of `words` (a view of `meta`). */
+  format(meta: Buffer, words: Int32Array, w: number, family: number): string {
+    const a = words[w];
+    if (family === 4) {
+      if (a !== this.a || family !== this.family) {
+        this.a = a;
+        this.family = 4;
+        const at = w * 4;
+        this.current = `${meta[at]}.${meta[at + 1]}.${meta[at + 2]}.${meta[at + 3]}`;
+      }
+      return this.current;
+    }
+    const b = words[w + 1];
+    const c = words[w + 2];
+    const d = words[w + 3];
+    if (a !== this.a || b !== this.b || c !== this.c || d !== this.d || family !== this.family) {
       this.a = a;
       this.b = b;
       this.c = c;
       this.d = d;
-      this.text = formatIpv6(meta, at);
+      this.family = family;
+      this.current = formatIpv6(meta, w * 4);
     }
-    return this.text;
+    return this.current;
+  }
+}
+
+/**
+ * Names the interfaces received packets arrived on, asking the kernel (in the socket's own
+ * namespace, which works even after the namespace's name was deleted) only when an unknown
+ * index shows up: naming the arrival interface of every packet costs a Map lookup. Never
+ * throws: an index it cannot name is ''.
+ */
+class InterfaceNames {
+  private readonly names = new Map<number, string>();
+  private readonly refs = new Map<number, InterfaceRef>();
+
+  constructor(private readonly lookup: (index: number) => string) {}
+
+  /** `{ index, name }` for received packets: one frozen object per named interface, shared. */
+  ref(index: number): InterfaceRef {
+    let ref = this.refs.get(index);
+    if (ref === undefined) {
+      const name = this.name(index);
+      ref = Object.freeze({ index, name });
+      if (name !== '') this.refs.set(index, ref);
+    }
+    return ref;
+  }
+
+  name(index: number): string {
+    const known = this.names.get(index);
+    if (known !== undefined) return known;
+    try {
+      const name = this.lookup(index);
+      if (name !== '') this.names.set(index, name);
+      return name;
+    } catch {
+      // Called from the receive path, where a throw would be an uncaught exception: a
+      // datagram from an interface that cannot be named is still a datagram.
+      return '';
+    }
   }
 }
 
@@ -114,6 +168,11 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
   private readonly queuedWaiters: SendWaiter[] = [];
   private readonly queuedSlots: number[] = [];
   private readonly queues = new Set<AsyncQueue<M>>();
+  private meta: Buffer | undefined;
+  private metaWords: Int32Array = new Int32Array(0);
+  private metaHalves: Uint16Array = new Uint16Array(0);
+  /** msg_flags bit of a datagram longer than its slot, from the system headers. */
+  private readonly msgTrunc = native().constants.MSG_TRUNC;
   private receiving = false;
   private paused = false;
   private closing: Promise<void> | undefined;
@@ -139,7 +198,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     this.highWaterMark = opts.iteratorHighWaterMark === undefined ? 1024 : validateInteger(opts.iteratorHighWaterMark, 'options.iteratorHighWaterMark', 1, 1 << 24);
     const rcvbuf = opts.receiveBufferSize === undefined ? undefined : validateInteger(opts.receiveBufferSize, 'options.receiveBufferSize', 1, 0x7fffffff);
     const sndbuf = opts.sendBufferSize === undefined ? undefined : validateInteger(opts.sendBufferSize, 'options.sendBufferSize', 1, 0x7fffffff);
-    this.names = new InterfaceNames(opts.netns, (index) => (this.closed ? '' : this.handle.interfaceName(index)));
+    this.names = new InterfaceNames((index) => (this.closed ? '' : this.handle.interfaceName(index)));
 
     const context: ErrorContext = { netns: opts.netns };
     if (device !== null) context.interface = device;
@@ -341,13 +400,36 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     return `${address}%${name || scopeId}`;
   }
 
+  /**
+   * Int32 and Uint16 views of a metadata buffer, made once: the native side hands the same
+   * buffer back batch after batch.
+   */
+  protected recordWords(meta: Buffer): Int32Array {
+    if (meta !== this.meta) {
+      this.meta = meta;
+      this.metaWords = new Int32Array(meta.buffer, meta.byteOffset, meta.length >> 2);
+      this.metaHalves = new Uint16Array(meta.buffer, meta.byteOffset, meta.length >> 1);
+    }
+    return this.metaWords;
+  }
+
+  /** The Uint16 view of the metadata buffer last given to recordWords(). */
+  protected get recordHalves(): Uint16Array {
+    return this.metaHalves;
+  }
+
+  /** Counts the record's kernel drops and truncation; true if the datagram was cut. */
+  protected recordTruncated(words: Int32Array, w: number): boolean {
+    const drops = words[w + RecordWord.drops] >>> 0;
+    if (drops > this.stats.kernelDrops) this.stats.kernelDrops = drops;
+    const truncated = (words[w + RecordWord.flags] & this.msgTrunc) !== 0;
+    if (truncated) this.stats.truncated++;
+    return truncated;
+  }
+
   /** Reads the common per-record fields used by every subclass. */
   protected recordFlags(meta: Buffer, at: number): { truncated: boolean } {
-    const drops = meta.readUInt32LE(at + Record.drops);
-    if (drops > this.stats.kernelDrops) this.stats.kernelDrops = drops;
-    const truncated = (meta.readUInt32LE(at + Record.flags) & native().constants.MSG_TRUNC) !== 0;
-    if (truncated) this.stats.truncated++;
-    return { truncated };
+    return { truncated: this.recordTruncated(this.recordWords(meta), at >> 2) };
   }
 
   /**
