@@ -162,6 +162,7 @@ class ServiceSocket extends UdpSocket {
     for (let i = 0; i < count; i++) {
       const w = i * RecordWord.size;
       const at = i * Record.size;
+      this.countRecord(words, w);
       // The socket is bound to `::`: datagrams to the host's unicast addresses on this
       // port arrive too, and must not be answered as if the group had been asked.
       if (words[w + RecordWord.hasDestination] !== 1 || this.target.bytes.compare(meta, at + dst, at + dst + 16) !== 0) {
@@ -171,7 +172,7 @@ class ServiceSocket extends UdpSocket {
       const offset = words[w + RecordWord.dataOffset];
       const length = words[w + RecordWord.dataLength];
       const payload = data.subarray(offset, offset + length);
-      const info = this.info(meta, at, data, length);
+      const info = this.info(meta, at, data);
       const reply = this.replier(words, w, info);
       if (wantEvents) this.emit('message', payload, info, reply);
       if (wantItems) {

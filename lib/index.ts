@@ -5,7 +5,7 @@
  * @packageDocumentation
  */
 export { UdpSocket } from './udp';
-export type { Message, MessageInfo, SendOptions, UdpSocketOptions } from './udp';
+export type { Message, MessageBatch, MessageInfo, SendOptions, UdpSocketOptions } from './udp';
 export { MulticastSocket } from './multicast';
 export type { MulticastSocketOptions, JoinOptions, BlockOptions, Membership, MulticastDropStats, MembershipEvent, MembershipChangeReason } from './multicast';
 export type { InterfaceWatcher, WatchOptions, LinkChange, LinkEvent, AddressEvent, InterfaceEvent, WatchedLink, WatchedAddress } from './watch';

@@ -20,8 +20,8 @@ import * as net from 'node:net';
 import { attempt, ErrorContext, invalidArgType, invalidArgValue, stateError, noSuchInterface, withContext } from './errors';
 import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from './interfaces';
 import { formatIpv6, parseIpv6 } from './ipv6addr';
-import { constants } from './native';
-import { MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
+import { constants, RecordWord } from './native';
+import { MessageBatch, MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
 import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from './validate';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 
@@ -618,22 +618,25 @@ export class MulticastSocket extends UdpSocket {
    * UdpSocket's dispatch plus this socket's filters. Kept as one loop so a dropped datagram
    * never reaches an event listener or an iterator.
    */
-  protected override accept(info: MessageInfo, source: string): boolean {
+  protected override admits(words: Int32Array, w: number, meta: Buffer): boolean {
     if (this.multicastAll && this.own === undefined) return true;
-    if (info.interface === null) return true;
-    if (!this.multicastAll && info.destination !== null && this.isGroup(info.destination)) {
+    const ifindex = words[w + RecordWord.ifindex];
+    if (ifindex <= 0) return true;
+    const source = this.recordSource(words, w, meta);
+    const destination = this.multicastAll ? null : this.recordDestination(words, w, meta);
+    if (destination !== null && this.isGroup(destination)) {
       // The IPv6 kernel matches a socket's memberships by group only (inet6_mc_check), so a
       // group joined on eth0 also arrives from eth1 when anything else on the host joined it
       // there, and only the first membership's source filter is consulted. IPv4 checks the
       // interface; doing it here for both makes a membership mean the same everywhere.
-      const state = this.groups.get(this.receivedKey(info.destination, info.interface.index));
+      const state = this.groups.get(this.receivedKey(destination, ifindex));
       // 'source': deliver only the joined sources; 'any': deliver all but the blocked ones.
       if (state === undefined || (state.mode === 'source') !== state.sources.has(source)) {
         this.dropped.notJoined++;
         return false;
       }
     }
-    if (this.own !== undefined && this.own.has(source, info.interface.index)) {
+    if (this.own !== undefined && this.own.has(source, ifindex)) {
       this.dropped.own++;
       return false;
     }
@@ -829,10 +832,12 @@ export class MulticastSocket extends UdpSocket {
 /** Typed events of a MulticastSocket (besides 'close' and 'drain'). */
 export interface MulticastSocket {
   on(event: 'message', listener: (data: Buffer, info: MessageInfo) => void): this;
+  on(event: 'batch', listener: (batch: MessageBatch) => void): this;
   on(event: 'membership', listener: (event: MembershipEvent) => void): this;
   on(event: 'warning' | 'error', listener: (err: Error) => void): this;
   on(event: string | symbol, listener: (...args: never[]) => void): this;
   once(event: 'message', listener: (data: Buffer, info: MessageInfo) => void): this;
+  once(event: 'batch', listener: (batch: MessageBatch) => void): this;
   once(event: 'membership', listener: (event: MembershipEvent) => void): this;
   once(event: 'warning' | 'error', listener: (err: Error) => void): this;
   once(event: string | symbol, listener: (...args: never[]) => void): this;

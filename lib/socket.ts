@@ -220,8 +220,8 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
 
     // Reading starts when somebody listens: until then datagrams wait in the kernel's
     // buffer, and a socket nobody reads from can be garbage-collected (its fd closed).
-    this.on('newListener', (event: string) => {
-      if (event === this.messageEvent) this.startReceiving();
+    this.on('newListener', (event: string | symbol) => {
+      if (this.isReceiveEvent(event)) this.startReceiving();
     });
     if (this.signal) {
       if (this.signal.aborted) process.nextTick(this.onAbort);
@@ -346,6 +346,16 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     this.emit('error', interfaceRemovedError(bound.iface, this.netns, 'this socket is bound to it (device option) and can neither send nor receive any more; close it'));
   }
 
+  /** True for an event whose listeners receive datagrams (reading starts with the first). */
+  protected isReceiveEvent(event: string | symbol): boolean {
+    return event === this.messageEvent;
+  }
+
+  /** Somebody listens to a receive event (a lagging iterator alone does not keep reading). */
+  protected hasReceiveListeners(): boolean {
+    return this.listenerCount(this.messageEvent) > 0;
+  }
+
   /** Subclass hook: undo bookkeeping before the fd closes (must not throw for closed kernel state). */
   protected beforeClose(): void {}
 
@@ -373,7 +383,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     if (this.queues.size === 0) return;
     let full = false;
     for (const q of this.queues) if (q.push(item) >= this.highWaterMark) full = true;
-    if (full && !this.paused && this.listenerCount(this.messageEvent) === 0) {
+    if (full && !this.paused && !this.hasReceiveListeners()) {
       // Nobody but a lagging iterator reads: leave the rest in the kernel's buffer.
       this.paused = true;
       this.handle.stopReceive();
@@ -418,18 +428,23 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     return this.metaHalves;
   }
 
-  /** Counts the record's kernel drops and truncation; true if the datagram was cut. */
-  protected recordTruncated(words: Int32Array, w: number): boolean {
+  /** Counts the record's kernel drops and, if its datagram was cut, a truncation (once per record). */
+  protected countRecord(words: Int32Array, w: number): void {
     const drops = words[w + RecordWord.drops] >>> 0;
     if (drops > this.stats.kernelDrops) this.stats.kernelDrops = drops;
-    const truncated = (words[w + RecordWord.flags] & this.msgTrunc) !== 0;
-    if (truncated) this.stats.truncated++;
-    return truncated;
+    if (this.truncatedAt(words, w)) this.stats.truncated++;
   }
 
-  /** Reads the common per-record fields used by every subclass. */
+  /** True if the record's datagram was longer than its slot. */
+  protected truncatedAt(words: Int32Array, w: number): boolean {
+    return (words[w + RecordWord.flags] & this.msgTrunc) !== 0;
+  }
+
+  /** Counts the record at byte `at` of `meta` (see countRecord); tells whether it was cut. */
   protected recordFlags(meta: Buffer, at: number): { truncated: boolean } {
-    return { truncated: this.recordTruncated(this.recordWords(meta), at >> 2) };
+    const words = this.recordWords(meta);
+    this.countRecord(words, at >> 2);
+    return { truncated: this.truncatedAt(words, at >> 2) };
   }
 
   /**

@@ -23,7 +23,7 @@ import {
   validatePort,
 } from './validate';
 
-export type { Message, MessageInfo, SendOptions } from './datagram';
+export type { Message, MessageBatch, MessageInfo, SendOptions } from './datagram';
 export { hopByHopHeader } from './datagram';
 
 export interface UdpSocketOptions extends SocketOptions {

@@ -165,6 +165,9 @@ describeRoot('two hosts on a link (hostPair)', () => {
     plain.join('ff02::13', { interface: 'eth0' });
     const atQuiet = new Inbox(quiet);
     const atPlain = new Inbox(plain);
+    // A 'batch' listener sees what the filter admits, like 'message'.
+    const quietBatches: string[][] = [];
+    quiet.on('batch', (batch) => quietBatches.push(Array.from(batch, (m) => m.data.toString())));
     await using tx = new MulticastSocket({ netns, interface: 'eth0' }); // loopback on (default)
     await using peer = new MulticastSocket({ netns: topo.ns('b') });
 
@@ -186,6 +189,7 @@ describeRoot('two hosts on a link (hostPair)', () => {
     expect(first.info.address).toBe('fe80::2%eth0');
     expect(quiet.dropped).toEqual({ own: 2, notJoined: 0 });
     expect(plain.dropped).toEqual({ own: 0, notJoined: 0 });
+    expect(quietBatches.flat()).toEqual(['neighbour']);
   });
 
   test('MULTICAST_ALL is off: a socket on the same port that did not join hears nothing; multicastAll: true restores the kernel default', async () => {

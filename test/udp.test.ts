@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { UdpSocket, Message, MessageInfo } from '../lib';
+import { UdpSocket, Message, MessageBatch, MessageInfo } from '../lib';
 
 function nextMessage(sock: UdpSocket): Promise<[Buffer, MessageInfo]> {
   return new Promise((resolve) => sock.once('message', (data: Buffer, info: MessageInfo) => resolve([data, info])));
@@ -164,6 +164,53 @@ describe('UdpSocket on loopback', () => {
     await expect(sent).resolves.toBe(10);
     expect((await got)[0].toString()).toBe('last words');
     await closing;
+  });
+
+  test("'batch': the datagrams of each read at once, readable only inside the listener", async () => {
+    await using rx = new UdpSocket({ address: '::1', batchSize: 16 });
+    await using tx = new UdpSocket({ address: '::1' });
+    const n = 100;
+    const sizes: number[] = [];
+    const kept: Buffer[] = [];
+    const infos: MessageInfo[] = [];
+    let lengths = 0;
+    let batches = 0;
+    let stale: MessageBatch | undefined;
+    rx.on('batch', (batch: MessageBatch) => {
+      batches++;
+      lengths += batch.length;
+      for (let i = 0; i < batch.length; i++) {
+        sizes.push(batch.size(i));
+        kept.push(batch.data(i));
+        infos.push(batch.info(i));
+      }
+      // The iterator yields the same datagrams as { data, info }.
+      expect(Array.from(batch, (m) => m.data.toString())).toEqual(kept.slice(-batch.length).map((b) => b.toString()));
+      stale = batch;
+    });
+    // Sent in one sendmmsg, they arrive together: many datagrams per read.
+    await tx.sendMany(Array.from({ length: n }, (_, i) => ({ data: `d${'x'.repeat(i % 7)}${i}`, address: '::1', port: rx.address().port, hopLimit: 5 })));
+    await until(() => lengths === n);
+    expect(kept.map((b) => b.toString())).toEqual(Array.from({ length: n }, (_, i) => `d${'x'.repeat(i % 7)}${i}`));
+    expect(sizes).toEqual(kept.map((b) => b.length));
+    expect(batches).toBeLessThan(n); // many datagrams per call
+    expect(infos[0]).toMatchObject({ address: '::1', port: tx.address().port, destination: '::1', hopLimit: 5, interface: { index: 1, name: 'lo' } });
+    expect(rx.stats.received).toBe(n);
+    // After its listener the batch's records belong to the next read.
+    expect(() => stale!.size(0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    expect(() => stale!.data(0)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+    expect(() => [...stale!]).toThrow(expect.objectContaining({ code: 'ERR_INVALID_STATE' }));
+  });
+
+  test("'message' and 'batch' together: each sees every datagram, 'message' first", async () => {
+    await using rx = new UdpSocket({ address: '::1' });
+    await using tx = new UdpSocket();
+    const order: string[] = [];
+    rx.on('message', (data: Buffer) => order.push(`message ${data.toString()}`));
+    rx.on('batch', (batch: MessageBatch) => order.push(`batch ${Array.from(batch, (m) => m.data.toString()).join(',')}`));
+    await tx.send('a', { address: '::1', port: rx.address().port });
+    await until(() => order.length === 2);
+    expect(order).toEqual(['message a', 'batch a']);
   });
 
   test('close: ordered, idempotent, ends iterators, then everything is ERR_SOCKET_CLOSED', async () => {

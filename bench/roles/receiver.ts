@@ -2,11 +2,13 @@
  * Child role "receiver": one socket that counts every datagram it gets, the way an
  * application would receive them (a 'message' listener that looks at the data).
  *
- *   receiver --impl ip6sock|ip6sock-multicast|dgram --port P [--group G --ifname IF]
- *            [--rcvbuf BYTES]
+ *   receiver --impl ip6sock|ip6sock-multicast|ip6sock-multicast-batch|dgram --port P
+ *            [--group G --ifname IF] [--rcvbuf BYTES]
  *
  * ip6sock: UdpSocket bound to [::]:P (unicast). ip6sock-multicast: MulticastSocket joined to
- * G on IF. dgram: node:dgram udp6 bound to [::]:P, with addMembership(G, '::%IF') for a group.
+ * G on IF. ip6sock-multicast-batch: the same with a 'batch' listener, which takes each read's
+ * datagrams in one call and looks at each one's size. dgram: node:dgram udp6 bound to
+ * [::]:P, with addMembership(G, '::%IF') for a group.
  * --rcvbuf: SO_RCVBUF (receiveBufferSize / recvBufferSize), the same for every implementation.
  * @packageDocumentation
  */
@@ -43,13 +45,19 @@ export async function receiver(argv: string[]): Promise<void> {
       kernelDrops = () => sock.stats.kernelDrops;
       break;
     }
-    case 'ip6sock-multicast': {
+    case 'ip6sock-multicast':
+    case 'ip6sock-multicast-batch': {
       const found = multicastSocket();
       if (!found.ok) throw new Error(found.reason);
       if (values.group === undefined || values.ifname === undefined) throw new Error('--group and --ifname are required');
       const sock = new found.value({ port, receiveBufferSize });
       sock.join(values.group, { interface: values.ifname });
-      sock.on('message', onData);
+      if (values.impl === 'ip6sock-multicast') sock.on('message', onData);
+      else {
+        sock.on('batch', (batch: { length: number; size(i: number): number }) => {
+          for (let i = 0; i < batch.length; i++) counter.add(batch.size(i));
+        });
+      }
       close = () => sock.close();
       kernelDrops = () => sock.stats.kernelDrops;
       break;
