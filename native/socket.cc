@@ -424,11 +424,12 @@ Napi::Value Socket::StopReceive(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-bool Socket::Deliver(const char* callbackName, size_t argc, const napi_value* argv) {
+bool Socket::Deliver(Callback which, size_t argc, const napi_value* argv) {
   napi_env env = Env();
   napi_value callback, self, result;
+  const char* name = which == kOnMessages ? "onmessages" : "onsent";
   if (dead_ || napi_get_reference_value(env, static_cast<napi_ref>(*this), &self) != napi_ok || self == nullptr ||
-      napi_get_named_property(env, self, callbackName, &callback) != napi_ok) {
+      napi_get_named_property(env, self, name, &callback) != napi_ok) {
     dead_ = true;
     return false;
   }
@@ -455,7 +456,7 @@ bool Socket::DeliverError(int err, const char* syscall) {
   argv[2] = argv[1];
   argv[3] = RawErrnoError(env, err, syscall);
   if (argv[3] == nullptr) return false;
-  return Deliver("onmessages", 4, argv);
+  return Deliver(kOnMessages, 4, argv);
 }
 
 void Socket::DrainReceive() {
@@ -497,7 +498,8 @@ void Socket::DrainReceive() {
     std::memset(metaData, 0, static_cast<size_t>(n) * rec::kSize);
     // First pass: metadata and the size of the hop-by-hop headers, which travel in the
     // same data buffer after the payloads.
-    std::vector<std::pair<const uint8_t*, size_t>> hopopts(static_cast<size_t>(n), {nullptr, 0});
+    std::vector<std::pair<const uint8_t*, size_t>>& hopopts = hopoptsScratch_;
+    hopopts.assign(static_cast<size_t>(n), {nullptr, 0});
     for (int i = 0; i < n; i++) {
       uint8_t* r = metaData + static_cast<size_t>(i) * rec::kSize;
       msghdr& h = msgs_[i].msg_hdr;
@@ -588,7 +590,7 @@ void Socket::DrainReceive() {
     poolUsed_ = (at + 7) & ~static_cast<size_t>(7);
     napi_value argv[3] = {nullptr, dataValue, metaValue};
     if (napi_create_uint32(env, static_cast<uint32_t>(n), &argv[0]) != napi_ok) return;
-    if (!Deliver("onmessages", 3, argv)) return;
+    if (!Deliver(kOnMessages, 3, argv)) return;
     if (static_cast<size_t>(n) < batch_) return;
   }
 }
@@ -817,7 +819,7 @@ void Socket::FlushQueue() {
     return;
   std::memcpy(bytes, results.data(), results.size() * sizeof(int32_t));
   // Unpin only after JavaScript has seen the results.
-  Deliver("onsent", 1, &array);
+  Deliver(kOnSent, 1, &array);
   UpdatePin();
 }
 

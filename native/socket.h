@@ -114,11 +114,12 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void AppendControl(std::vector<uint8_t>* control, int ifindex, const uint8_t* source, int hopLimit, int tclass,
                      const uint8_t* hopopts, size_t hopoptsLength) const;
   int RefAddress(napi_env env, napi_value refs, int32_t index, const uint8_t** out);
-  // Calls this.<callbackName>(...) from a libuv callback; false when it threw or can no
-  // longer run. The callbacks live as properties of the JavaScript object (as in Node's
-  // own handles) rather than in persistent references, so a socket nobody holds can be
-  // collected and its fd closed by the finalizer.
-  bool Deliver(const char* callbackName, size_t argc, const napi_value* argv);
+  enum Callback { kOnMessages = 0, kOnSent = 1 };
+  // Calls this.onmessages(...) or this.onsent(...) from a libuv callback; false when it
+  // threw or can no longer run. The callbacks live as properties of the JavaScript object
+  // (as in Node's own handles) rather than in persistent references, so a socket nobody
+  // holds can be collected and its fd closed by the finalizer.
+  bool Deliver(Callback which, size_t argc, const napi_value* argv);
   bool DeliverError(int err, const char* syscall);
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
@@ -165,6 +166,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   size_t poolSize_ = 0;
   size_t poolUsed_ = 0;
   napi_ref metaRef_ = nullptr;
+  // Where each batch's hop-by-hop headers are, between DrainReceive's two passes.
+  std::vector<std::pair<const uint8_t*, size_t>> hopoptsScratch_;
   uint8_t* metaData_ = nullptr;
   size_t metaSize_ = 0;
 };
