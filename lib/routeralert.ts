@@ -14,11 +14,26 @@
  *   router-alert packet of that protocol that is being forwarded is tapped.
  * @packageDocumentation
  */
+import { inspect } from 'node:util';
 import { ErrorContext, invalidArgType, invalidArgValue, stateError, withContext } from './errors';
 import { findRouterAlert } from './hopbyhop';
 import { sourceFor, type InterfaceRef } from './interfaces';
+import { formatIpv6 } from './ipv6addr';
 import { constants, Record } from './native';
-import { parsePacket, serializePacket, internetChecksum, type Ipv6Packet } from './packet';
+import {
+  parsePacket,
+  serializePacket,
+  internetChecksum,
+  type DestinationOptionsHeader,
+  type ExtensionHeader,
+  type FragmentInfo,
+  type Icmpv6Message,
+  type Ipv6Header,
+  type Ipv6Packet,
+  type PacketOptionsHeader,
+  type RoutingInfo,
+  type UdpDatagram,
+} from './packet';
 import { RawSocket } from './raw';
 import { BaseSocket, NO_CONTROL, type SocketOptions, type SocketStats } from './socket';
 import { sysctl } from './system';
@@ -51,7 +66,18 @@ export interface RouterAlertSocketOptions<F extends Family = 6> extends SocketOp
   protocol?: number;
 }
 
-/** An IPv6 packet tapped by a RouterAlertSocket: the parsed packet plus where it came from. */
+/**
+ * An IPv6 packet tapped by a RouterAlertSocket: the parsed packet plus where it came from.
+ *
+ * `family`, `routerAlert` and `ingress` are plain properties. The fields of the parsed
+ * packet (`header`, `hopByHop`, `extensions`, `protocol`, `payload`, `udp`, `icmpv6`, ...)
+ * and `bytes` are accessors of the packet's class, decoded on first read and the same
+ * objects on every read after; assigning to them works as on a parsed packet. Being
+ * accessors, they are not own properties: `{ ...pkt }` and `Object.keys(pkt)` carry only
+ * the plain ones, `delete` does not remove them (assign `undefined` instead, e.g. to
+ * remove the hop-by-hop header), while `JSON.stringify(pkt)` (`toJSON()`) and
+ * `util.inspect` show them all.
+ */
 export interface RouterAlertPacket extends Ipv6Packet {
   family: 6;
   /** The Router Alert value of the packet (the socket's value). */
@@ -232,6 +258,418 @@ function isLinkLocal6(address: string): boolean {
   return /^fe[89ab]/i.test(address);
 }
 
+/** The `options` of forward(), validated: the new payload, if any. */
+function forwardPayload(options: unknown): Buffer | undefined {
+  const opts = validateOptionalObject<ForwardOptions>(options, 'options');
+  return opts.payload === undefined ? undefined : toBuffer(opts.payload, 'options.payload');
+}
+
+/** Next-header values parsePacket walks as extension headers (RFC 8200 §4). */
+function isExtensionHeader(nh: number): boolean {
+  return nh === 0 || nh === 43 || nh === 44 || nh === 51 || nh === 60 || nh === 135 || nh === 139 || nh === 140;
+}
+
+/**
+ * The Router Alert value of the tapped packet at b[start..start+length) when it has the
+ * common shape (IPv6 header, a hop-by-hop header carrying the alert and no jumbo payload
+ * option, then directly a UDP, ICMPv6 or other non-extension upper layer), else -1.
+ *
+ * Only a packet that `parsePacket(bytes, { strict: false })` accepts, with the same first
+ * Router Alert as `findRouterAlert` finds, gets a value; anything else (-1) is left to the
+ * full parser, which decides whether it is malformed. Nothing is allocated.
+ *
+ * @internal exported for the tests
+ */
+export function quickRouterAlert(b: Uint8Array, start: number, length: number): number {
+  if (length < 48 || b[start] >> 4 !== 6 || b[start + 6] !== 0) return -1;
+  const payloadLength = (b[start + 4] << 8) | b[start + 5];
+  // 0 would be a jumbogram's (RFC 2675): the full parser handles those.
+  if (payloadLength === 0 || 40 + payloadLength > length) return -1;
+  const end = start + 40 + payloadLength;
+  const hbh = start + 40;
+  const hbhEnd = hbh + (b[hbh + 1] + 1) * 8;
+  if (hbhEnd > end) return -1;
+  // The options walk of hopbyhop.decode: Pad1 is one byte, every other option has a length
+  // byte, and no option may run past the header.
+  let routerAlert = -1;
+  for (let off = hbh + 2; off < hbhEnd; ) {
+    const type = b[off];
+    if (type === 0) {
+      off++;
+      continue;
+    }
+    if (off + 1 >= hbhEnd) return -1;
+    const len = b[off + 1];
+    if (off + 2 + len > hbhEnd) return -1;
+    if (type === 0xc2) return -1;
+    // RFC 2711: type 5, length 2. The first one counts, as in findRouterAlert.
+    if (type === 5 && len === 2 && routerAlert < 0) routerAlert = (b[off + 2] << 8) | b[off + 3];
+    off += 2 + len;
+  }
+  if (routerAlert < 0) return -1;
+  const nh = b[hbh];
+  if (isExtensionHeader(nh)) return -1;
+  const upper = end - hbhEnd;
+  if (nh === 17) {
+    // parsePacket's UDP checks outside a jumbogram: a whole header, 8 <= Length <= payload.
+    if (upper < 8) return -1;
+    const udpLength = (b[hbhEnd + 4] << 8) | b[hbhEnd + 5];
+    if (udpLength < 8 || udpLength > upper) return -1;
+  } else if (nh === 58 && upper < 4) {
+    return -1;
+  }
+  return routerAlert;
+}
+
+/** Remembers the last destination's text and error context: a stream has few destinations. */
+class DestinationCache {
+  /** The last address, as four 32-bit words. */
+  private w0 = 0;
+  private w1 = 0;
+  private w2 = 0;
+  private w3 = 0;
+  private text = '';
+  private ctx: ErrorContext | undefined;
+
+  /** The address at b[at..at+16) as RFC 5952 text. */
+  format(b: Buffer, at: number): string {
+    const w0 = b.readInt32LE(at);
+    const w1 = b.readInt32LE(at + 4);
+    const w2 = b.readInt32LE(at + 8);
+    const w3 = b.readInt32LE(at + 12);
+    if (this.text === '' || w0 !== this.w0 || w1 !== this.w1 || w2 !== this.w2 || w3 !== this.w3) {
+      this.w0 = w0;
+      this.w1 = w1;
+      this.w2 = w2;
+      this.w3 = w3;
+      this.text = formatIpv6(b, at);
+      this.ctx = undefined;
+    }
+    return this.text;
+  }
+
+  /** The error context of a send to `address`. */
+  context(address: string, netns: string | undefined): ErrorContext {
+    if (address === this.text && this.ctx !== undefined && this.ctx.netns === netns) return this.ctx;
+    const ctx: ErrorContext = { address, netns };
+    if (address === this.text) this.ctx = ctx;
+    return ctx;
+  }
+}
+
+/** Tapped.stateOf: not a packet of this socket, waiting for forward() or drop(), or done. */
+const FOREIGN = 0;
+const PENDING = 1;
+const HANDLED = 2;
+
+/**
+ * What every tapped packet carries privately: the socket that emitted it (its token) and
+ * whether it was forwarded or dropped. Private fields, so a copy of a packet, or an object
+ * made to look like one, is not taken for it.
+ */
+abstract class Tapped {
+  readonly #owner: object;
+  #handled = false;
+
+  protected constructor(owner: object) {
+    this.#owner = owner;
+  }
+
+  static stateOf(packet: object, owner: object): number {
+    if (!(#owner in packet) || packet.#owner !== owner) return FOREIGN;
+    return packet.#handled ? HANDLED : PENDING;
+  }
+
+  static settle(packet: Tapped): void {
+    packet.#handled = true;
+  }
+}
+
+/**
+ * An IPv6 packet as a RouterAlertSocket emits it. The fields of the parsed packet are
+ * decoded on first read (parsePacket, kept with its snapshot, so serializePacket sees what
+ * the application changed exactly as for any parsed packet); a packet whose decoded parts
+ * were never handed out cannot have changed and is forwarded as a copy of its bytes (which
+ * is what serializePacket makes of an unchanged packet: the fuzz suite checks that for
+ * every packet parsePacket accepts).
+ *
+ * The header alone is cheap and often read (addresses, hop limit): it is made without a
+ * full parse, and while what serializePacket would write from it is unchanged (version,
+ * traffic class, flow label, addresses; payload length and next header are recomputed,
+ * the hop limit is forward()'s) the packet still counts as untouched.
+ */
+class TappedPacket6 extends Tapped implements RouterAlertPacket {
+  family = 6 as const;
+  routerAlert: number;
+  ingress: InterfaceRef | null;
+
+  /** The batch buffer and where the packet lies in it. */
+  readonly #data: Buffer;
+  readonly #start: number;
+  readonly #length: number;
+  /** Bytes a forward of the unchanged packet sends: the IPv6 header and its payload. */
+  readonly #end: number;
+  /** The upper-layer protocol (what parsePacket would say). */
+  readonly #protocol: number;
+  #bytes: Buffer | undefined;
+  /** The full parse: made on first read of a decoded part, or on arrival for an uncommon shape. */
+  #parsed: Ipv6Packet | undefined;
+  /** The header handed out (or assigned), and the addresses it had when handed out. */
+  #header: Ipv6Header | undefined;
+  #source = '';
+  #destination = '';
+  /** A decoded part other than the header, or `bytes`, was handed out or assigned: forward() rebuilds. */
+  #exposed = false;
+
+  constructor(owner: object, data: Buffer, start: number, length: number, routerAlert: number, ingress: InterfaceRef | null, parsed: Ipv6Packet | undefined) {
+    super(owner);
+    this.routerAlert = routerAlert;
+    this.ingress = ingress;
+    this.#data = data;
+    this.#start = start;
+    this.#length = length;
+    this.#parsed = parsed;
+    const payloadLength = (data[start + 4] << 8) | data[start + 5];
+    if (parsed === undefined) {
+      this.#end = 40 + payloadLength;
+      this.#protocol = data[start + 40];
+    } else {
+      const jumbo = payloadLength === 0 ? parsed.hopByHop?.options.find((o) => o.name === 'jumboPayload') : undefined;
+      this.#end = 40 + (jumbo !== undefined && jumbo.name === 'jumboPayload' ? jumbo.jumboPayloadLength : payloadLength);
+      this.#protocol = parsed.protocol;
+    }
+  }
+
+  /** The full parse, made now if need be, with the header the application already has. */
+  #full(): Ipv6Packet {
+    let p = this.#parsed;
+    if (p === undefined) {
+      // Validated on arrival (quickRouterAlert), so this does not throw.
+      p = parsePacket(this.#view(), { strict: false });
+      if (this.#header !== undefined) p.header = this.#header;
+      this.#parsed = p;
+    }
+    return p;
+  }
+
+  #view(): Buffer {
+    return (this.#bytes ??= this.#data.subarray(this.#start, this.#start + this.#length));
+  }
+
+  /** Hands out a decoded part: from now on the application may change it in place. */
+  #out<T>(value: T): T {
+    if (value !== undefined) this.#exposed = true;
+    return value;
+  }
+
+  #set<K extends keyof Ipv6Packet>(key: K, value: Ipv6Packet[K]): void {
+    this.#full()[key] = value;
+    this.#exposed = true;
+  }
+
+  get header(): Ipv6Header {
+    let h = this.#header;
+    if (h === undefined) {
+      if (this.#parsed !== undefined) {
+        h = this.#parsed.header;
+      } else {
+        const b = this.#data;
+        const at = this.#start;
+        h = {
+          version: 6,
+          trafficClass: ((b[at] & 0x0f) << 4) | (b[at + 1] >> 4),
+          flowLabel: ((b[at + 1] & 0x0f) << 16) | (b[at + 2] << 8) | b[at + 3],
+          payloadLength: (b[at + 4] << 8) | b[at + 5],
+          nextHeader: b[at + 6],
+          hopLimit: b[at + 7],
+          source: formatIpv6(b, at + 8),
+          destination: formatIpv6(b, at + 24),
+        };
+      }
+      this.#header = h;
+      this.#source = h.source;
+      this.#destination = h.destination;
+    }
+    return h;
+  }
+  set header(value: Ipv6Header) {
+    this.#set('header', value);
+    this.#header = value;
+  }
+
+  get hopByHop(): PacketOptionsHeader | undefined {
+    return this.#out(this.#full().hopByHop);
+  }
+  set hopByHop(value: PacketOptionsHeader | undefined) {
+    this.#set('hopByHop', value);
+  }
+
+  get destinationOptions(): DestinationOptionsHeader[] | undefined {
+    return this.#out(this.#full().destinationOptions);
+  }
+  set destinationOptions(value: DestinationOptionsHeader[] | undefined) {
+    this.#set('destinationOptions', value);
+  }
+
+  get routing(): RoutingInfo | undefined {
+    return this.#out(this.#full().routing);
+  }
+  set routing(value: RoutingInfo | undefined) {
+    this.#set('routing', value);
+  }
+
+  get fragment(): FragmentInfo | undefined {
+    return this.#out(this.#full().fragment);
+  }
+  set fragment(value: FragmentInfo | undefined) {
+    this.#set('fragment', value);
+  }
+
+  get extensions(): ExtensionHeader[] {
+    return this.#out(this.#full().extensions);
+  }
+  set extensions(value: ExtensionHeader[]) {
+    this.#set('extensions', value);
+  }
+
+  get protocol(): number {
+    return this.#parsed === undefined ? this.#protocol : this.#parsed.protocol;
+  }
+  set protocol(value: number) {
+    this.#set('protocol', value);
+  }
+
+  get payload(): Buffer {
+    return this.#out(this.#full().payload);
+  }
+  set payload(value: Buffer) {
+    this.#set('payload', value);
+  }
+
+  get udp(): UdpDatagram | undefined {
+    return this.#out(this.#full().udp);
+  }
+  set udp(value: UdpDatagram | undefined) {
+    this.#set('udp', value);
+  }
+
+  get icmpv6(): Icmpv6Message | undefined {
+    return this.#out(this.#full().icmpv6);
+  }
+  set icmpv6(value: Icmpv6Message | undefined) {
+    this.#set('icmpv6', value);
+  }
+
+  /** The whole packet as received. Parsed first, so that changes made in it are seen as changes. */
+  get bytes(): Buffer {
+    this.#full();
+    this.#exposed = true;
+    return this.#view();
+  }
+  set bytes(value: Buffer) {
+    this.#full();
+    this.#exposed = true;
+    this.#bytes = value;
+  }
+
+  /** The packet as a plain object with every field, for JSON.stringify. */
+  toJSON(): Record<string, unknown> {
+    this.#exposed = true;
+    return this.#plain();
+  }
+
+  /** util.inspect shows every field (shown, not handed out: the packet stays untouched). */
+  [inspect.custom](): Record<string, unknown> {
+    return this.#plain();
+  }
+
+  #plain(): Record<string, unknown> {
+    const p = this.#full();
+    // Through the accessor, so that forward() knows the header is out.
+    p.header = this.header;
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(p) as Array<keyof Ipv6Packet>) if (p[key] !== undefined) out[key] = p[key];
+    out.family = this.family;
+    out.routerAlert = this.routerAlert;
+    out.ingress = this.ingress;
+    out.bytes = this.#view();
+    return out;
+  }
+
+  /**
+   * The header forward() goes by: the application's once it has one, else the parsed one
+   * (decoded before `bytes` was handed out), else none yet: the bytes say it all.
+   */
+  static #headerOf(pkt: TappedPacket6): Ipv6Header | undefined {
+    return pkt.#header ?? pkt.#parsed?.header;
+  }
+
+  /** forward()'s hop limit: the header's, validated. */
+  static hopLimitOf(pkt: TappedPacket6): number {
+    const h = TappedPacket6.#headerOf(pkt);
+    if (h === undefined) return pkt.#data[pkt.#start + 7];
+    return validateInteger(h.hopLimit, 'packet.header.hopLimit', 0, 255);
+  }
+
+  /** The bytes to send (hop limit still to be set), rebuilt only if something could have changed. */
+  static wire(pkt: TappedPacket6, payload: Buffer | undefined): Buffer {
+    if (payload === undefined && TappedPacket6.untouched(pkt)) {
+      const out = Buffer.allocUnsafe(pkt.#end);
+      pkt.#data.copy(out, 0, pkt.#start, pkt.#start + pkt.#end);
+      return out;
+    }
+    const p = pkt.#full();
+    if (payload === undefined) return serializePacket(p);
+    // A copy of the view is not the parsed object, so serializePacket treats it as new and
+    // recomputes lengths and checksums; the application's packet stays as it was.
+    if (p.udp !== undefined) return serializePacket({ ...p, udp: { ...p.udp, data: payload } });
+    return serializePacket({ ...p, payload, udp: undefined, icmpv6: undefined });
+  }
+
+  /** Where forward() sends the packet: its header's destination. */
+  static destinationOf(pkt: TappedPacket6, cache: DestinationCache): string {
+    const h = TappedPacket6.#headerOf(pkt);
+    return h === undefined ? cache.format(pkt.#data, pkt.#start + 24) : h.destination;
+  }
+
+  /** Whether serializePacket would give back exactly the bytes that came. */
+  static untouched(pkt: TappedPacket6): boolean {
+    if (pkt.#exposed) return false;
+    const h = pkt.#header;
+    if (h === undefined) return true;
+    const b = pkt.#data;
+    const at = pkt.#start;
+    return (
+      typeof h === 'object' &&
+      h !== null &&
+      h.version === 6 &&
+      h.trafficClass === (((b[at] & 0x0f) << 4) | (b[at + 1] >> 4)) &&
+      h.flowLabel === (((b[at + 1] & 0x0f) << 16) | (b[at + 2] << 8) | b[at + 3]) &&
+      h.source === pkt.#source &&
+      h.destination === pkt.#destination
+    );
+  }
+}
+
+/** An IPv4 packet as a RouterAlertSocket emits it: every field decoded on arrival. */
+class TappedPacket4 extends Tapped implements Ipv4RouterAlertPacket {
+  family = 4 as const;
+  header: Ipv4Header;
+  routerAlert: number;
+  payload: Buffer;
+  ingress: InterfaceRef | null;
+  bytes: Buffer;
+
+  constructor(owner: object, header: Ipv4Header, routerAlert: number, payload: Buffer, ingress: InterfaceRef | null, bytes: Buffer) {
+    super(owner);
+    this.header = header;
+    this.routerAlert = routerAlert;
+    this.payload = payload;
+    this.ingress = ingress;
+    this.bytes = bytes;
+  }
+}
+
 /**
  * A Router Alert tap (needs CAP_NET_RAW). Events: 'packet' (packet), 'warning' (error with
  * code IP6SOCK_NO_FORWARDING when the namespace does not forward; without a listener it goes
@@ -249,10 +687,15 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   readonly isolate: boolean;
   override readonly stats: RouterAlertStats = { received: 0, kernelDrops: 0, truncated: 0, malformed: 0, forwarded: 0, dropped: 0, hopLimitExceeded: 0, ignored: 0 };
 
-  /** Packets this socket emitted and that are not yet forwarded or dropped. */
-  private readonly pending = new WeakSet<object>();
-  /** Packets this socket emitted that were forwarded or dropped. */
-  private readonly handled = new WeakSet<object>();
+  /** Marks the packets this socket emitted (see Tapped): forward() and drop() take only those. */
+  private readonly token = {};
+  /** Text and error context of the last destination forwarded to, the common case in a stream. */
+  private readonly lastDestination = new DestinationCache();
+  /** Settles a forward() whose send went out: one function for every packet, not a closure each. */
+  private readonly sent = (n: number): ForwardResult => {
+    this.stats.forwarded++;
+    return { forwarded: true, bytes: n };
+  };
   private icmp: RawSocket | undefined;
   private readonly icmpLimit = new TokenBucket(1000, 50);
 
@@ -302,36 +745,23 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   forward(packet: RouterAlertPacketOf<F>, options?: ForwardOptions): Promise<ForwardResult> {
     try {
       this.assertOpen();
-      this.checkPending(packet);
-      const opts = validateOptionalObject<ForwardOptions>(options, 'options');
-      const payload = opts.payload === undefined ? undefined : toBuffer(opts.payload, 'options.payload');
-      const pkt = packet as RouterAlertPacket | Ipv4RouterAlertPacket;
-      if (pkt.family === 4 && payload !== undefined) {
-        throw invalidArgValue('options.payload', opts.payload, 'is IPv6 only (IPv4 packets are forwarded as they came)');
-      }
-      const hopLimit = pkt.family === 6 ? validateInteger(pkt.header.hopLimit, 'packet.header.hopLimit', 0, 255) : pkt.header.ttl;
-      if (hopLimit <= 1) {
-        this.settle(pkt);
-        this.stats.hopLimitExceeded++;
-        return this.timeExceeded(pkt);
-      }
-      let bytes: Buffer;
-      if (pkt.family === 6) {
-        bytes = this.rebuild(pkt, payload);
-        // Not covered by any checksum, so the rebuilt bytes stay valid.
-        bytes[7] = hopLimit - 1;
-      } else {
+      const pkt = this.checkPending(packet);
+      const payload = options === undefined ? undefined : forwardPayload(options);
+      if (pkt instanceof TappedPacket4) {
+        if (payload !== undefined) throw invalidArgValue('options.payload', (options as ForwardOptions).payload, 'is IPv6 only (IPv4 packets are forwarded as they came)');
+        const ttl = pkt.header.ttl;
+        if (ttl <= 1) return this.expired(pkt);
         // IP_HDRINCL: the kernel recomputes the header checksum and keeps the rest.
-        bytes = Buffer.from(pkt.bytes);
-        bytes[8] = hopLimit - 1;
+        const bytes = Buffer.from(pkt.bytes);
+        bytes[8] = ttl - 1;
+        return this.send(pkt, bytes, pkt.header.destination);
       }
-      const destination = pkt.header.destination;
-      this.settle(pkt);
-      const context: ErrorContext = { address: destination, netns: this.netns };
-      return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, context).then((sent) => {
-        this.stats.forwarded++;
-        return { forwarded: true, bytes: sent } as const;
-      });
+      const hopLimit = TappedPacket6.hopLimitOf(pkt);
+      if (hopLimit <= 1) return this.expired(pkt);
+      const bytes = TappedPacket6.wire(pkt, payload);
+      // Not covered by any checksum, so the rebuilt bytes stay valid.
+      bytes[7] = hopLimit - 1;
+      return this.send(pkt, bytes, TappedPacket6.destinationOf(pkt, this.lastDestination));
     } catch (err) {
       return Promise.reject(err);
     }
@@ -340,8 +770,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   /** Drops a tapped packet (it goes no further) and counts it in stats.dropped. */
   drop(packet: RouterAlertPacketOf<F>): void {
     this.assertOpen();
-    this.checkPending(packet);
-    this.settle(packet);
+    Tapped.settle(this.checkPending(packet));
     this.stats.dropped++;
   }
 
@@ -357,7 +786,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
     for (let i = 0; i < count; i++) {
       const at = i * Record.size;
       const offset = meta.readUInt32LE(at + Record.dataOffset);
-      const bytes = data.subarray(offset, offset + meta.readUInt32LE(at + Record.dataLength));
+      const length = meta.readUInt32LE(at + Record.dataLength);
       if (this.recordFlags(meta, at).truncated) {
         // A cut packet can be neither parsed nor forwarded whole.
         this.stats.malformed++;
@@ -365,19 +794,23 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       }
       const ifindex = meta.readInt32LE(at + Record.ifindex);
       const ingress = ifindex > 0 ? { index: ifindex, name: this.names.name(ifindex) } : null;
-      const pkt = this.family === 6 ? this.packet6(bytes, ingress) : this.packet4(bytes, ingress);
+      const pkt = this.family === 6 ? this.packet6(data, offset, length, ingress) : this.packet4(data.subarray(offset, offset + length), ingress);
       if (pkt === undefined) continue;
-      this.pending.add(pkt);
       // RouterAlertPacketOf<F> is exactly the family's packet type; TypeScript cannot
       // follow a conditional type through a runtime family check.
-      const item = pkt as RouterAlertPacketOf<F>;
+      const item = pkt as unknown as RouterAlertPacketOf<F>;
       if (wantEvents) this.emit('packet', item);
       if (wantItems) this.pushToIterators(item);
       if (this.closed) return;
     }
   }
 
-  private packet6(bytes: Buffer, ingress: InterfaceRef | null): RouterAlertPacket | undefined {
+  private packet6(data: Buffer, start: number, length: number, ingress: InterfaceRef | null): TappedPacket6 | undefined {
+    // The common shape (hop-by-hop header with the alert, then the upper layer) is checked
+    // here without building anything; the rest is decoded when the application reads it.
+    const routerAlert = quickRouterAlert(data, start, length);
+    if (routerAlert >= 0) return new TappedPacket6(this.token, data, start, length, routerAlert, ingress, undefined);
+    const bytes = data.subarray(start, start + length);
     let parsed: Ipv6Packet;
     try {
       // Not strict: a router does not judge destination options or padding it does not
@@ -389,17 +822,15 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       this.stats.malformed++;
       return undefined;
     }
-    const routerAlert = parsed.hopByHop === undefined ? undefined : findRouterAlert(parsed.hopByHop);
-    if (routerAlert === undefined) {
+    const found = parsed.hopByHop === undefined ? undefined : findRouterAlert(parsed.hopByHop);
+    if (found === undefined) {
       this.stats.malformed++;
       return undefined;
     }
-    // Extends the parsed object itself: packet.ts recognises it (by identity) as parsed,
-    // which is how serializePacket knows what the application changed.
-    return Object.assign(parsed, { family: 6 as const, routerAlert, ingress, bytes });
+    return new TappedPacket6(this.token, data, start, length, found, ingress, parsed);
   }
 
-  private packet4(bytes: Buffer, ingress: InterfaceRef | null): Ipv4RouterAlertPacket | undefined {
+  private packet4(bytes: Buffer, ingress: InterfaceRef | null): TappedPacket4 | undefined {
     let parsed: ReturnType<typeof parseIpv4>;
     try {
       parsed = parseIpv4(bytes);
@@ -412,16 +843,20 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       this.stats.ignored++;
       return undefined;
     }
-    return { family: 4, header: parsed.header, routerAlert: parsed.routerAlert, payload: parsed.payload, ingress, bytes };
+    return new TappedPacket4(this.token, parsed.header, parsed.routerAlert, parsed.payload, ingress, bytes);
   }
 
-  /** The bytes to send for an IPv6 packet, with its current fields and an optional new payload. */
-  private rebuild(pkt: RouterAlertPacket, payload: Buffer | undefined): Buffer {
-    if (payload === undefined) return serializePacket(pkt);
-    // A copy of the view is not the parsed object, so serializePacket treats it as new and
-    // recomputes lengths and checksums; the application's packet stays as it was.
-    if (pkt.udp !== undefined) return serializePacket({ ...pkt, udp: { ...pkt.udp, data: payload } });
-    return serializePacket({ ...pkt, payload, udp: undefined, icmpv6: undefined });
+  /** Hands the bytes to the kernel; the packet is settled once they are accepted for sending. */
+  private send(pkt: Tapped, bytes: Buffer, destination: string): Promise<ForwardResult> {
+    Tapped.settle(pkt);
+    return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, this.lastDestination.context(destination, this.netns)).then(this.sent);
+  }
+
+  /** A packet whose hop limit (TTL) would reach 0: settled, counted, reported to its source. */
+  private expired(pkt: TappedPacket6 | TappedPacket4): Promise<ForwardResult> {
+    Tapped.settle(pkt);
+    this.stats.hopLimitExceeded++;
+    return this.timeExceeded(pkt);
   }
 
   /** Sends ICMP Time Exceeded (hop limit exceeded in transit, code 0) to the packet's source. */
@@ -480,15 +915,12 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
     return this.icmp;
   }
 
-  private checkPending(packet: unknown): void {
+  private checkPending(packet: unknown): TappedPacket6 | TappedPacket4 {
     if (typeof packet !== 'object' || packet === null) throw invalidArgType('packet', 'a packet emitted by this RouterAlertSocket', packet);
-    if (this.handled.has(packet)) throw stateError('ERR_INVALID_STATE', 'Invalid state: this packet was already forwarded or dropped');
-    if (!this.pending.has(packet)) throw invalidArgValue('packet', packet, 'must be a packet emitted by this RouterAlertSocket');
-  }
-
-  private settle(packet: object): void {
-    this.pending.delete(packet);
-    this.handled.add(packet);
+    const state = Tapped.stateOf(packet, this.token);
+    if (state === HANDLED) throw stateError('ERR_INVALID_STATE', 'Invalid state: this packet was already forwarded or dropped');
+    if (state !== PENDING) throw invalidArgValue('packet', packet, 'must be a packet emitted by this RouterAlertSocket');
+    return packet as TappedPacket6 | TappedPacket4;
   }
 
   private configure(): void {
