@@ -19,7 +19,7 @@ import { ErrorContext, invalidArgType, invalidArgValue, stateError, withContext 
 import { findRouterAlert } from './hopbyhop';
 import { sourceFor, type InterfaceRef } from './interfaces';
 import { formatIpv6 } from './ipv6addr';
-import { constants, Record } from './native';
+import { constants, RecordWord } from './native';
 import {
   parsePacket,
   serializePacket,
@@ -783,17 +783,19 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   protected dispatch(count: number, data: Buffer, meta: Buffer): void {
     const wantEvents = this.listenerCount('packet') > 0;
     const wantItems = this.hasIterators;
+    const words = this.recordWords(meta);
     for (let i = 0; i < count; i++) {
-      const at = i * Record.size;
-      const offset = meta.readUInt32LE(at + Record.dataOffset);
-      const length = meta.readUInt32LE(at + Record.dataLength);
-      if (this.recordFlags(meta, at).truncated) {
+      const w = i * RecordWord.size;
+      const offset = words[w + RecordWord.dataOffset];
+      const length = words[w + RecordWord.dataLength];
+      this.countRecord(words, w);
+      if (this.truncatedAt(words, w)) {
         // A cut packet can be neither parsed nor forwarded whole.
         this.stats.malformed++;
         continue;
       }
-      const ifindex = meta.readInt32LE(at + Record.ifindex);
-      const ingress = ifindex > 0 ? { index: ifindex, name: this.names.name(ifindex) } : null;
+      const ifindex = words[w + RecordWord.ifindex];
+      const ingress = ifindex > 0 ? this.names.ref(ifindex) : null;
       const pkt = this.family === 6 ? this.packet6(data, offset, length, ingress) : this.packet4(data.subarray(offset, offset + length), ingress);
       if (pkt === undefined) continue;
       // RouterAlertPacketOf<F> is exactly the family's packet type; TypeScript cannot

@@ -440,13 +440,6 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     return (words[w + RecordWord.flags] & this.msgTrunc) !== 0;
   }
 
-  /** Counts the record at byte `at` of `meta` (see countRecord); tells whether it was cut. */
-  protected recordFlags(meta: Buffer, at: number): { truncated: boolean } {
-    const words = this.recordWords(meta);
-    this.countRecord(words, at >> 2);
-    return { truncated: this.truncatedAt(words, at >> 2) };
-  }
-
   /**
    * Sends one datagram; resolves with the bytes sent. When the kernel's buffer is full the
    * datagram waits in order in the native queue, and the promise resolves once it leaves.
