@@ -146,15 +146,21 @@ class ReceivedBatch implements MessageBatch {
 /** Base of the sockets that deliver datagrams as ('message', data, info) and ('batch', batch). */
 export abstract class DatagramSocket extends BaseSocket<Message> {
   /** Resolves a destination and its zone; subclasses use it for their own address checks. */
-  protected destination(address: unknown, name = 'address'): { address: string; scopeId: number } {
+  protected destination(address: unknown, name = 'address'): Readonly<{ address: string; scopeId: number }> {
+    // A stream of sends repeats its destination: checking the text again would cost more
+    // than the send. Only addresses without a zone are kept (a zone's name can move).
+    if (typeof address === 'string' && address === this.sentTo.text) return this.sentTo.result;
     const parts = validateAddress(address, name, this.family);
-    let scopeId = 0;
-    if (parts.zone !== undefined) {
-      const zone = /^\d+$/.test(parts.zone) ? Number(parts.zone) : parts.zone;
-      scopeId = this.ifindex(zone, 'address zone');
+    if (parts.zone === undefined) {
+      const result = { address: parts.address, scopeId: 0 };
+      this.sentTo = { text: address as string, result };
+      return result;
     }
-    return { address: parts.address, scopeId };
+    const zone = /^\d+$/.test(parts.zone) ? Number(parts.zone) : parts.zone;
+    return { address: parts.address, scopeId: this.ifindex(zone, 'address zone') };
   }
+
+  private sentTo: { text: string | undefined; result: { address: string; scopeId: number } } = { text: undefined, result: { address: '', scopeId: 0 } };
 
   /** Builds the control data for one send from its options. */
   protected control(opts: SendOptions): SendControl {
