@@ -59,10 +59,11 @@ export interface NativeSocket {
   /**
    * Sends `count` datagrams in order with sendmmsg, straight from `data`. `plan` holds
    * SendPlan.fields int32 per datagram (see SendPlan); `refs` the address strings and
-   * hop-by-hop headers the plan points at. One result each: bytes sent, a negative errno,
-   * or INT32_MIN when it waits in the backpressure queue (its result comes through onsent).
+   * hop-by-hop headers the plan points at. Each datagram's result lands in its plan entry
+   * (SendPlan.result): bytes sent, a negative errno, or INT32_MIN when it waits in the
+   * backpressure queue (its result comes through onsent).
    */
-  sendBatch(data: readonly Uint8Array[], plan: Int32Array, refs: ReadonlyArray<string | Uint8Array>, count: number): Int32Array;
+  sendBatch(data: readonly Uint8Array[], plan: Int32Array, refs: ReadonlyArray<string | Uint8Array>, count: number): void;
   /** listen() on a stream socket. */
   listen(backlog: number): void;
   /** Hands the fd over (to Node's net module); this object no longer owns it. */
@@ -170,7 +171,9 @@ export const SendPlan = {
   hopLimit: 5,
   tclass: 6,
   hopOptsRef: 7,
-  fields: 8,
+  /** Written by sendBatch: bytes sent, a negative errno, or INT32_MIN while it waits in the queue. */
+  result: 8,
+  fields: 9,
 } as const;
 
 type Loader = (dir: string) => NativeBinding;

@@ -10,7 +10,7 @@ import { formatIpv6 } from './ipv6addr';
 import { Outbox, SendControl, SendWaiter, SingleSend } from './outbox';
 import { AsyncQueue } from './queue';
 import { InterfaceRef } from './interfaces';
-import { native, NativeSocket, RecordWord } from './native';
+import { native, NativeSocket, RecordWord, SendPlan } from './native';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 import { Family, netnsPath, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from './validate';
 
@@ -138,7 +138,7 @@ class InterfaceNames {
 // What subclasses need to describe a send.
 export { NO_CONTROL, type SendControl } from './outbox';
 
-/** native sendBatch() result: the datagram waits in the backpressure queue (reported via onsent). */
+/** sendBatch() result of a datagram that waits in the backpressure queue (reported via onsent). */
 const QUEUED = -2147483648;
 
 /**
@@ -475,21 +475,22 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     const box = this.outbox;
     const count = box.count;
     if (count === 0) return;
-    let results: Int32Array | undefined;
-    let failure: Error | undefined;
-    if (this.closed) failure = closedError('socket');
-    else {
+    let failure: Error | undefined = this.closed ? closedError('socket') : undefined;
+    if (failure === undefined) {
       try {
-        results = this.handle.sendBatch(box.data, box.plan, box.refs, count);
+        this.handle.sendBatch(box.data, box.plan, box.refs, count);
       } catch (err) {
         failure = withContext(err, { netns: this.netns }) as Error;
       }
     }
-    const { waiters, slots } = box;
+    const { waiters, slots, plan } = box;
     for (let i = 0; i < count; i++) {
-      const r = results === undefined ? 0 : results[i];
-      if (results === undefined) waiters[i].abandon(slots[i], failure as Error);
-      else if (r === QUEUED) {
+      if (failure !== undefined) {
+        waiters[i].abandon(slots[i], failure);
+        continue;
+      }
+      const r = plan[i * SendPlan.fields + SendPlan.result];
+      if (r === QUEUED) {
         this.queuedWaiters.push(waiters[i]);
         this.queuedSlots.push(slots[i]);
       } else waiters[i].settle(slots[i], r);

@@ -645,13 +645,14 @@ int Socket::RefAddress(napi_env env, napi_value refs, int32_t index, const uint8
   return 0;
 }
 
-// sendBatch(data, plan, refs, count) -> Int32Array
+// sendBatch(data, plan, refs, count)
 // Sends `count` datagrams with sendmmsg, in order, straight from the JavaScript buffers in
 // `data` (no copy unless one has to wait). plan holds plan::kFields int32 per datagram:
 // address ref (-1 on a connected socket), port, scope id, ifindex (-1 none), source ref
 // (-1 none), hop limit (-1), traffic class (-1), hop-by-hop ref (-1); refs holds the address
-// strings and hop-by-hop Buffers the plan points at. One result per datagram: bytes sent, a
-// negative errno, or kQueued when it waits in the backpressure queue (reported via onsent).
+// strings and hop-by-hop Buffers the plan points at. Each datagram's result goes into its
+// plan entry's result field: bytes sent, a negative errno, or kQueued when it waits in the
+// backpressure queue (reported later via onsent).
 Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   napi_value list = info[0];
@@ -659,15 +660,15 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
   const size_t count = info[3].As<Napi::Number>().Uint32Value();
   auto planArray = info[1].As<Napi::Int32Array>();
   if (planArray.ElementLength() < count * plan::kFields) throw Napi::RangeError::New(env, "sendBatch: plan too short");
-  const int32_t* planData = planArray.Data();
+  int32_t* planData = planArray.Data();
+  // Each datagram's result goes into its own plan entry: no array is made per batch.
+  auto result = [planData](size_t i) -> int32_t& { return planData[i * plan::kFields + plan::kResult]; };
   uint32_t refCount = 0;
   napi_get_array_length(env, refs, &refCount);
 
-  auto results = Napi::Int32Array::New(env, count);
-  int32_t* result = results.Data();
   if (fd_ < 0) {
-    for (size_t i = 0; i < count; i++) result[i] = uv_translate_sys_error(EBADF);
-    return results;
+    for (size_t i = 0; i < count; i++) result(i) = uv_translate_sys_error(EBADF);
+    return env.Undefined();
   }
   refState_.assign(refCount, 0);
   refBytes_.resize(refCount);
@@ -681,12 +682,13 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
   // Gather: one msghdr per datagram that can go; a datagram whose refs do not parse fails alone.
   for (size_t i = 0; i < count; i++) {
     const int32_t* p = planData + i * plan::kFields;
+    result(i) = 0;
     napi_value item;
     void* bytes = nullptr;
     size_t length = 0;
     if (napi_get_element(env, list, static_cast<uint32_t>(i), &item) != napi_ok ||
         napi_get_buffer_info(env, item, &bytes, &length) != napi_ok) {
-      result[i] = uv_translate_sys_error(EINVAL);
+      result(i) = uv_translate_sys_error(EINVAL);
       continue;
     }
     const size_t k = sendEntry_.size();
@@ -694,7 +696,7 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
     if (p[plan::kAddressRef] >= 0) {
       const uint8_t* address = nullptr;
       if (const int err = RefAddress(env, refs, p[plan::kAddressRef], &address)) {
-        result[i] = uv_translate_sys_error(err);
+        result(i) = uv_translate_sys_error(err);
         continue;
       }
       sockaddr_storage& to = sendNames_[k];
@@ -717,7 +719,7 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
     const uint8_t* source = nullptr;
     if (p[plan::kSourceRef] >= 0) {
       if (const int err = RefAddress(env, refs, p[plan::kSourceRef], &source)) {
-        result[i] = uv_translate_sys_error(err);
+        result(i) = uv_translate_sys_error(err);
         continue;
       }
     }
@@ -728,7 +730,7 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
       void* headerBytes = nullptr;
       if (napi_get_element(env, refs, static_cast<uint32_t>(p[plan::kHopOptsRef]), &header) != napi_ok ||
           napi_get_buffer_info(env, header, &headerBytes, &hopoptsLength) != napi_ok) {
-        result[i] = uv_translate_sys_error(EINVAL);
+        result(i) = uv_translate_sys_error(EINVAL);
         continue;
       }
       hopopts = static_cast<const uint8_t*>(headerBytes);
@@ -758,14 +760,14 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
     const size_t chunk = std::min(ready - k, kMaxSendBatch);
     const int sent = sendmmsg(fd_, &sendMsgs_[k], static_cast<unsigned>(chunk), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (sent > 0) {
-      for (size_t j = 0; j < static_cast<size_t>(sent); j++) result[sendEntry_[k + j]] = static_cast<int32_t>(sendMsgs_[k + j].msg_len);
+      for (size_t j = 0; j < static_cast<size_t>(sent); j++) result(sendEntry_[k + j]) = static_cast<int32_t>(sendMsgs_[k + j].msg_len);
       k += static_cast<size_t>(sent);
       continue;
     }
     if (sent < 0 && errno == EINTR) continue;
     if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     // sendmmsg stops at the first datagram that fails: that one gets the error.
-    result[sendEntry_[k]] = uv_translate_sys_error(sent < 0 ? errno : EIO);
+    result(sendEntry_[k]) = uv_translate_sys_error(sent < 0 ? errno : EIO);
     k++;
   }
   if (k < ready) {
@@ -781,12 +783,12 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
       const auto* control = static_cast<const uint8_t*>(h.msg_control);
       if (control != nullptr) out.control.assign(control, control + h.msg_controllen);
       queue_.push_back(std::move(out));
-      result[sendEntry_[k]] = kQueued;
+      result(sendEntry_[k]) = kQueued;
     }
     UpdatePoll();
     UpdatePin();
   }
-  return results;
+  return env.Undefined();
 }
 
 void Socket::FlushQueue() {

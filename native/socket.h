@@ -46,7 +46,8 @@ constexpr size_t kSourceRef = 4;    // index in refs of the source address text
 constexpr size_t kHopLimit = 5;
 constexpr size_t kTclass = 6;
 constexpr size_t kHopOptsRef = 7;   // index in refs of a hop-by-hop header Buffer
-constexpr size_t kFields = 8;
+constexpr size_t kResult = 8;       // written by sendBatch: bytes sent, -errno, or queued
+constexpr size_t kFields = 9;
 }  // namespace plan
 
 // A poll handle and who it belongs to; the handle outlives a closed Socket until libuv's
