@@ -20,7 +20,6 @@
  * the numbers docs/reliability.md reports.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -47,6 +46,7 @@ import {
 import { record } from './fuzz/record';
 import { describeRoot } from './helpers/privileged';
 import { chain, useTopology } from './helpers/topology';
+import { nextEvent } from './helpers/wire';
 
 // ---------------------------------------------------------------------------------------
 // Classes of wrong values
@@ -628,22 +628,6 @@ describe('hostile input to the codecs and address functions', () => {
 // ---------------------------------------------------------------------------------------
 // Sockets, interfaces, sysctls: inside namespaces of the test bed
 
-/** Resolves with the arguments of the next `event`, or rejects after `ms`. */
-function next<T extends unknown[]>(emitter: EventEmitter, event: string, ms = 5000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.removeListener(event, on);
-      reject(new Error(`no '${event}' within ${ms} ms`));
-    }, ms);
-    const on = (...args: unknown[]): void => {
-      clearTimeout(timer);
-      emitter.removeListener(event, on);
-      resolve(args as T);
-    };
-    emitter.on(event, on);
-  });
-}
-
 type Host = 'sender' | 'router' | 'receiver';
 
 /** Where the socket rows run: the namespaces of the chain the describeRoot block builds. */
@@ -722,7 +706,7 @@ function socketEntries(bed: Bed): Entry[] {
 
   /** A packet tapped by `ra`: the sender sends a router-alert datagram through the router. */
   async function tapped(ra: RouterAlertSocket): Promise<RouterAlertPacket> {
-    const got = next<[RouterAlertPacket]>(ra, 'packet');
+    const got = nextEvent<[RouterAlertPacket]>(ra, 'packet', 5000);
     await using tx = new UdpSocket({ netns: bed.ns('sender') });
     await tx.send('tap me', { address: RECEIVER, port: 9, hopByHop: [hopByHop.routerAlert(ra.value ?? 0)] });
     return (await got)[0];
@@ -950,7 +934,7 @@ function socketEntries(bed: Bed): Entry[] {
       async: true,
       setup: async () => {
         const group = new AnycastGroup(ANYCAST, { interface: 'eth0', netns: ns(), port: 5700 });
-        const got = next<[Buffer, unknown, AnycastReply]>(group, 'message');
+        const got = nextEvent<[Buffer, unknown, AnycastReply]>(group, 'message', 5000);
         await using tx = new UdpSocket({ netns: bed.ns('sender') });
         await tx.send('ask', { address: ANYCAST, port: 5700 });
         const [, , reply] = await got;

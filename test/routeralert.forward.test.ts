@@ -2,7 +2,6 @@
 // a packet whose decoded parts were never handed out leaves as a copy of its bytes (a wrong
 // checksum included), one the application changed is rebuilt. The arrival check of the
 // common shape (quickRouterAlert) is held against the full parser.
-import type { ChildProcess } from 'node:child_process';
 import { inspect } from 'node:util';
 import { UdpSocket, type MessageInfo } from '../lib';
 import { findRouterAlert, option, routerAlert, jumboPayload, encode as encodeHopByHop } from '../lib/hopbyhop';
@@ -11,9 +10,9 @@ import { RawSocket } from '../lib/raw';
 import { quickRouterAlert, RouterAlertSocket, type RouterAlertPacket } from '../lib/routeralert';
 import { mutateBytes, Rng } from './fuzz/targets';
 import { describeRoot } from './helpers/privileged';
-import { chain, useTopology, type Topology } from './helpers/topology';
+import { chain, useTopology } from './helpers/topology';
+import { dumpedPackets, nextEvent, tcpdump } from './helpers/wire';
 
-type Chain = Topology<'sender' | 'router' | 'receiver'>;
 
 const SENDER = '2001:db8:1::1';
 const RECEIVER = '2001:db8:2::2';
@@ -110,58 +109,6 @@ describe('quickRouterAlert: the arrival check of the common shape', () => {
   });
 });
 
-/**
- * tcpdump in a host capturing `count` packets that match `filter`; resolves once it is
- * listening, with a function that waits for them and returns their bytes (IPv6 header first).
- */
-async function capture(topo: Chain, host: 'receiver', filter: string, count: number): Promise<() => Promise<Buffer[]>> {
-  const child: ChildProcess = topo.spawn(host, ['tcpdump', '-i', 'eth0', '-n', '-x', '-c', String(count), '-l', filter]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${stderr}`)), 10000);
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then(() => reject(new Error(`tcpdump exited early: ${stderr}`)));
-  });
-  return async () => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    const code = await exited;
-    clearTimeout(timer);
-    if (code !== 0) throw new Error(`tcpdump ended with ${code}: ${stderr}\n${stdout}`);
-    // One summary line per packet, then its hex dump in indented lines.
-    const packets: string[] = [];
-    for (const line of stdout.split('\n')) {
-      const hex = /^\s+0x[0-9a-f]+:\s+(.*)$/.exec(line);
-      if (hex) packets[packets.length - 1] += hex[1].replace(/\s+/g, '');
-      else if (line.trim() !== '') packets.push('');
-    }
-    return packets.map((h) => Buffer.from(h, 'hex'));
-  };
-}
-
-function next<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: string, ms = 3000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.removeListener(event, on);
-      reject(new Error(`no '${event}' within ${ms} ms`));
-    }, ms);
-    const on = (...args: unknown[]): void => {
-      clearTimeout(timer);
-      emitter.removeListener(event, on);
-      resolve(args as T);
-    };
-    emitter.on(event, on);
-  });
-}
-
 describeRoot('RouterAlertSocket.forward() on a sender - router - receiver chain', () => {
   const topo = useTopology(() => chain());
 
@@ -171,7 +118,7 @@ describeRoot('RouterAlertSocket.forward() on a sender - router - receiver chain'
    */
   async function relay(ra: RouterAlertSocket, packets: Buffer[], handle: (p: RouterAlertPacket, i: number) => void, filter = `ip6[6] == 0 and dst host ${RECEIVER}`): Promise<Buffer[]> {
     await using inject = new RawSocket({ protocol: 255, netns: topo.ns('sender') });
-    const wire = await capture(topo, 'receiver', filter, packets.length);
+    const dump = await tcpdump(topo, 'receiver', filter, { count: packets.length });
     const results: Array<Promise<unknown>> = [];
     let n = 0;
     ra.on('packet', (p: RouterAlertPacket) => {
@@ -179,7 +126,7 @@ describeRoot('RouterAlertSocket.forward() on a sender - router - receiver chain'
       results.push(ra.forward(p));
     });
     for (const p of packets) await inject.send(p, { address: RECEIVER });
-    const out = await wire();
+    const out = dumpedPackets(await dump());
     expect(await Promise.all(results)).toEqual(packets.map(() => expect.objectContaining({ forwarded: true })));
     return out;
   }
@@ -275,10 +222,10 @@ describeRoot('RouterAlertSocket.forward() on a sender - router - receiver chain'
         void ra.forward(p, { payload: 'payload option' });
       }
     });
-    const first = next<[Buffer]>(rx, 'message');
+    const first = nextEvent<[Buffer]>(rx, 'message');
     await inject.send(raUdp('assign udp', 7202), { address: RECEIVER });
     await first;
-    const second = next<[Buffer]>(rx, 'message');
+    const second = nextEvent<[Buffer]>(rx, 'message');
     await inject.send(raUdp('option payload', 7202), { address: RECEIVER });
     await second;
     expect(got).toEqual(['udp assigned', 'payload option']);
@@ -289,22 +236,22 @@ describeRoot('RouterAlertSocket.forward() on a sender - router - receiver chain'
     await using ra = new RouterAlertSocket({ value: 5, netns: topo.ns('router') });
     await using rx = new UdpSocket({ netns: topo.ns('receiver'), port: 7203 });
     await using inject = new RawSocket({ protocol: 255, netns: topo.ns('sender') });
-    const tapped = next<[RouterAlertPacket]>(ra, 'packet');
+    const tapped = nextEvent<[RouterAlertPacket]>(ra, 'packet');
     await inject.send(raUdp('new source', 7203), { address: RECEIVER });
     const [pkt] = await tapped;
     pkt.header = { ...pkt.header, source: '2001:db8:1::99' };
-    const arrived = next<[Buffer, MessageInfo]>(rx, 'message');
+    const arrived = nextEvent<[Buffer, MessageInfo]>(rx, 'message');
     await expect(ra.forward(pkt)).resolves.toMatchObject({ forwarded: true });
     const [data, info] = await arrived; // a valid checksum over the new pseudo-header
     expect([data.toString(), info.address]).toEqual(['new source', '2001:db8:1::99']);
 
-    const again = next<[RouterAlertPacket]>(ra, 'packet');
+    const again = nextEvent<[RouterAlertPacket]>(ra, 'packet');
     await inject.send(raUdp('bad version', 7203), { address: RECEIVER });
     const [bad] = await again;
     bad.header.version = 4;
     await expect(ra.forward(bad)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     bad.header.version = 6;
-    const fixed = next<[Buffer]>(rx, 'message');
+    const fixed = nextEvent<[Buffer]>(rx, 'message');
     await expect(ra.forward(bad)).resolves.toMatchObject({ forwarded: true });
     expect((await fixed)[0].toString()).toBe('bad version');
     expect(ra.stats).toMatchObject({ forwarded: 2, received: 2 });

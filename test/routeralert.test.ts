@@ -1,72 +1,21 @@
 // RouterAlertSocket on a real sender - router - receiver chain: what the kernel taps, what
 // it holds back, what forward() puts on the wire (checked by tcpdump, not by our parser),
 // Time Exceeded, namespace isolation, malformed packets, and every bad input.
-import type { ChildProcess } from 'node:child_process';
 import { UdpSocket, hopByHop, type MessageInfo } from '../lib';
 import { buildUdpPacket, internetChecksum, parsePacket, upperLayerChecksum } from '../lib/packet';
 import { RawSocket } from '../lib/raw';
 import { RouterAlertSocket, type ForwardResult, type Ipv4RouterAlertPacket, type RouterAlertPacket } from '../lib/routeralert';
 import { describeRoot } from './helpers/privileged';
-import { chain, useTopology, type Topology } from './helpers/topology';
+import { chain, useTopology } from './helpers/topology';
+import { nextEvent, tcpdump } from './helpers/wire';
 
-type Chain = Topology<'sender' | 'router' | 'receiver'>;
 
 const SENDER = '2001:db8:1::1';
 const ROUTER_IN = '2001:db8:1::2';
 const RECEIVER = '2001:db8:2::2';
 
-/**
- * Resolves with the arguments of the next `event` (that `accept` takes, if given), or
- * rejects after `ms`: every wait in this file is bounded.
- */
-function next<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: string, ms = 3000, accept?: (...args: T) => boolean): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.removeListener(event, on);
-      reject(new Error(`no '${event}' within ${ms} ms`));
-    }, ms);
-    const on = (...args: unknown[]): void => {
-      if (accept !== undefined && !accept(...(args as T))) return;
-      clearTimeout(timer);
-      emitter.removeListener(event, on);
-      resolve(args as T);
-    };
-    emitter.on(event, on);
-  });
-}
-
-const nextPacket = async (ra: RouterAlertSocket): Promise<RouterAlertPacket> => (await next<[RouterAlertPacket]>(ra, 'packet'))[0];
-const nextMessage = (sock: UdpSocket | RawSocket): Promise<[Buffer, MessageInfo]> => next<[Buffer, MessageInfo]>(sock, 'message');
-
-/**
- * tcpdump in a host, capturing one packet that matches `filter`; resolves once it is
- * listening, with a function that waits for (and returns) its verbose output.
- */
-async function tcpdump(topo: Chain, host: 'sender' | 'router' | 'receiver', filter: string): Promise<() => Promise<string>> {
-  const child: ChildProcess = topo.spawn(host, ['tcpdump', '-i', 'eth0', '-n', '-vv', '-x', '-c', '1', '-l', filter]);
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${stderr}`)), 10000);
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    void exited.then(() => reject(new Error(`tcpdump exited early: ${stderr}`)));
-  });
-  return async () => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    const code = await exited;
-    clearTimeout(timer);
-    if (code !== 0) throw new Error(`tcpdump ended with ${code}: ${stderr}\n${stdout}`);
-    return stdout;
-  };
-}
+const nextPacket = async (ra: RouterAlertSocket): Promise<RouterAlertPacket> => (await nextEvent<[RouterAlertPacket]>(ra, 'packet'))[0];
+const nextMessage = (sock: UdpSocket | RawSocket): Promise<[Buffer, MessageInfo]> => nextEvent<[Buffer, MessageInfo]>(sock, 'message');
 
 /** The packet bytes of tcpdump -x output (its hex dump starts at the IP header). */
 function hexBytes(out: string): Buffer {
@@ -130,7 +79,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
     await using ra = new RouterAlertSocket({ value: 5, netns: topo.ns('router') });
     await using rx = new UdpSocket({ netns: topo.ns('receiver'), port: 7000, receiveHopByHop: true });
     await using tx = new UdpSocket({ netns: topo.ns('sender') });
-    const wire = await tcpdump(topo, 'receiver', `ip6[6] == 0 and dst host ${RECEIVER}`);
+    const wire = await tcpdump(topo, 'receiver', `ip6[6] == 0 and dst host ${RECEIVER}`, { verbose: true });
 
     const tapped = nextPacket(ra);
     await tx.send('tap me', { address: RECEIVER, port: 7000, hopByHop: [hopByHop.routerAlert(5)] });
@@ -209,7 +158,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
     await using tx = new UdpSocket({ netns: topo.ns('sender') });
     {
       await using isolated = new RouterAlertSocket({ value, netns: topo.ns('sender') });
-      const warned = next<[Error & { code: string }]>(isolated, 'warning');
+      const warned = nextEvent<[Error & { code: string }]>(isolated, 'warning');
       isolated.on('packet', (p: RouterAlertPacket) => isolated.drop(p));
       expect((await warned)[0].code).toBe('IP6SOCK_NO_FORWARDING');
       const passed = nextMessage(rx);
@@ -273,7 +222,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
     await using ra = new RouterAlertSocket({ value: 5, netns: topo.ns('router') });
     await using rx = new UdpSocket({ netns: topo.ns('receiver'), port: 7003, receiveHopByHop: true });
     await using tx = new UdpSocket({ netns: topo.ns('sender') });
-    const wire = await tcpdump(topo, 'receiver', `ip6[6] == 0 and dst host ${RECEIVER}`);
+    const wire = await tcpdump(topo, 'receiver', `ip6[6] == 0 and dst host ${RECEIVER}`, { verbose: true });
     const tapped = nextPacket(ra);
     await tx.send('reserve 10 Mbit/s', { address: RECEIVER, port: 7003, hopByHop: [hopByHop.routerAlert(5)] });
     const pkt = await tapped;
@@ -435,11 +384,11 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
 
   test('a namespace that does not forward gets an IP6SOCK_NO_FORWARDING warning (event, else process warning)', async () => {
     await using host = new RouterAlertSocket({ value: 5, netns: topo.ns('sender') });
-    const [warning] = await next<[Error & { code: string }]>(host, 'warning');
+    const [warning] = await nextEvent<[Error & { code: string }]>(host, 'warning');
     expect(warning.code).toBe('IP6SOCK_NO_FORWARDING');
     expect(warning.message).toContain('net.ipv6.conf.all.forwarding is 0');
     await using v4 = new RouterAlertSocket({ family: 4, protocol: 17, netns: topo.ns('sender') });
-    expect((await next<[Error]>(v4, 'warning'))[0].message).toContain('net.ipv4.ip_forward is 0');
+    expect((await nextEvent<[Error]>(v4, 'warning'))[0].message).toContain('net.ipv4.ip_forward is 0');
 
     const none: Error[] = [];
     await using router = new RouterAlertSocket({ value: 5, netns: topo.ns('router') });
@@ -468,7 +417,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
 
     // A datagram to the router itself reaches the raw socket too (ordinary raw delivery): ignored.
     await tx.send('to the router', { address: '192.0.2.2', port: 7100 });
-    const tapped = next<[Ipv4RouterAlertPacket]>(ra, 'packet');
+    const tapped = nextEvent<[Ipv4RouterAlertPacket]>(ra, 'packet');
     const sent = ipv4Udp({ source: '192.0.2.1', destination: '192.0.2.66', ttl: 64, port: 7100, data: 'v4 alert', routerAlert: 0 });
     await inject.send(sent, { address: '192.0.2.66' });
     const [pkt] = await tapped;
@@ -507,7 +456,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
     // IPv4 raw sockets have no type filter and receive the IPv4 header: skip to the ICMP part,
     // and past the Port Unreachable the router sent for 'to the router' above.
     const icmpOf = (d: Buffer): Buffer => d.subarray((d[0] & 0x0f) * 4);
-    const err = next<[Buffer, MessageInfo]>(icmp, 'message', 3000, (d) => icmpOf(d)[0] === 11);
+    const err = nextEvent<[Buffer, MessageInfo]>(icmp, 'message', 3000, (d) => icmpOf(d)[0] === 11);
     await inject.send(expired, { address: '192.0.2.66' });
     const [reply, replyInfo] = await err;
     expect(replyInfo.address).toBe('192.0.2.2');

@@ -1,0 +1,68 @@
+// Waiting for events and watching the wire, bounded in time: shared by the packet-level tests.
+import type { ChildProcess } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
+import type { Topology } from './topology';
+
+/**
+ * Resolves with the arguments of the next `event` (that `accept` takes, if given), or
+ * rejects after `ms`.
+ */
+export function nextEvent<T extends unknown[]>(emitter: EventEmitter, event: string, ms = 3000, accept?: (...args: T) => boolean): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.removeListener(event, on);
+      reject(new Error(`no '${event}' within ${ms} ms`));
+    }, ms);
+    const on = (...args: unknown[]): void => {
+      if (accept !== undefined && !accept(...(args as T))) return;
+      clearTimeout(timer);
+      emitter.removeListener(event, on);
+      resolve(args as T);
+    };
+    emitter.on(event, on);
+  });
+}
+
+/**
+ * tcpdump on eth0 of `host`, capturing `count` packets that match `filter` with their hex
+ * dump (-x; -vv for `verbose` decoding). Resolves once it is listening, with a function that
+ * waits (at most 5 s) for the packets and returns tcpdump's output.
+ */
+export async function tcpdump<H extends string>(topo: Topology<H>, host: H, filter: string, opts: { count?: number; verbose?: boolean } = {}): Promise<() => Promise<string>> {
+  const args = ['tcpdump', '-i', 'eth0', '-n', ...(opts.verbose ? ['-vv'] : []), '-x', '-c', String(opts.count ?? 1), '-l', filter];
+  const child: ChildProcess = topo.spawn(host, args);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${stderr}`)), 10000);
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes('listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    void exited.then(() => reject(new Error(`tcpdump exited early: ${stderr}`)));
+  });
+  return async () => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    const code = await exited;
+    clearTimeout(timer);
+    if (code !== 0) throw new Error(`tcpdump ended with ${code}: ${stderr}\n${stdout}`);
+    return stdout;
+  };
+}
+
+/** The packets of tcpdump -x output, each as bytes (IPv6 header first). */
+export function dumpedPackets(output: string): Buffer[] {
+  // One summary line per packet, then its hex dump in indented lines.
+  const packets: string[] = [];
+  for (const line of output.split('\n')) {
+    const hex = /^\s+0x[0-9a-f]+:\s+(.*)$/.exec(line);
+    if (hex) packets[packets.length - 1] += hex[1].replace(/\s+/g, '');
+    else if (line.trim() !== '') packets.push('');
+  }
+  return packets.map((h) => Buffer.from(h, 'hex'));
+}
