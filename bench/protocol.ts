@@ -119,12 +119,21 @@ export class Counter {
   }
 }
 
-/** reset / report IDLE_MS MAX_MS, the commands every receiver answers. */
+/**
+ * reset / report IDLE_MS MAX_MS / hold MS, the commands every receiver answers. hold: after
+ * the answer, the event loop blocks for MS ms (no reads), so datagrams pile up in the
+ * socket's buffer and the reads after it measure how fast a backlog drains.
+ */
 export function counterHandlers(counter: Counter, kernelDrops: () => number | null): Record<string, Handler> {
   return {
     reset: () => {
       counter.reset();
       return { event: 'reset' };
+    },
+    hold: ([ms]) => {
+      // After the answer is written (synchronously, see write()), before the loop polls again.
+      setImmediate(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Number(ms)));
+      return { event: 'hold' };
     },
     report: async ([idle, max]) => {
       await counter.idle(Number(idle), Number(max));

@@ -139,6 +139,9 @@ static inline void counter_stamp(struct counter* c, uint64_t now) {
  *                         -> {"received":..,"bytes":..,"c0":..,"t0":..,"c1":..,"t1":..,
  *                             "other":..,"kernelDrops":..,"cpuNs":..,"rssKb":..}
  *                         (cpuNs: CPU time used since the reset)
+ *   hold MS               answer, then read nothing for MS ms  -> {"event":"hold"}
+ *                         (datagrams pile up in the socket's buffer: the next reads
+ *                         measure how fast a backlog drains)
  *   quit                  exit
  * `drops` points at the kernel's overflow counter (SO_RXQ_OVFL), or NULL.
  */
@@ -187,6 +190,12 @@ static inline void serve_counter(const char* prog, int fd, drain_fn drain, void*
           counter_reset(&c);
           printf("{\"event\":\"reset\"}\n");
           fflush(stdout);
+        } else if (sscanf(line, "hold %lu", &idle_ms) == 1) {
+          printf("{\"event\":\"hold\"}\n");
+          fflush(stdout);
+          struct timespec t = {.tv_sec = (time_t)(idle_ms / 1000), .tv_nsec = (long)(idle_ms % 1000) * 1000000L};
+          while (nanosleep(&t, &t) < 0 && errno == EINTR) {
+          }
         } else if (sscanf(line, "report %lu %lu", &idle_ms, &max_ms) == 2) {
           reporting = 1;
           report_start = now_ns();
