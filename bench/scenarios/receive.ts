@@ -12,7 +12,7 @@
  * datagrams a full socket buffer refused) and the receiver's CPU time per packet.
  * @packageDocumentation
  */
-import { hostPair } from '../../lib/testbed';
+import { hostPair, type Topology } from '../../lib/testbed';
 import { multicastSocket } from '../ip6sock';
 import * as fs from 'node:fs';
 import {
@@ -94,42 +94,24 @@ interface Sample {
   rssKb: number;
 }
 
-/** One run: reset the receiver, blast, wait until the receiver is idle, read its report. */
-async function once(blaster: Peer, rx: Peer, netns: string, packets: number): Promise<Sample> {
-  await rx.request('reset', 5000);
-  const before = snmp6(netns);
-  const tx = await blaster.request(`send ${packets}`, timeoutFor(packets));
-  const report = counterReport(await rx.request('report 300 10000', 15_000));
-  const after = snmp6(netns);
-  const sent = num(tx, 'sent');
-  return {
-    pps: rateOf(report),
-    sent,
-    received: report.received,
-    rcvbufErrors: (after.Udp6RcvbufErrors ?? 0) - (before.Udp6RcvbufErrors ?? 0),
-    blasterPps: (sent * 1e9) / num(tx, 'elapsedNs'),
-    cpuUsPerPacket: cpuPerPacketUs(report),
-    rssKb: report.rssKb,
-  };
-}
-
 /** How long a receiver reads nothing in the backlog case; the blast must end well before. */
 const BACKLOG_HOLD_MS = 2500;
 /** Receive buffer of the backlog case: room for every datagram of a run (truesize ~1 KiB each). */
 const backlogBuffer = (packets: number): number => Math.max(RECEIVE_BUFFER, packets * 2048);
 
 /**
- * One backlog run: the receiver stops reading, the blaster sends every datagram into its
- * buffer, then the receiver drains them in full batches. The receiver's rate from its first
- * to its last datagram is its capacity: no wake-ups in between, nothing limits it but itself.
+ * One run: reset the receiver, blast, wait until the receiver is idle, read its report.
+ * With `backlog`, the receiver first stops reading (hold) while the blaster fills its
+ * buffer, then drains it in full batches: its rate from its first to its last datagram is
+ * then its capacity, with no wake-ups in between and nothing but itself to limit it.
  */
-async function backlogOnce(blaster: Peer, rx: Peer, netns: string, packets: number): Promise<Sample> {
+async function once(blaster: Peer, rx: Peer, netns: string, packets: number, backlog = false): Promise<Sample> {
   await rx.request('reset', 5000);
   const before = snmp6(netns);
-  await rx.request(`hold ${BACKLOG_HOLD_MS}`, 5000);
+  if (backlog) await rx.request(`hold ${BACKLOG_HOLD_MS}`, 5000);
   const tx = await blaster.request(`send ${packets}`, timeoutFor(packets));
   const blastMs = num(tx, 'elapsedNs') / 1e6;
-  if (blastMs > BACKLOG_HOLD_MS * 0.8) throw new Error(`the blast took ${Math.round(blastMs)} ms, too close to the ${BACKLOG_HOLD_MS} ms the receiver holds off`);
+  if (backlog && blastMs > BACKLOG_HOLD_MS * 0.8) throw new Error(`the blast took ${Math.round(blastMs)} ms, too close to the ${BACKLOG_HOLD_MS} ms the receiver holds off`);
   const report = counterReport(await rx.request('report 300 30000', 40_000));
   const after = snmp6(netns);
   const sent = num(tx, 'sent');
@@ -138,10 +120,42 @@ async function backlogOnce(blaster: Peer, rx: Peer, netns: string, packets: numb
     sent,
     received: report.received,
     rcvbufErrors: (after.Udp6RcvbufErrors ?? 0) - (before.Udp6RcvbufErrors ?? 0),
-    blasterPps: (sent * 1e9) / num(tx, 'elapsedNs'),
+    blasterPps: (sent * 1e6) / blastMs,
     cpuUsPerPacket: cpuPerPacketUs(report),
     rssKb: report.rssKb,
   };
+}
+
+/** A receiver with its own blaster, both started; a failed start is kept as the Error. */
+interface Pair {
+  r: Receiver;
+  blaster: Peer | Error;
+  rx: Peer | Error;
+}
+
+async function startPair(ctx: Context, topo: Topology<'a' | 'b'>, r: Receiver, argv: string[], dst: string, size: number): Promise<Pair> {
+  const blasterArgv = [ctx.bin.blaster, '--dst', dst, '--port', String(r.port), '--size', String(size), '--ifname', 'eth0', '--connect'];
+  return {
+    r,
+    blaster: await startPeer(topo, 'a', blasterArgv, { label: `C blaster for ${r.base.impl}`, cpu: ctx.cpu.traffic }),
+    rx: await startPeer(topo, 'b', argv, { label: r.base.impl, cpu: ctx.cpu.measured }),
+  };
+}
+
+/** Runs every pair round-robin (see interleave), one sample per run. */
+function runPairs(ctx: Context, what: string, pairs: Pair[], netns: string, packets: number, backlog: boolean): Promise<Array<Sample[] | Error>> {
+  return interleave(
+    ctx,
+    what,
+    pairs.map(({ r, blaster, rx }) => ({
+      label: r.base.impl,
+      once: () => {
+        if (blaster instanceof Error) throw blaster;
+        if (rx instanceof Error) throw rx;
+        return once(blaster, rx, netns, packets, backlog);
+      },
+    })),
+  );
 }
 
 /** Sets net.core.rmem_max for the length of `fn` (SO_RCVBUF is capped by it), then restores it. */
@@ -188,7 +202,7 @@ export const receive: Scenario = {
             { ...r.base, case: caseName },
             { ...r.base, case: `${caseName}, CPU per packet`, metric: 'receiver CPU time per packet', unit: 'us', better: 'lower' },
           ];
-          const runnable: Array<{ r: Receiver; blaster: Peer | Error; rx: Peer | Error }> = [];
+          const runnable: Pair[] = [];
           try {
             for (const r of receivers(ctx, transport)) {
               const argv = r.argv;
@@ -196,26 +210,10 @@ export const receive: Scenario = {
                 rows.push(...bases(r).map((b) => unavailableRow(b, argv.unavailable)));
                 continue;
               }
-              const blasterArgv = [ctx.bin.blaster, '--dst', dst, '--port', String(r.port), '--size', String(size), '--ifname', 'eth0', '--connect'];
-              runnable.push({
-                r,
-                blaster: await startPeer(topo, 'a', blasterArgv, { label: `C blaster for ${r.base.impl}`, cpu: ctx.cpu.traffic }),
-                rx: await startPeer(topo, 'b', argv, { label: r.base.impl, cpu: ctx.cpu.measured }),
-              });
+              runnable.push(await startPair(ctx, topo, r, argv, dst, size));
             }
             ctx.log(`receive ${caseName}: ${runnable.map((x) => x.r.base.impl).join(', ')}`);
-            const results = await interleave(
-              ctx,
-              `receive ${caseName}`,
-              runnable.map(({ r, blaster, rx }) => ({
-                label: r.base.impl,
-                once: () => {
-                  if (blaster instanceof Error) throw blaster;
-                  if (rx instanceof Error) throw rx;
-                  return once(blaster, rx, netns, packets);
-                },
-              })),
-            );
+            const results = await runPairs(ctx, `receive ${caseName}`, runnable, netns, packets, false);
             runnable.forEach(({ r }, i) => rows.push(...rowsOf(...bases(r), results[i])));
           } finally {
             await closePeers(runnable.flatMap((x) => [x.blaster, x.rx]));
@@ -228,29 +226,12 @@ export const receive: Scenario = {
       const size = Math.min(...ctx.options.sizes);
       const caseName = `multicast ${size} B, backlog of ${packetsBacklog.toLocaleString('en')}`;
       await withRmemMax(rcvbuf, async () => {
-        const runnable: Array<{ r: Receiver; blaster: Peer | Error; rx: Peer | Error }> = [];
+        const runnable: Pair[] = [];
         try {
           for (const r of receivers(ctx, 'multicast', rcvbuf)) {
-            if (!Array.isArray(r.argv)) continue; // reported unavailable above
-            const blasterArgv = [ctx.bin.blaster, '--dst', RECEIVE_GROUP, '--port', String(r.port), '--size', String(size), '--ifname', 'eth0', '--connect'];
-            runnable.push({
-              r,
-              blaster: await startPeer(topo, 'a', blasterArgv, { label: `C blaster for ${r.base.impl}`, cpu: ctx.cpu.traffic }),
-              rx: await startPeer(topo, 'b', r.argv, { label: r.base.impl, cpu: ctx.cpu.measured }),
-            });
+            if (Array.isArray(r.argv)) runnable.push(await startPair(ctx, topo, r, r.argv, RECEIVE_GROUP, size)); // else reported above
           }
-          const results = await interleave(
-            ctx,
-            `receive ${caseName}`,
-            runnable.map(({ r, blaster, rx }) => ({
-              label: r.base.impl,
-              once: () => {
-                if (blaster instanceof Error) throw blaster;
-                if (rx instanceof Error) throw rx;
-                return backlogOnce(blaster, rx, netns, packetsBacklog);
-              },
-            })),
-          );
+          const results = await runPairs(ctx, `receive ${caseName}`, runnable, netns, packetsBacklog, true);
           runnable.forEach(({ r }, i) =>
             rows.push(
               ...rowsOf(
