@@ -193,3 +193,49 @@ export function formatIpv6(bytes: Uint8Array, offset = 0): string {
   }
   return s;
 }
+
+/**
+ * Formats received addresses, recognising the one formatted last (the common case in a
+ * stream): then the same string comes back, without formatting or allocating, and
+ * `current` is it.
+ */
+export class AddressCache {
+  private a = -1;
+  private b = -1;
+  private c = -1;
+  private d = -1;
+  private family = 0;
+  /** The address formatted last (without zone). */
+  current = '';
+
+  /** The address of a received record: at word `w` of `words`, the Int32 view of `meta`. */
+  format(meta: Uint8Array, words: Int32Array, w: number, family: number): string {
+    if (family === 4) {
+      if (this.changed(words[w], 0, 0, 0, 4)) {
+        const at = w * 4;
+        this.current = `${meta[at]}.${meta[at + 1]}.${meta[at + 2]}.${meta[at + 3]}`;
+      }
+      return this.current;
+    }
+    if (this.changed(words[w], words[w + 1], words[w + 2], words[w + 3], 6)) this.current = formatIpv6(meta, w * 4);
+    return this.current;
+  }
+
+  /** The IPv6 address at bytes[at..at+16), at any alignment. */
+  formatAt(bytes: Uint8Array, at: number): string {
+    const word = (i: number): number => bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24);
+    if (this.changed(word(at), word(at + 4), word(at + 8), word(at + 12), 6)) this.current = formatIpv6(bytes, at);
+    return this.current;
+  }
+
+  /** Stores the address's words; true if they differ from the last ones. */
+  private changed(a: number, b: number, c: number, d: number, family: number): boolean {
+    if (a === this.a && b === this.b && c === this.c && d === this.d && family === this.family) return false;
+    this.a = a;
+    this.b = b;
+    this.c = c;
+    this.d = d;
+    this.family = family;
+    return true;
+  }
+}

@@ -18,7 +18,7 @@ import { inspect } from 'node:util';
 import { ErrorContext, invalidArgType, invalidArgValue, stateError, withContext } from './errors';
 import { findRouterAlert } from './hopbyhop';
 import { sourceFor, type InterfaceRef } from './interfaces';
-import { formatIpv6 } from './ipv6addr';
+import { AddressCache, formatIpv6 } from './ipv6addr';
 import { constants, RecordWord } from './native';
 import {
   parsePacket,
@@ -321,42 +321,6 @@ export function quickRouterAlert(b: Uint8Array, start: number, length: number): 
   return routerAlert;
 }
 
-/** Remembers the last destination's text and error context: a stream has few destinations. */
-class DestinationCache {
-  /** The last address, as four 32-bit words. */
-  private w0 = 0;
-  private w1 = 0;
-  private w2 = 0;
-  private w3 = 0;
-  private text = '';
-  private ctx: ErrorContext | undefined;
-
-  /** The address at b[at..at+16) as RFC 5952 text. */
-  format(b: Buffer, at: number): string {
-    const w0 = b.readInt32LE(at);
-    const w1 = b.readInt32LE(at + 4);
-    const w2 = b.readInt32LE(at + 8);
-    const w3 = b.readInt32LE(at + 12);
-    if (this.text === '' || w0 !== this.w0 || w1 !== this.w1 || w2 !== this.w2 || w3 !== this.w3) {
-      this.w0 = w0;
-      this.w1 = w1;
-      this.w2 = w2;
-      this.w3 = w3;
-      this.text = formatIpv6(b, at);
-      this.ctx = undefined;
-    }
-    return this.text;
-  }
-
-  /** The error context of a send to `address`. */
-  context(address: string, netns: string | undefined): ErrorContext {
-    if (address === this.text && this.ctx !== undefined && this.ctx.netns === netns) return this.ctx;
-    const ctx: ErrorContext = { address, netns };
-    if (address === this.text) this.ctx = ctx;
-    return ctx;
-  }
-}
-
 /** Tapped.stateOf: not a packet of this socket, waiting for forward() or drop(), or done. */
 const FOREIGN = 0;
 const PENDING = 1;
@@ -627,9 +591,9 @@ class TappedPacket6 extends Tapped implements RouterAlertPacket {
   }
 
   /** Where forward() sends the packet: its header's destination. */
-  static destinationOf(pkt: TappedPacket6, cache: DestinationCache): string {
+  static destinationOf(pkt: TappedPacket6, cache: AddressCache): string {
     const h = TappedPacket6.#headerOf(pkt);
-    return h === undefined ? cache.format(pkt.#data, pkt.#start + 24) : h.destination;
+    return h === undefined ? cache.formatAt(pkt.#data, pkt.#start + 24) : h.destination;
   }
 
   /** Whether serializePacket would give back exactly the bytes that came. */
@@ -689,8 +653,9 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
 
   /** Marks the packets this socket emitted (see Tapped): forward() and drop() take only those. */
   private readonly token = {};
-  /** Text and error context of the last destination forwarded to, the common case in a stream. */
-  private readonly lastDestination = new DestinationCache();
+  /** Text and error context of the last destination forwarded to: a stream has few destinations. */
+  private readonly lastDestination = new AddressCache();
+  private lastContext: ErrorContext = {};
   /** Settles a forward() whose send went out: one function for every packet, not a closure each. */
   private readonly sent = (n: number): ForwardResult => {
     this.stats.forwarded++;
@@ -851,7 +816,8 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   /** Hands the bytes to the kernel; the packet is settled once they are accepted for sending. */
   private send(pkt: Tapped, bytes: Buffer, destination: string): Promise<ForwardResult> {
     Tapped.settle(pkt);
-    return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, this.lastDestination.context(destination, this.netns)).then(this.sent);
+    if (this.lastContext.address !== destination) this.lastContext = { address: destination, netns: this.netns };
+    return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, this.lastContext).then(this.sent);
   }
 
   /** A packet whose hop limit (TTL) would reach 0: settled, counted, reported to its source. */

@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { attempt, closedError, ErrorContext, withContext } from './errors';
-import { formatIpv6 } from './ipv6addr';
+import { AddressCache } from './ipv6addr';
 import { Outbox, SendControl, SendWaiter, SingleSend } from './outbox';
 import { AsyncQueue } from './queue';
 import { InterfaceRef } from './interfaces';
@@ -54,47 +54,6 @@ export interface SocketStats {
   kernelDrops: number;
   /** Datagrams longer than maxMessageSize (delivered truncated). */
   truncated: number;
-}
-
-/**
- * Formats the addresses of received records, recognising the one formatted for the
- * previous record (the common case in a stream): then the same string comes back, without
- * formatting or allocating, and `current` is it.
- */
-class AddressCache {
-  private a = -1;
-  private b = -1;
-  private c = -1;
-  private d = -1;
-  private family = 0;
-  /** The address formatted last (without zone). */
-  current = '';
-
-  /** The address at word `w` of `words` (a view of `meta`). */
-  format(meta: Buffer, words: Int32Array, w: number, family: number): string {
-    const a = words[w];
-    if (family === 4) {
-      if (a !== this.a || family !== this.family) {
-        this.a = a;
-        this.family = 4;
-        const at = w * 4;
-        this.current = `${meta[at]}.${meta[at + 1]}.${meta[at + 2]}.${meta[at + 3]}`;
-      }
-      return this.current;
-    }
-    const b = words[w + 1];
-    const c = words[w + 2];
-    const d = words[w + 3];
-    if (a !== this.a || b !== this.b || c !== this.c || d !== this.d || family !== this.family) {
-      this.a = a;
-      this.b = b;
-      this.c = c;
-      this.d = d;
-      this.family = family;
-      this.current = formatIpv6(meta, w * 4);
-    }
-    return this.current;
-  }
 }
 
 /**

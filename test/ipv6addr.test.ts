@@ -1,4 +1,4 @@
-import { formatIpv6, parseIpv6, writeIpv6 } from '../lib/ipv6addr';
+import { AddressCache, formatIpv6, parseIpv6, writeIpv6 } from '../lib/ipv6addr';
 
 function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
@@ -107,5 +107,33 @@ describe('formatIpv6 (RFC 5952)', () => {
     expect(codeOf(() => formatIpv6(Buffer.alloc(40), -1))).toBe('ERR_OUT_OF_RANGE');
     expect(codeOf(() => formatIpv6(Buffer.alloc(40), 1.5))).toBe('ERR_OUT_OF_RANGE');
     expect(codeOf(() => formatIpv6('::1' as unknown as Uint8Array))).toBe('ERR_INVALID_ARG_TYPE');
+  });
+});
+
+describe('AddressCache', () => {
+  test('formats an address once while it repeats, and anew when it changes', () => {
+    const cache = new AddressCache();
+    const meta = Buffer.alloc(48);
+    parseIpv6('2001:db8::1').forEach((b, i) => (meta[16 + i] = b));
+    const words = new Int32Array(meta.buffer, meta.byteOffset, 12);
+    const first = cache.format(meta, words, 4, 6);
+    expect(first).toBe('2001:db8::1');
+    expect(cache.format(meta, words, 4, 6)).toBe(first);
+    expect(cache.current).toBe(first);
+    meta[31] = 2;
+    expect(cache.format(meta, words, 4, 6)).toBe('2001:db8::2');
+    // The same first word read as IPv4 is another address.
+    meta.set([192, 0, 2, 7], 16);
+    expect(cache.format(meta, words, 4, 4)).toBe('192.0.2.7');
+    expect(cache.format(meta, words, 4, 6)).toBe('c000:207::2');
+  });
+
+  test('formatAt reads an IPv6 address at any offset', () => {
+    const cache = new AddressCache();
+    const bytes = Buffer.alloc(40);
+    parseIpv6('fe80::1:2').forEach((b, i) => (bytes[3 + i] = b));
+    expect(cache.formatAt(bytes, 3)).toBe('fe80::1:2');
+    bytes[18] = 3;
+    expect(cache.formatAt(bytes, 3)).toBe('fe80::1:3');
   });
 });
