@@ -1,9 +1,12 @@
 /**
  * The FIFO behind every async iterator of the library (sockets, interface watchers): items
- * pushed while nobody waits are kept in order; end() finishes the iterator.
+ * pushed while nobody waits are kept in order; end() finishes the iterator. Also the end of
+ * their close sequence, which both share: ending the iterators and announcing 'close'.
  * @internal
  * @packageDocumentation
  */
+import type { EventEmitter } from 'node:events';
+
 export class AsyncQueue<T> {
   private readonly items: T[] = [];
   private waiting: ((r: IteratorResult<T>) => void) | undefined;
@@ -53,4 +56,28 @@ export class AsyncQueue<T> {
       },
     };
   }
+}
+
+/** Ends every iterator fed from `queues` and forgets them: what close() does to iterators. */
+export function endAll<T>(queues: Set<AsyncQueue<T>>): void {
+  for (const q of queues) q.end();
+  queues.clear();
+}
+
+/**
+ * The promise close() returns and the end of every close sequence: `announce()` emits
+ * 'close' on the next tick, then resolves the promise. The promise exists before the
+ * teardown runs, so the object already counts as closed while it tears down.
+ */
+export function closeSignal(emitter: EventEmitter): { promise: Promise<void>; announce(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return {
+    promise,
+    announce: () =>
+      process.nextTick(() => {
+        emitter.emit('close');
+        resolve();
+      }),
+  };
 }

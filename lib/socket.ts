@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import { attempt, closedError, ErrorContext, withContext } from './errors';
 import { AddressCache } from './ipv6addr';
 import { Outbox, SendControl, SendWaiter, SingleSend } from './outbox';
-import { AsyncQueue } from './queue';
+import { AsyncQueue, closeSignal, endAll } from './queue';
 import { InterfaceRef } from './interfaces';
 import { native, NativeSocket, RecordWord, SendPlan } from './native';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
@@ -226,8 +226,8 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     if (this.closing) return this.closing;
     // Sends made before close() in the same tick still leave.
     this.flush();
-    let resolveClosing!: () => void;
-    this.closing = new Promise<void>((resolve) => (resolveClosing = resolve));
+    const ending = closeSignal(this);
+    this.closing = ending.promise;
     try {
       this.beforeClose();
     } finally {
@@ -239,12 +239,8 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
       const waiters = this.queuedWaiters.splice(0);
       const slots = this.queuedSlots.splice(0);
       waiters.forEach((w, i) => w.abandon(slots[i], closedError('socket')));
-      for (const q of this.queues) q.end();
-      this.queues.clear();
-      process.nextTick(() => {
-        this.emit('close');
-        resolveClosing();
-      });
+      endAll(this.queues);
+      ending.announce();
     }
     return this.closing;
   }

@@ -21,7 +21,7 @@
  * seen that way; they look like no change.
  * @packageDocumentation
  */
-import { AsyncQueue } from './queue';
+import { AsyncQueue, closeSignal, endAll } from './queue';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -203,17 +203,13 @@ export class InterfaceWatcher extends EventEmitter implements AsyncIterable<Inte
   /** Stops watching: closes the netlink socket, ends iterators, emits 'close' and resolves. Idempotent. */
   close(): Promise<void> {
     if (this.closing) return this.closing;
-    let resolveClosing!: () => void;
-    this.closing = new Promise<void>((resolve) => (resolveClosing = resolve));
+    const ending = closeSignal(this);
+    this.closing = ending.promise;
     this.handle.close();
     if (this.nsFd !== undefined) fs.closeSync(this.nsFd);
     this.signal?.removeEventListener('abort', this.onAbort);
-    for (const q of this.queues) q.end();
-    this.queues.clear();
-    process.nextTick(() => {
-      this.emit('close');
-      resolveClosing();
-    });
+    endAll(this.queues);
+    ending.announce();
     return this.closing;
   }
 
