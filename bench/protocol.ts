@@ -12,6 +12,7 @@
  * every 64 packets (C: after every batch); the rate is (c1 - c0) / (t1 - t0).
  * @packageDocumentation
  */
+import type * as dgram from 'node:dgram';
 import * as readline from 'node:readline';
 
 /** One reply line. */
@@ -202,4 +203,21 @@ export function serve(ready: Reply, handlers: Record<string, Handler>, cleanup: 
     void queue.then(finish);
   });
   write({ event: 'ready', pid: process.pid, ...ready });
+}
+
+/**
+ * Readies a node:dgram socket the way every dgram role needs it: bound to [::]:port, or
+ * connected to `connect`. Resolves with its close function once it is ready; rejects with
+ * the socket's error.
+ */
+export function readyDgram(sock: dgram.Socket, port: number, connect?: string): Promise<() => Promise<void>> {
+  return new Promise((resolve, reject) => {
+    sock.once('error', reject);
+    const ready = (): void => {
+      sock.off('error', reject);
+      resolve(() => new Promise<void>((closed) => sock.close(() => closed())));
+    };
+    if (connect !== undefined) sock.connect(port, connect, ready);
+    else sock.bind(port, '::', ready);
+  });
 }

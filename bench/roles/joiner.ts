@@ -19,7 +19,7 @@ import * as dgram from 'node:dgram';
 import * as os from 'node:os';
 import { parseArgs } from 'node:util';
 import { multicastSocket } from '../ip6sock';
-import { rssKb, serve } from '../protocol';
+import { readyDgram, rssKb, serve } from '../protocol';
 
 /** The i-th group of a many-groups run. */
 export function groupAddress(i: number): string {
@@ -75,13 +75,7 @@ export async function joiner(argv: string[]): Promise<void> {
     }
     case 'dgram': {
       const sock = dgram.createSocket({ type: 'udp6' });
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind(port, '::', () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
+      close = await readyDgram(sock, port);
       const names = iface === 'all' ? Object.keys(os.networkInterfaces()).filter((n) => n !== 'lo') : [iface];
       joinAll = () => {
         let joined = 0;
@@ -93,7 +87,6 @@ export async function joiner(argv: string[]): Promise<void> {
         }
         return joined;
       };
-      close = () => new Promise((resolve) => sock.close(() => resolve()));
       break;
     }
     default:

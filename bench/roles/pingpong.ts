@@ -12,7 +12,7 @@
 import * as dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
 import { UdpSocket } from '../../lib/udp';
-import { rssKb, serve } from '../protocol';
+import { readyDgram, rssKb, serve } from '../protocol';
 
 export async function echo(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -35,14 +35,7 @@ export async function echo(argv: string[]): Promise<void> {
     case 'dgram': {
       const sock = dgram.createSocket({ type: 'udp6' });
       sock.on('message', (msg, rinfo) => sock.send(msg, rinfo.port, rinfo.address));
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind(port, '::', () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
-      close = () => new Promise((resolve) => sock.close(() => resolve()));
+      close = await readyDgram(sock, port);
       break;
     }
     default:
@@ -93,15 +86,8 @@ export async function ping(argv: string[]): Promise<void> {
     case 'dgram': {
       const sock = dgram.createSocket({ type: 'udp6' });
       sock.on('message', onReply);
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.connect(port, dst, () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
+      close = await readyDgram(sock, port, dst);
       send = () => sock.send(payload);
-      close = () => new Promise((resolve) => sock.close(() => resolve()));
       break;
     }
     default:

@@ -16,7 +16,7 @@ import * as dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
 import { UdpSocket } from '../../lib/udp';
 import { multicastSocket } from '../ip6sock';
-import { Counter, counterHandlers, serve } from '../protocol';
+import { Counter, counterHandlers, readyDgram, serve } from '../protocol';
 
 export async function receiver(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -65,15 +65,8 @@ export async function receiver(argv: string[]): Promise<void> {
     case 'dgram': {
       const sock = dgram.createSocket({ type: 'udp6', recvBufferSize: receiveBufferSize });
       sock.on('message', onData);
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        sock.bind(port, '::', () => {
-          sock.off('error', reject);
-          resolve();
-        });
-      });
+      close = await readyDgram(sock, port);
       if (values.group !== undefined) sock.addMembership(values.group, `::%${values.ifname ?? ''}`);
-      close = () => new Promise((resolve) => sock.close(() => resolve()));
       break;
     }
     default:

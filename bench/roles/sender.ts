@@ -19,7 +19,7 @@
 import * as dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
 import { UdpSocket } from '../../lib/udp';
-import { rssKb, serve } from '../protocol';
+import { readyDgram, rssKb, serve } from '../protocol';
 
 /** Sends n datagrams; resolves when the last one has completed. */
 type SendLoop = (n: number) => Promise<void>;
@@ -129,17 +129,8 @@ export async function sender(argv: string[]): Promise<void> {
     }
     case 'dgram': {
       const sock = dgram.createSocket({ type: 'udp6' });
-      await new Promise<void>((resolve, reject) => {
-        sock.once('error', reject);
-        const ready = (): void => {
-          sock.off('error', reject);
-          resolve();
-        };
-        if (values.connect) sock.connect(port, dst, ready);
-        else sock.bind(0, '::', ready);
-      });
+      close = values.connect ? await readyDgram(sock, port, dst) : await readyDgram(sock, 0);
       loop = dgramLoop(sock, payload, mode, windowSize, to);
-      close = () => new Promise((resolve) => sock.close(() => resolve()));
       break;
     }
     default:
