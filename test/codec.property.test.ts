@@ -17,7 +17,7 @@ import {
 } from '../lib/hopbyhop';
 import { formatIpv6, parseIpv6 } from '../lib/ipv6addr';
 import { parsePacket, serializePacket, type Ipv6Packet } from '../lib/packet';
-import { randomOptions, Rng } from './fuzz/targets';
+import { randomAddress, randomExtension, randomOptions, Rng } from './fuzz/targets';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6f0c0de) >>> 0;
 
@@ -207,12 +207,6 @@ describe(`codec properties (FUZZ_SEED=${SEED})`, () => {
   test('packets: round trip through serializePacket, mutations, noise', () => {
     const r = new Rng(SEED ^ 0xa5a5a5a5);
     const failures: Failure[] = [];
-    const randomAddress = (): string => {
-      const b = r.bytes(16);
-      for (let g = 0; g < 8; g++) if (r.bool(0.4)) b.writeUInt16BE(0, g * 2);
-      return formatIpv6(b);
-    };
-
     const randomPacket = (): { pkt: Ipv6Packet; types: number[] } => {
       const extensions: Ipv6Packet['extensions'] = [];
       const types: number[] = [];
@@ -226,34 +220,8 @@ describe(`codec properties (FUZZ_SEED=${SEED})`, () => {
         types.push(0);
       }
       for (let n = r.int(4); n > 0; n--) {
-        const kind = r.int(5);
-        if (kind === 0) {
-          add(60, destinationOptions.encode(randomOptions(r, false)));
-        } else if (kind === 1) {
-          const rtype = r.pick([0, 2, 3, 4]);
-          const count = rtype === 2 ? 1 : rtype === 3 ? 0 : 1 + r.int(3);
-          const raw = Buffer.concat([Buffer.alloc(8), r.bytes(count * 16 + (rtype === 3 ? 8 * r.int(3) : 0))]);
-          raw[1] = raw.length / 8 - 1;
-          raw[2] = rtype;
-          raw[3] = r.int(count + 1);
-          if (rtype === 4) raw[4] = count - 1;
-          add(43, raw);
-        } else if (kind === 2) {
-          const len = r.pick([1, 2, 4, 6]);
-          const raw = r.bytes((len + 2) * 4);
-          raw[1] = len;
-          add(51, raw);
-        } else if (kind === 3) {
-          const raw = r.bytes(8);
-          raw[1] = 0;
-          raw[2] = 0;
-          raw[3] = 0; // atomic fragment: offset 0, M 0
-          add(44, raw);
-        } else {
-          const raw = r.bytes(8 * (1 + r.int(3)));
-          raw[1] = raw.length / 8 - 1;
-          add(135, raw);
-        }
+        const { type, raw } = randomExtension(r, 'atomic');
+        add(type, raw);
       }
       const fragmented = r.bool(0.1);
       if (fragmented) {
@@ -266,7 +234,7 @@ describe(`codec properties (FUZZ_SEED=${SEED})`, () => {
       const pkt: Ipv6Packet = {
         header: {
           version: 6, trafficClass: r.int(256), flowLabel: r.int(0x100000), payloadLength: 0, nextHeader: 0,
-          hopLimit: r.int(256), source: randomAddress(), destination: randomAddress(),
+          hopLimit: r.int(256), source: randomAddress(r), destination: randomAddress(r),
         },
         extensions,
         protocol: 0,

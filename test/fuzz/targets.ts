@@ -237,7 +237,8 @@ function check(ok: boolean, what: string): void {
 
 const hex = (b: Buffer): string => b.toString('hex');
 
-function randomAddress(r: Rng): string {
+/** A random IPv6 address, with zero runs and IPv4-mapped forms common. */
+export function randomAddress(r: Rng): string {
   const b = r.bytes(16);
   // Zero groups make the '::' forms (and their edge cases) common.
   for (let g = 0; g < 8; g++) if (r.bool(0.4)) b.writeUInt16BE(0, g * 2);
@@ -349,6 +350,46 @@ function optionsTarget(name: string, dest: boolean): FuzzTarget<ModedBytes> {
   };
 }
 
+/**
+ * A random well-formed extension header: destination options, routing (types 0/2/3/4),
+ * fragment, AH or mobility. `fragments: 'atomic'` makes only atomic fragment headers
+ * (offset 0, M 0), which leave the packet whole.
+ */
+export function randomExtension(r: Rng, fragments: 'atomic' | 'any'): { type: number; raw: Buffer } {
+  const k = r.int(5);
+  if (k === 0) return { type: 60, raw: destinationOptions.encode(randomOptions(r, false)) };
+  if (k === 1) {
+    const rtype = r.pick([0, 2, 3, 4]);
+    const count = rtype === 2 ? 1 : rtype === 3 ? 0 : 1 + r.int(3);
+    const raw = Buffer.concat([Buffer.alloc(8), r.bytes(count * 16 + (rtype === 3 ? 8 * r.int(3) : 0))]);
+    raw[1] = raw.length / 8 - 1;
+    raw[2] = rtype;
+    raw[3] = r.int(count + 1);
+    if (rtype === 4) raw[4] = count - 1;
+    return { type: 43, raw };
+  }
+  if (k === 2) {
+    const raw = r.bytes(8);
+    raw[1] = 0;
+    if (fragments === 'any' && r.bool(0.3)) raw[3] |= 1; // M = 1
+    else if (fragments === 'any' && r.bool(0.2)) raw[2] |= 1; // a non-zero offset
+    else {
+      raw[2] = 0;
+      raw[3] = 0;
+    }
+    return { type: 44, raw };
+  }
+  if (k === 3) {
+    const len = r.pick([1, 2, 4, 6]);
+    const raw = r.bytes((len + 2) * 4);
+    raw[1] = len;
+    return { type: 51, raw };
+  }
+  const raw = r.bytes(8 * (1 + r.int(3)));
+  raw[1] = raw.length / 8 - 1;
+  return { type: 135, raw };
+}
+
 /** A random valid packet: fixed header, extension chain, UDP / ICMPv6 / other upper layer. */
 function randomPacket(r: Rng): Buffer {
   const kind = r.int(6);
@@ -356,41 +397,11 @@ function randomPacket(r: Rng): Buffer {
   const common = { source: randomAddress(r), destination: randomAddress(r), hopLimit: r.int(256), trafficClass: r.int(256), flowLabel: r.int(0x100000), ...(hopByHop ? { hopByHop } : {}) };
   if (kind === 0) return buildUdpPacket({ ...common, sourcePort: r.int(0x10000), destinationPort: r.int(0x10000), data: r.bytes(r.int(64)) });
   if (kind === 1) return buildIcmpv6Packet({ ...common, type: r.pick([1, 2, 3, 4, 128, 129, 130, 131, 143, r.int(256)]), code: r.int(4), body: r.bytes(r.int(64)) });
-  // Hand-made chains: destination options, routing (types 0/2/3/4), fragment, AH, mobility.
+  // Hand-made chains of every extension header type.
   const extensions: Ipv6Packet['extensions'] = [];
-  const add = (type: number, raw: Buffer): void => void extensions.push({ type, offset: 0, length: raw.length, raw });
   for (let n = 1 + r.int(4); n > 0; n--) {
-    const k = r.int(5);
-    if (k === 0) add(60, destinationOptions.encode(randomOptions(r, false)));
-    else if (k === 1) {
-      const rtype = r.pick([0, 2, 3, 4]);
-      const count = rtype === 2 ? 1 : rtype === 3 ? 0 : 1 + r.int(3);
-      const raw = Buffer.concat([Buffer.alloc(8), r.bytes(count * 16 + (rtype === 3 ? 8 * r.int(3) : 0))]);
-      raw[1] = raw.length / 8 - 1;
-      raw[2] = rtype;
-      raw[3] = r.int(count + 1);
-      if (rtype === 4) raw[4] = count - 1;
-      add(43, raw);
-    } else if (k === 2) {
-      const raw = r.bytes(8);
-      raw[1] = 0;
-      if (r.bool(0.3)) raw[3] |= 1;
-      else if (r.bool(0.2)) raw[2] |= 1;
-      else {
-        raw[2] = 0;
-        raw[3] = 0;
-      }
-      add(44, raw);
-    } else if (k === 3) {
-      const len = r.pick([1, 2, 4]);
-      const raw = r.bytes((len + 2) * 4);
-      raw[1] = len;
-      add(51, raw);
-    } else {
-      const raw = r.bytes(8 * (1 + r.int(3)));
-      raw[1] = raw.length / 8 - 1;
-      add(135, raw);
-    }
+    const { type, raw } = randomExtension(r, 'any');
+    extensions.push({ type, offset: 0, length: raw.length, raw });
   }
   const protocol = r.pick([17, 58, 6, 59, 50]);
   const pkt: Ipv6Packet = {
