@@ -12,6 +12,7 @@ import {
   type HopByHopOption,
   type UnknownOption,
 } from '../lib/hopbyhop';
+import { thrown } from './helpers/thrown';
 
 function h(hex: string): Buffer {
   return Buffer.from(hex.replace(/\s+/g, ''), 'hex');
@@ -19,16 +20,6 @@ function h(hex: string): Buffer {
 
 function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex').replace(/(..)(?!$)/g, '$1 ');
-}
-
-/** The thrown error, or fails the test. */
-function thrown(fn: () => unknown): { code?: unknown; offset?: unknown; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as { code?: unknown; offset?: unknown; message: string };
-  }
-  throw new Error('expected an error');
 }
 
 /** Offsets of every non-padding option in an encoded header. */

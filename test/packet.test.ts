@@ -17,18 +17,10 @@ import {
   upperLayerChecksum,
   type Ipv6Packet,
 } from '../lib/packet';
+import { thrown } from './helpers/thrown';
 
 function h(hex: string): Buffer {
   return Buffer.from(hex.replace(/\s+/g, ''), 'hex');
-}
-
-function thrown(fn: () => unknown): { code?: unknown; offset?: unknown; message: string } {
-  try {
-    fn();
-  } catch (err) {
-    return err as { code?: unknown; offset?: unknown; message: string };
-  }
-  throw new Error('expected an error');
 }
 
 /*
