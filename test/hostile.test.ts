@@ -643,6 +643,27 @@ const ANYCAST = '2001:db8:5::99';
 /** A socket as the target of method rows; closed at the end. */
 const closeIt = async (s: { close(): Promise<void> }): Promise<void> => s.close();
 
+/** The names of S's methods that take no arguments. */
+type NoArgumentMethod<S> = { [K in keyof S]: S[K] extends () => unknown ? K : never }[keyof S];
+
+/**
+ * Rows for methods without arguments: nothing to refuse, but the valid call must succeed
+ * and, after close(), be refused with ERR_SOCKET_CLOSED.
+ */
+function withoutArguments<S extends { close(): Promise<void> }>(className: string, open: () => S, methods: ReadonlyArray<NoArgumentMethod<S>>): Entry[] {
+  return methods.map((method) =>
+    entry({
+      api: `${className}.${String(method)}`,
+      setup: open,
+      valid: () => [],
+      call: (s) => (s[method] as () => unknown).call(s),
+      positions: [],
+      close: closeIt,
+      teardown: closeIt,
+    }),
+  );
+}
+
 /**
  * A MessageBatch can be read only inside its 'batch' listener: the probe sends itself one
  * datagram over loopback and runs the call there, settling with its result or its throw.
@@ -809,17 +830,7 @@ function socketEntries(bed: Bed): Entry[] {
       close: closeIt,
       teardown: closeIt,
     }),
-    ...(['address', 'disconnect'] as const).map((method) =>
-      entry({
-        api: `UdpSocket.${method}`,
-        setup: () => new UdpSocket({ netns: ns() }),
-        valid: () => [],
-        call: (s, _a) => s[method](),
-        positions: [],
-        close: closeIt,
-        teardown: closeIt,
-      }),
-    ),
+    ...withoutArguments('UdpSocket', () => new UdpSocket({ netns: ns() }), ['address', 'disconnect']),
     entry({
       api: 'new MulticastSocket',
       valid: () => [{ netns: ns(), port: 0, reuseAddr: true, hopLimit: 1, loopback: false, interface: 'eth0', multicastAll: false, ignoreOwn: true }],
@@ -901,17 +912,7 @@ function socketEntries(bed: Bed): Entry[] {
       close: closeIt,
       teardown: closeIt,
     }),
-    ...(['getMulticastInterface', 'getHopLimit', 'getLoopback'] as const).map((method) =>
-      entry({
-        api: `MulticastSocket.${method}`,
-        setup: () => new MulticastSocket({ netns: ns() }),
-        valid: () => [],
-        call: (s, _a) => s[method](),
-        positions: [],
-        close: closeIt,
-        teardown: closeIt,
-      }),
-    ),
+    ...withoutArguments('MulticastSocket', () => new MulticastSocket({ netns: ns() }), ['getMulticastInterface', 'getHopLimit', 'getLoopback']),
     entry({
       api: 'new AnycastGroup',
       valid: () => [ANYCAST, { interface: 'eth0', netns: ns(), port: 0 }],
