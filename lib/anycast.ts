@@ -25,7 +25,7 @@ import { Message, MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
 import { toBuffer, validateObject, validateOptionalObject, validatePort } from './validate';
 
 /** Options of an AnycastGroup. */
-export interface AnycastGroupOptions extends Omit<UdpSocketOptions, 'family' | 'address' | 'ipv6Only' | 'port'> {
+export interface AnycastGroupOptions extends Omit<UdpSocketOptions, 'family' | 'address' | 'ipv6Only' | 'port' | 'receivePacketInfo'> {
   /**
    * The interface to join on: an index or a name. Required: with index 0 the kernel would
    * pick one by route lookup, and the address would end up wherever the routing table
@@ -319,8 +319,9 @@ export class AnycastGroup extends EventEmitter implements AsyncIterable<AnycastM
       this.port = null;
     } else {
       // Spread first, then the fixed settings: a JavaScript caller's `address` or
-      // `family` cannot move the service off [::]:port.
-      const service = new ServiceSocket({ ...opts, family: 6, address: '::', ipv6Only: true, port }, target);
+      // `family` cannot move the service off [::]:port, nor `receivePacketInfo` take away
+      // the destination the service filters on.
+      const service = new ServiceSocket({ ...opts, family: 6, address: '::', ipv6Only: true, port, receivePacketInfo: true }, target);
       this.socket = service;
       this.port = service.address().port;
       // Reading starts with the first 'message' listener of the group, as on a socket.

@@ -17,11 +17,17 @@ export interface MessageInfo {
   address: string;
   port: number;
   family: Family;
-  /** Arrival interface (from IPV6_PKTINFO / IP_PKTINFO). */
+  /**
+   * Arrival interface (from IPV6_PKTINFO / IP_PKTINFO). With `receivePacketInfo: false`,
+   * the `device` the socket is bound to, or null.
+   */
   interface: InterfaceRef | null;
-  /** The address the datagram was sent to (a multicast group, an anycast address, ...). */
+  /**
+   * The address the datagram was sent to (a multicast group, an anycast address, ...);
+   * null with `receivePacketInfo: false`.
+   */
   destination: string | null;
-  /** Hop limit (IPv6) or TTL (IPv4) the datagram arrived with. */
+  /** Hop limit (IPv6) or TTL (IPv4) the datagram arrived with; null with `receiveHopLimit: false`. */
   hopLimit: number | null;
   /** Traffic class / TOS, when `receiveTrafficClass` is on. */
   trafficClass: number | null;

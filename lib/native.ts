@@ -53,8 +53,12 @@ export interface NativeSocket {
   onmessages?: NativeMessagesCallback;
   /** Receives the results of queued sends. */
   onsent?: NativeSentCallback;
-  /** Starts delivering batches of up to `batchSize` messages of up to `slotSize` bytes to `onmessages`. */
-  startReceive(batchSize: number, slotSize: number): void;
+  /**
+   * Starts delivering batches of up to `batchSize` messages of up to `slotSize` bytes to
+   * `onmessages`. A record without PKTINFO names `deviceIndex` (the device the socket is
+   * bound to; 0 for none) as its arrival interface.
+   */
+  startReceive(batchSize: number, slotSize: number, deviceIndex?: number): void;
   stopReceive(): void;
   /**
    * Sends `count` datagrams in order with sendmmsg, straight from `data`. `plan` holds

@@ -137,6 +137,11 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
   private closing: Promise<void> | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort = (): void => void this.close();
+  /**
+   * The index of the `device` option's interface (0 for none): the kernel's own, so a rename
+   * or a new device of the same name does not confuse it.
+   */
+  protected readonly deviceIndex: number = 0;
   /** The `device` option's interface, while its removal is watched for. */
   private boundDevice: { iface: InterfaceRef; watch: LinkSubscription } | undefined;
 
@@ -170,7 +175,10 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
       if (sndbuf !== undefined) this.setInt(c.SOL_SOCKET, c.SO_SNDBUF, sndbuf, 'SO_SNDBUF');
       // Overflow counts ride along with each datagram, so drops are reported, not hidden.
       this.setInt(c.SOL_SOCKET, c.SO_RXQ_OVFL, 1, 'SO_RXQ_OVFL');
-      if (device !== null) this.watchDevice(device);
+      if (device !== null) {
+        this.deviceIndex = this.getInt(c.SOL_SOCKET, c.SO_BINDTOIFINDEX, 'SO_BINDTOIFINDEX');
+        this.watchDevice(device);
+      }
     } catch (err) {
       this.boundDevice?.watch.cancel();
       this.handle.close();
@@ -266,15 +274,10 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     );
   }
 
-  /**
-   * Watches for the removal of the `device` the socket is bound to. The index is the
-   * kernel's own (SO_BINDTOIFINDEX), so a rename or a new device of the same name does not
-   * confuse it.
-   */
+  /** Watches for the removal of the `device` the socket is bound to. */
   private watchDevice(device: string): void {
     const c = native().constants;
-    const index = this.getInt(c.SOL_SOCKET, c.SO_BINDTOIFINDEX, 'SO_BINDTOIFINDEX');
-    this.boundDevice = { iface: { index, name: device }, watch: subscribeLinks(this.netns, this, BaseSocket.onLink, BaseSocket.onWatchError) };
+    this.boundDevice = { iface: { index: this.deviceIndex, name: device }, watch: subscribeLinks(this.netns, this, BaseSocket.onLink, BaseSocket.onWatchError) };
     // Removed between SO_BINDTODEVICE and the watcher's start, the device would never be
     // reported: the kernel names the bound index's device for SO_BINDTODEVICE, ENODEV if none.
     try {
@@ -330,7 +333,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
 
   private readFromKernel(): void {
     this.paused = false;
-    this.handle.startReceive(this.batchSize, this.slotSize);
+    this.handle.startReceive(this.batchSize, this.slotSize, this.deviceIndex);
   }
 
   /** Hands a received item to async iterators. */

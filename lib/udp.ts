@@ -41,6 +41,20 @@ export interface UdpSocketOptions extends SocketOptions {
   ipv6Only?: boolean;
   /** Unicast hop limit (IPV6_UNICAST_HOPS / IP_TTL) for every datagram sent. */
   unicastHopLimit?: number;
+  /**
+   * Ask the kernel for every datagram's destination address and arrival interface
+   * (IPV6_PKTINFO / IP_PKTINFO), for info.destination and info.interface. Default true.
+   * false spares the kernel one control message per datagram, for receivers that do not
+   * need them: info.destination is then null, and info.interface is the interface of the
+   * `device` the socket is bound to (the only one it hears), or null without one.
+   */
+  receivePacketInfo?: boolean;
+  /**
+   * Ask the kernel for every datagram's hop limit (IPV6_RECVHOPLIMIT / IP_RECVTTL), for
+   * info.hopLimit. Default true. false spares the kernel one control message per datagram;
+   * info.hopLimit is then null.
+   */
+  receiveHopLimit?: boolean;
   /** Deliver the hop-by-hop options header of received datagrams in info.hopByHop. */
   receiveHopByHop?: boolean;
   /** Deliver the traffic class (TOS) of received datagrams in info.trafficClass. */
@@ -51,16 +65,12 @@ export interface UdpSocketOptions extends SocketOptions {
 
 /** A UDP socket with per-packet interface, destination and hop-limit reporting. */
 export class UdpSocket extends DatagramSocket {
-  /** The index the `device` option bound the socket to (0 for none), for disconnect() to restore. */
-  private readonly deviceIndex: number = 0;
-
   constructor(options: UdpSocketOptions = {}) {
     const opts = validateOptionalObject<UdpSocketOptions>(options, 'options');
     const family = opts.family === undefined ? 6 : validateFamily(opts.family, 'options.family');
     const c = constants();
     super({ family, type: c.SOCK_DGRAM, protocol: 0 }, opts, 'message');
     try {
-      if (opts.device !== undefined) this.deviceIndex = this.getInt(c.SOL_SOCKET, c.SO_BINDTOIFINDEX, 'SO_BINDTOIFINDEX');
       this.configure(opts);
     } catch (err) {
       void this.close();
@@ -183,13 +193,15 @@ export class UdpSocket extends DatagramSocket {
   private configure(opts: Partial<UdpSocketOptions>): void {
     const c = constants();
     const v6 = this.family === 6;
+    const packetInfo = opts.receivePacketInfo === undefined ? true : validateBoolean(opts.receivePacketInfo, 'options.receivePacketInfo');
+    const hopLimit = opts.receiveHopLimit === undefined ? true : validateBoolean(opts.receiveHopLimit, 'options.receiveHopLimit');
     if (opts.reuseAddr !== undefined && validateBoolean(opts.reuseAddr, 'options.reuseAddr')) this.setInt(c.SOL_SOCKET, c.SO_REUSEADDR, 1, 'SO_REUSEADDR');
     if (opts.reusePort !== undefined && validateBoolean(opts.reusePort, 'options.reusePort')) this.setInt(c.SOL_SOCKET, c.SO_REUSEPORT, 1, 'SO_REUSEPORT');
     if (v6) {
       const v6only = opts.ipv6Only === undefined ? true : validateBoolean(opts.ipv6Only, 'options.ipv6Only');
       this.setInt(c.IPPROTO_IPV6, c.IPV6_V6ONLY, v6only ? 1 : 0, 'IPV6_V6ONLY');
-      this.setInt(c.IPPROTO_IPV6, c.IPV6_RECVPKTINFO, 1, 'IPV6_RECVPKTINFO');
-      this.setInt(c.IPPROTO_IPV6, c.IPV6_RECVHOPLIMIT, 1, 'IPV6_RECVHOPLIMIT');
+      if (packetInfo) this.setInt(c.IPPROTO_IPV6, c.IPV6_RECVPKTINFO, 1, 'IPV6_RECVPKTINFO');
+      if (hopLimit) this.setInt(c.IPPROTO_IPV6, c.IPV6_RECVHOPLIMIT, 1, 'IPV6_RECVHOPLIMIT');
       if (opts.receiveTrafficClass !== undefined && validateBoolean(opts.receiveTrafficClass, 'options.receiveTrafficClass')) {
         this.setInt(c.IPPROTO_IPV6, c.IPV6_RECVTCLASS, 1, 'IPV6_RECVTCLASS');
       }
@@ -201,8 +213,8 @@ export class UdpSocket extends DatagramSocket {
       }
       if (opts.hopByHop !== undefined) this.setHopByHop(hopByHopHeader(opts.hopByHop, 'options.hopByHop'));
     } else {
-      this.setInt(c.IPPROTO_IP, c.IP_PKTINFO, 1, 'IP_PKTINFO');
-      this.setInt(c.IPPROTO_IP, c.IP_RECVTTL, 1, 'IP_RECVTTL');
+      if (packetInfo) this.setInt(c.IPPROTO_IP, c.IP_PKTINFO, 1, 'IP_PKTINFO');
+      if (hopLimit) this.setInt(c.IPPROTO_IP, c.IP_RECVTTL, 1, 'IP_RECVTTL');
       if (opts.receiveTrafficClass !== undefined && validateBoolean(opts.receiveTrafficClass, 'options.receiveTrafficClass')) {
         this.setInt(c.IPPROTO_IP, c.IP_RECVTOS, 1, 'IP_RECVTOS');
       }

@@ -385,12 +385,16 @@ void Socket::UpdatePin() {
     Napi::ObjectWrap<Socket>::Unref();
 }
 
-// startReceive(batchSize, slotSize): batches go to this.onmessages.
+// startReceive(batchSize, slotSize, deviceIndex): batches go to this.onmessages. A record
+// without a PKTINFO control message names deviceIndex (the device the socket is bound to,
+// the only one it hears) as the arrival interface, or none (-1) when it is 0.
 Napi::Value Socket::StartReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   const size_t batch = info[0].As<Napi::Number>().Uint32Value();
   const size_t slot = info[1].As<Napi::Number>().Uint32Value();
+  const int32_t device = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
+  arrivalDefault_ = device > 0 ? device : -1;
   if (batch != batch_ || slot != slot_) {
     batch_ = batch;
     slot_ = slot;
@@ -504,7 +508,7 @@ void Socket::DrainReceive() {
       uint8_t* r = metaData + static_cast<size_t>(i) * rec::kSize;
       msghdr& h = msgs_[i].msg_hdr;
       PutU32(r + rec::kFlags, static_cast<uint32_t>(h.msg_flags));
-      PutI32(r + rec::kIfindex, -1);
+      PutI32(r + rec::kIfindex, arrivalDefault_);
       PutI32(r + rec::kHopLimit, -1);
       PutI32(r + rec::kTclass, -1);
       const auto& name = names_[i];

@@ -141,6 +141,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // Receive scratch: `batch_` slots of `slot_` bytes each, allocated when receiving starts.
   size_t batch_ = 0;
   size_t slot_ = 0;
+  // Arrival interface of a record without PKTINFO: the bound device's index, or -1.
+  int32_t arrivalDefault_ = -1;
   std::unique_ptr<uint8_t[]> slab_;  // left uninitialised: untouched pages cost no memory
   std::vector<uint8_t> controlSlab_;
   std::vector<sockaddr_storage> names_;

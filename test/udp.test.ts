@@ -54,6 +54,27 @@ describe('UdpSocket on loopback', () => {
     expect(info).toMatchObject({ address: '127.0.0.1', family: 4, interface: { index: 1, name: 'lo' }, destination: '127.0.0.1', hopLimit: 9 });
   });
 
+  test('receivePacketInfo and receiveHopLimit false: the kernel leaves those fields out, the rest is as before', async () => {
+    for (const family of [6, 4] as const) {
+      const loopback = family === 6 ? '::1' : '127.0.0.1';
+      await using lean = new UdpSocket({ family, address: loopback, receivePacketInfo: false, receiveHopLimit: false });
+      await using hopOnly = new UdpSocket({ family, address: loopback, receivePacketInfo: false });
+      await using tx = new UdpSocket({ family });
+      for (const [rx, hopLimit] of [
+        [lean, null],
+        [hopOnly, 9],
+      ] as const) {
+        const got = nextMessage(rx);
+        await tx.send('lean', { address: loopback, port: rx.address().port, hopLimit: 9 });
+        const [data, info] = await got;
+        expect(data.toString()).toBe('lean');
+        expect(info).toMatchObject({ address: loopback, port: tx.address().port, family, interface: null, destination: null, hopLimit, size: 4, truncated: false });
+      }
+    }
+    expect(() => new UdpSocket({ receivePacketInfo: 1 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/receivePacketInfo/) }));
+    expect(() => new UdpSocket({ receiveHopLimit: 'no' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE', message: expect.stringMatching(/receiveHopLimit/) }));
+  });
+
   test('a batch of datagrams arrives whole, in order, each in its own buffer', async () => {
     await using rx = new UdpSocket({ address: '::1', batchSize: 8 });
     await using tx = new UdpSocket();
