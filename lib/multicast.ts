@@ -50,6 +50,15 @@ export interface MulticastSocketOptions extends UdpSocketOptions {
    * sending socket's loopback setting. Default false.
    */
   ignoreOwn?: boolean;
+  /**
+   * As for UdpSocket; false needs `device`. Without each datagram's arrival interface the
+   * socket cannot filter by membership itself, so it leaves that to the kernel: bound to
+   * one device, with memberships only there (join() refuses any other interface), the
+   * kernel delivers exactly the groups this socket joined (and, with `source`, the sources
+   * it joined) that arrive on that device. `dropped.notJoined` then stays 0: such
+   * datagrams never reach the socket.
+   */
+  receivePacketInfo?: boolean;
 }
 
 /** Where (and for which source) to join or leave a group. */
@@ -182,13 +191,22 @@ interface ParsedOptions {
   iface?: InterfaceRef;
   multicastAll: boolean;
   ignoreOwn: boolean;
+  packetInfo: boolean;
 }
 
 function parseOptions(opts: Partial<MulticastSocketOptions>): ParsedOptions {
   const parsed: ParsedOptions = {
     multicastAll: opts.multicastAll === undefined ? false : validateBoolean(opts.multicastAll, 'options.multicastAll'),
     ignoreOwn: opts.ignoreOwn === undefined ? false : validateBoolean(opts.ignoreOwn, 'options.ignoreOwn'),
+    packetInfo: opts.receivePacketInfo !== false,
   };
+  if (!parsed.packetInfo && opts.device === undefined) {
+    throw invalidArgValue(
+      'options.receivePacketInfo',
+      false,
+      'needs options.device: without the arrival interface of each datagram, only a socket bound to one device can keep a membership to the interface it was joined on',
+    );
+  }
   if (opts.loopback !== undefined) parsed.loopback = validateBoolean(opts.loopback, 'options.loopback');
   if (opts.hopLimit !== undefined) parsed.hopLimit = validateInteger(opts.hopLimit, 'options.hopLimit', 0, 255);
   if (opts.interface !== undefined) parsed.iface = resolveInterface(opts.interface, 'options.interface', opts.netns);
@@ -264,6 +282,8 @@ export class MulticastSocket extends UdpSocket {
   private readonly groups = new Map<string, GroupState>();
   private readonly multicastAll: boolean;
   private readonly own: OwnAddresses | undefined;
+  /** receivePacketInfo: without it, memberships stay on the bound device (see the option). */
+  private readonly packetInfo: boolean;
   /** What setMulticastInterface() last set: IPv4's getsockopt reports an address, not an index. */
   private outgoing: InterfaceRef | null = null;
   /** Groups joined with 'all', followed onto interfaces as they come. */
@@ -277,6 +297,7 @@ export class MulticastSocket extends UdpSocket {
     const parsed = parseOptions(opts);
     super(opts);
     this.multicastAll = parsed.multicastAll;
+    this.packetInfo = parsed.packetInfo;
     this.own = parsed.ignoreOwn ? new OwnAddresses(this.family, this.netns) : undefined;
     try {
       const c = constants();
@@ -322,6 +343,7 @@ export class MulticastSocket extends UdpSocket {
     // Before 'all' lists the interfaces, so no change after the listing goes unseen.
     this.followLinks();
     const named = all ? undefined : this.knownInterface(opts.interface, 'options.interface');
+    if (!this.packetInfo && named?.index !== this.deviceIndex) throw this.offDevice(opts.interface);
     const targets = named === undefined ? this.allInterfaces(includeLoopback) : [named];
 
     // Decide everything before the first system call, so a refusal changes nothing.
@@ -641,6 +663,16 @@ export class MulticastSocket extends UdpSocket {
       return false;
     }
     return true;
+  }
+
+  /** A join elsewhere than the bound device, refused with receivePacketInfo false. */
+  private offDevice(spec: unknown): Error {
+    const device = this.names.ref(this.deviceIndex);
+    return invalidArgValue(
+      'options.interface',
+      spec,
+      `must be ${device.name} (index ${device.index}), the device this socket is bound to: with receivePacketInfo false the kernel tells arrivals apart by that device alone`,
+    );
   }
 
   private key(group: string, ifindex: number): string {

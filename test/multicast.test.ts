@@ -26,6 +26,7 @@ describe('MulticastSocket arguments (no privilege: each check fails before any s
     expect(() => new MulticastSocket({ loopback: 2 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => new MulticastSocket({ multicastAll: 'no' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => new MulticastSocket({ ignoreOwn: 1 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => new MulticastSocket({ receivePacketInfo: false })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/needs options.device/) }));
     expect(() => new MulticastSocket({ interface: {} as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => new MulticastSocket({ interface: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => new MulticastSocket({ family: 5 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
@@ -315,6 +316,40 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     // The kernel did hand over the eth1 datagram (it checks the group, not the interface);
     // the socket's own filter removed it.
     expect(onlyEth0.dropped.notJoined).toBe(1);
+  });
+
+  test('receivePacketInfo false: bound to one device, the kernel keeps the membership to it', async () => {
+    const netns = topo.ns('hub');
+    const eth0 = { index: topo.ifindex('hub', 'eth0'), name: 'eth0' };
+    const G = 'ff02::4343';
+    const G2 = 'ff02::4344';
+    await using lean = new MulticastSocket({ netns, port: 7021, reuseAddr: true, device: 'eth0', receivePacketInfo: false, receiveHopLimit: false });
+    // Memberships stay on the device: nothing else could be told apart on arrival.
+    for (const spec of ['eth1', topo.ifindex('hub', 'eth1'), 'all'] as const) {
+      expect(() => lean.join(G, { interface: spec })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/must be eth0 .*bound to/) }));
+    }
+    expect(lean.join(G, { interface: 'eth0' })).toEqual([{ group: G, interface: eth0 }]);
+    // Another socket on the port holds G on eth1 and G2 on eth0, so the host accepts both there.
+    await using helper = new MulticastSocket({ netns, port: 7021, reuseAddr: true });
+    helper.join(G, { interface: 'eth1' });
+    helper.join(G2, { interface: 'eth0' });
+    const atLean = new Inbox(lean);
+    const atHelper = new Inbox(helper);
+    await using p0 = new MulticastSocket({ netns: topo.ns('peer0'), interface: 'eth0' });
+    await using p1 = new MulticastSocket({ netns: topo.ns('peer1'), interface: 'eth0' });
+
+    // Each of these waits at the helper, so the kernel has decided about it before the next.
+    await p1.send('G via eth1', { address: G, port: 7021 });
+    expect((await atHelper.next('G via eth1 at helper')).info.interface?.name).toBe('eth1');
+    await p0.send('G2 via eth0', { address: G2, port: 7021 });
+    expect((await atHelper.next('G2 via eth0 at helper')).info.destination).toBe(G2);
+    await p0.send('G via eth0', { address: G, port: 7021 });
+    const got = await atLean.next('G via eth0');
+    expect(got.data).toBe('G via eth0');
+    expect(got.info).toMatchObject({ address: 'fe80::2%eth0', interface: eth0, destination: null, hopLimit: null });
+    // The device binding and MULTICAST_ALL off kept the other two out in the kernel.
+    expect(atLean.items).toEqual([]);
+    expect(lean.dropped.notJoined).toBe(0);
   });
 
   test('GRASP style: one socket per interface (the seed), or one socket and a per-packet interface', async () => {
