@@ -193,7 +193,7 @@ function formatDetail(key: string, value: number | string | null): string {
 }
 
 /** Which details are worth a column's space in the printed table (JSON has them all). */
-const SHOWN_DETAILS = ['heapGrowthMB', 'droppedPct', 'rcvbufErrors', 'deliveredToSink', 'delivered', 'rssMB', 'lost', 'withRelayUs', 'kernelDrops', 'usPerMembership', 'rssFirstMB', 'rssLastMB', 'received'];
+const SHOWN_DETAILS = ['vsSameInfo', 'heapGrowthMB', 'droppedPct', 'rcvbufErrors', 'deliveredToSink', 'delivered', 'rssMB', 'lost', 'withRelayUs', 'kernelDrops', 'usPerMembership', 'rssFirstMB', 'rssLastMB', 'received'];
 
 function table(report: BenchReport): string {
   const lines: string[] = [];

@@ -52,7 +52,10 @@ export interface BenchOptions {
   readonly cpuProfileDir: string | null;
 }
 
-/** Which side of a comparison a row is on. */
+/**
+ * Which side of a comparison a row is on. "vs C" compares with the 'c' row of the case; a
+ * 'reference' row is another baseline, shown for context, never the one "vs C" means.
+ */
 export type RowKind = 'ip6sock' | 'dgram' | 'c' | 'reference';
 
 export type RowStatus = 'ok' | 'not available' | 'failed';

@@ -3,7 +3,12 @@
  * to a multicast group on one interface) drained with recvmmsg, counting datagrams and
  * bytes. No per-packet metadata is asked for: this is the floor every library is compared to.
  *
- *   sink --port P [--group G --ifname IF] [--batch 64] [--rcvbuf BYTES] [--max-seconds S]
+ * With --info it asks for what ip6sock's UDP sockets ask for of every datagram: the source
+ * address (msg_name), IPV6_PKTINFO (destination and arrival interface) and IPV6_HOPLIMIT,
+ * and reads them into a small record per datagram. The kernel's cost of that information
+ * is then in the sink's rate too, which separates it from the library's own cost.
+ *
+ *   sink --port P [--group G --ifname IF] [--info] [--batch 64] [--rcvbuf BYTES] [--max-seconds S]
  *
  * Commands on stdin: reset | report IDLE_MS MAX_MS | quit (see common.h).
  */
@@ -19,21 +24,54 @@
 #define MAX_BATCH 1024
 #define MAX_ROUNDS 64 /* batches per readiness event before stdin gets a look */
 
+/* What --info reads of one datagram. */
+struct info {
+  struct in6_addr source, destination;
+  uint16_t port;
+  int ifindex, hop_limit;
+};
+
 struct sink {
   unsigned batch;
   struct mmsghdr* msgs;
   struct iovec* iovs;
   char* control;
+  size_t control_space;
+  struct sockaddr_in6* names; /* --info only, as the two below */
+  struct info* info;
   uint32_t drops;
 };
 
 #define CONTROL_SPACE CMSG_SPACE(sizeof(uint32_t))
+#define INFO_CONTROL_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + CONTROL_SPACE)
+
+/* --info: the source, destination, interface and hop limit of one datagram, and the
+ * overflow counter that rides along. */
+static void read_info(struct msghdr* h, const struct sockaddr_in6* name, struct info* out, uint32_t* drops) {
+  out->source = name->sin6_addr;
+  out->port = ntohs(name->sin6_port);
+  out->ifindex = -1;
+  out->hop_limit = -1;
+  for (struct cmsghdr* cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+    if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+      struct in6_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+      out->destination = pi.ipi6_addr;
+      out->ifindex = (int)pi.ipi6_ifindex;
+    } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_HOPLIMIT) {
+      memcpy(&out->hop_limit, CMSG_DATA(cm), sizeof out->hop_limit);
+    } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
+      memcpy(drops, CMSG_DATA(cm), 4);
+    }
+  }
+}
 
 static void drain(int fd, struct counter* c, void* ctx) {
   struct sink* s = ctx;
   for (int round = 0; round < MAX_ROUNDS; round++) {
     for (unsigned i = 0; i < s->batch; i++) {
-      s->msgs[i].msg_hdr.msg_controllen = CONTROL_SPACE;
+      if (s->names != NULL) s->msgs[i].msg_hdr.msg_namelen = sizeof *s->names;
+      s->msgs[i].msg_hdr.msg_controllen = s->control_space;
       s->msgs[i].msg_hdr.msg_flags = 0;
     }
     int n = recvmmsg(fd, s->msgs, s->batch, MSG_DONTWAIT, NULL);
@@ -44,10 +82,14 @@ static void drain(int fd, struct counter* c, void* ctx) {
     if (n == 0) return;
     for (int i = 0; i < n; i++) c->bytes += s->msgs[i].msg_len;
     c->received += (uint64_t)n;
-    /* The overflow counter rides on every datagram; the last one has the newest value. */
-    struct msghdr* h = &s->msgs[n - 1].msg_hdr;
-    for (struct cmsghdr* cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
-      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) memcpy(&s->drops, CMSG_DATA(cm), 4);
+    if (s->info != NULL) {
+      for (int i = 0; i < n; i++) read_info(&s->msgs[i].msg_hdr, &s->names[i], &s->info[i], &s->drops);
+    } else {
+      /* The overflow counter rides on every datagram; the last one has the newest value. */
+      struct msghdr* h = &s->msgs[n - 1].msg_hdr;
+      for (struct cmsghdr* cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) memcpy(&s->drops, CMSG_DATA(cm), 4);
+      }
     }
     counter_stamp(c, now_ns());
     if ((unsigned)n < s->batch) return;
@@ -56,7 +98,7 @@ static void drain(int fd, struct counter* c, void* ctx) {
 
 int main(int argc, char** argv) {
   const char* prog = "sink";
-  int port = -1, rcvbuf = 0;
+  int port = -1, rcvbuf = 0, info = 0;
   unsigned max_seconds = 900;
   const char* group = NULL;
   const char* ifname = NULL;
@@ -65,7 +107,7 @@ int main(int argc, char** argv) {
       {"port", required_argument, 0, 'p'},   {"group", required_argument, 0, 'g'},
       {"ifname", required_argument, 0, 'i'}, {"batch", required_argument, 0, 'b'},
       {"rcvbuf", required_argument, 0, 'r'}, {"max-seconds", required_argument, 0, 'm'},
-      {0, 0, 0, 0}};
+      {"info", no_argument, 0, 'n'},         {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
@@ -75,7 +117,8 @@ int main(int argc, char** argv) {
       case 'b': s.batch = (unsigned)atoi(optarg); break;
       case 'r': rcvbuf = atoi(optarg); break;
       case 'm': max_seconds = (unsigned)atoi(optarg); break;
-      default: usage_error(prog, "usage: sink --port P [--group G --ifname IF] [--batch N] [--rcvbuf B] [--max-seconds S]");
+      case 'n': info = 1; break;
+      default: usage_error(prog, "usage: sink --port P [--group G --ifname IF] [--info] [--batch N] [--rcvbuf B] [--max-seconds S]");
     }
   }
   if (port <= 0 || port > 65535) usage_error(prog, "--port 1..65535 is required");
@@ -87,6 +130,8 @@ int main(int argc, char** argv) {
   if (fd < 0) die(prog, "socket");
   int one = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) < 0) die(prog, "setsockopt SO_RXQ_OVFL");
+  if (info && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0) die(prog, "setsockopt IPV6_RECVPKTINFO");
+  if (info && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) < 0) die(prog, "setsockopt IPV6_RECVHOPLIMIT");
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) die(prog, "setsockopt SO_RCVBUF");
   struct sockaddr_in6 any = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)port), .sin6_addr = IN6ADDR_ANY_INIT};
   if (bind(fd, (struct sockaddr*)&any, sizeof any) < 0) die(prog, "bind");
@@ -105,14 +150,21 @@ int main(int argc, char** argv) {
   char* slab = malloc((size_t)s.batch * SLOT);
   s.msgs = calloc(s.batch, sizeof *s.msgs);
   s.iovs = calloc(s.batch, sizeof *s.iovs);
-  s.control = calloc(s.batch, CONTROL_SPACE);
+  s.control_space = info ? INFO_CONTROL_SPACE : CONTROL_SPACE;
+  s.control = calloc(s.batch, s.control_space);
   if (slab == NULL || s.msgs == NULL || s.iovs == NULL || s.control == NULL) die(prog, "malloc");
+  if (info) {
+    s.names = calloc(s.batch, sizeof *s.names);
+    s.info = calloc(s.batch, sizeof *s.info);
+    if (s.names == NULL || s.info == NULL) die(prog, "malloc");
+  }
   for (unsigned i = 0; i < s.batch; i++) {
     s.iovs[i].iov_base = slab + (size_t)i * SLOT;
     s.iovs[i].iov_len = SLOT;
     s.msgs[i].msg_hdr.msg_iov = &s.iovs[i];
     s.msgs[i].msg_hdr.msg_iovlen = 1;
-    s.msgs[i].msg_hdr.msg_control = s.control + (size_t)i * CONTROL_SPACE;
+    s.msgs[i].msg_hdr.msg_control = s.control + (size_t)i * s.control_space;
+    if (info) s.msgs[i].msg_hdr.msg_name = &s.names[i];
   }
 
   int got = 0;

@@ -2,7 +2,9 @@
  * Receive: the C blaster (sendmmsg, connected, full rate) in host a sends a fixed number of
  * datagrams to host b, where one receiver at a time counts them: the C recvmmsg sink (the
  * machine's limit), node:dgram, and ip6sock. Unicast with UdpSocket and multicast with
- * MulticastSocket (joined on eth0), 64- and 1,200-byte payloads.
+ * MulticastSocket (joined on eth0), 64- and 1,200-byte payloads. The multicast cases also
+ * have the sink with --info, which asks the kernel for the per-datagram information that
+ * ip6sock asks for: the part of ip6sock's gap to C that is the kernel's work, not its own.
  *
  * Every receiver has its own port and its own blaster process; all of them stay up for the
  * whole case while the runs go round-robin (interleave()), one blaster sending at a time.
@@ -51,6 +53,8 @@ type Transport = 'unicast' | 'multicast';
 /** The two ways to receive with a MulticastSocket: one event per datagram, or one per read. */
 const MESSAGE_IMPL = "ip6sock MulticastSocket, 'message'";
 const BATCH_IMPL = "ip6sock MulticastSocket, 'batch'";
+/** The C sink asking for what ip6sock's UDP sockets ask for of every datagram (sink --info). */
+const INFO_IMPL = 'C recvmmsg, same info as ip6sock';
 
 interface Receiver {
   readonly base: Omit<RowBase, 'case'>;
@@ -66,6 +70,10 @@ function receivers(ctx: Context, transport: Transport, rcvbuf = RECEIVE_BUFFER):
   const ip6sock = multicastSocket();
   return [
     { base: { ...common, impl: 'C recvmmsg', kind: 'c' }, port: PORT, argv: [ctx.bin.sink, '--port', String(PORT), ...buf, ...mc] },
+    // A reference, not 'c': "vs C" and the targets stay against the bare sink.
+    ...(transport === 'multicast'
+      ? [{ base: { ...common, impl: INFO_IMPL, kind: 'reference' as const }, port: PORT + 4, argv: [ctx.bin.sink, '--port', String(PORT + 4), '--info', ...buf, ...mc] }]
+      : []),
     { base: { ...common, impl: 'node:dgram', kind: 'dgram' }, port: PORT + 1, argv: ctx.node('receiver', ['--impl', 'dgram', '--port', PORT + 1, ...buf, ...mc]) },
     ...(transport === 'unicast'
       ? [{ base: { ...common, impl: 'ip6sock UdpSocket', kind: 'ip6sock' as const }, port: PORT + 2, argv: ctx.node('receiver', ['--impl', 'ip6sock', '--port', PORT + 2, ...buf]) }]
@@ -249,6 +257,12 @@ export const receive: Scenario = {
       await topo.destroy();
     }
     relateByCase(rows);
+    // ip6sock against the C sink that asks for the same per-datagram information.
+    for (const row of rows) {
+      const same = rows.find((r) => r.case === row.case && r.impl === INFO_IMPL);
+      if (row.kind !== 'ip6sock' || row.status !== 'ok' || row.value === undefined || same?.status !== 'ok' || same.value === undefined || same.value <= 0) continue;
+      row.details = { vsSameInfo: row.value / same.value, ...row.details };
+    }
 
     const pick = (c: string, impl: string): Row | undefined => rows.find((r) => r.impl === impl && r.case === c && r.status === 'ok');
     const backlog = rows.find((r) => r.case.includes('backlog') && !r.case.includes('CPU'))?.case ?? 'backlog';
@@ -265,6 +279,7 @@ export const receive: Scenario = {
         'a receiver that keeps up (no drops) delivers the rate the blaster reaches, and the blaster (which runs the kernel receive path of every packet, veth) slows down when it must wake a sleeping receiver often: a fast receiver can show fewer packets/s than a slower, always-busy one',
         '"CPU per packet" is the receiver process\'s user + system time, all threads, per datagram received; at the blaster\'s rate a receiver that keeps up wakes for every two or three datagrams, so it is mostly the cost of a wake-up',
         `backlog: each receiver reads nothing for ${BACKLOG_HOLD_MS} ms while the blaster fills its buffer (SO_RCVBUF raised for it, net.core.rmem_max raised for the run and restored), then drains it in full batches: its rate from first to last datagram is its capacity, the saturated case`,
+        `"${INFO_IMPL}" (multicast only) is the C sink with --info: it also asks for the source address, IPV6_PKTINFO (destination, arrival interface) and IPV6_HOPLIMIT of every datagram, as ip6sock's UDP sockets do, and reads them; it separates the kernel's cost of that information from ip6sock's own. "vs C" stays against the bare sink; vsSameInfo is an ip6sock row against this one`,
         `every receiver asks for the same SO_RCVBUF of ${RECEIVE_BUFFER / 1048576} MiB (capped by net.core.rmem_max); the C blaster is connect()ed (no per-datagram route lookup)`,
       ],
     };
