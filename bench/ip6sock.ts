@@ -34,8 +34,14 @@ export interface MulticastSocketLike extends EventEmitter {
   readonly stats: { readonly kernelDrops: number };
 }
 
-/** `new MulticastSocket({ port, receiveBufferSize })`. */
-export type MulticastSocketClass = new (options: { port: number; receiveBufferSize?: number }) => MulticastSocketLike;
+/** `new MulticastSocket({ port, receiveBufferSize })`, or lean (see the receiver role's --lean). */
+export type MulticastSocketClass = new (options: {
+  port: number;
+  receiveBufferSize?: number;
+  device?: string;
+  receivePacketInfo?: boolean;
+  receiveHopLimit?: boolean;
+}) => MulticastSocketLike;
 
 /** What the bench uses of a RouterAlertSocket: a 'packet' event and forward(packet). */
 export interface RouterAlertSocketLike extends EventEmitter {

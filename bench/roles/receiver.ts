@@ -3,13 +3,15 @@
  * application would receive them (a 'message' listener that looks at the data).
  *
  *   receiver --impl ip6sock|ip6sock-multicast|ip6sock-multicast-batch|dgram --port P
- *            [--group G --ifname IF] [--rcvbuf BYTES]
+ *            [--group G --ifname IF] [--rcvbuf BYTES] [--lean]
  *
  * ip6sock: UdpSocket bound to [::]:P (unicast). ip6sock-multicast: MulticastSocket joined to
  * G on IF. ip6sock-multicast-batch: the same with a 'batch' listener, which takes each read's
  * datagrams in one call and looks at each one's size. dgram: node:dgram udp6 bound to
  * [::]:P, with addMembership(G, '::%IF') for a group.
  * --rcvbuf: SO_RCVBUF (receiveBufferSize / recvBufferSize), the same for every implementation.
+ * --lean (ip6sock-multicast*): bound to IF (device) with receivePacketInfo and receiveHopLimit
+ * false, so the kernel hands over payload and source only, as the C receiver asks.
  * @packageDocumentation
  */
 import * as dgram from 'node:dgram';
@@ -27,6 +29,7 @@ export async function receiver(argv: string[]): Promise<void> {
       group: { type: 'string' },
       ifname: { type: 'string' },
       rcvbuf: { type: 'string' },
+      lean: { type: 'boolean', default: false },
       'max-seconds': { type: 'string', default: '900' },
     },
   });
@@ -50,7 +53,8 @@ export async function receiver(argv: string[]): Promise<void> {
       const found = multicastSocket();
       if (!found.ok) throw new Error(found.reason);
       if (values.group === undefined || values.ifname === undefined) throw new Error('--group and --ifname are required');
-      const sock = new found.value({ port, receiveBufferSize });
+      const lean = values.lean ? { device: values.ifname, receivePacketInfo: false, receiveHopLimit: false } : {};
+      const sock = new found.value({ port, receiveBufferSize, ...lean });
       sock.join(values.group, { interface: values.ifname });
       if (values.impl === 'ip6sock-multicast') sock.on('message', onData);
       else {

@@ -53,6 +53,16 @@ type Transport = 'unicast' | 'multicast';
 /** The two ways to receive with a MulticastSocket: one event per datagram, or one per read. */
 const MESSAGE_IMPL = "ip6sock MulticastSocket, 'message'";
 const BATCH_IMPL = "ip6sock MulticastSocket, 'batch'";
+/** The same two, lean: bound to the device, without PKTINFO and hop limit (receiver --lean). */
+const LEAN_MESSAGE_IMPL = "ip6sock MulticastSocket, 'message', lean";
+const LEAN_BATCH_IMPL = "ip6sock MulticastSocket, 'batch', lean";
+/** The MulticastSocket receivers: row name, receiver role arguments, port offset. */
+const MULTICAST_RECEIVERS: ReadonlyArray<readonly [string, readonly string[], number]> = [
+  [MESSAGE_IMPL, ['--impl', 'ip6sock-multicast'], 2],
+  [BATCH_IMPL, ['--impl', 'ip6sock-multicast-batch'], 3],
+  [LEAN_MESSAGE_IMPL, ['--impl', 'ip6sock-multicast', '--lean'], 5],
+  [LEAN_BATCH_IMPL, ['--impl', 'ip6sock-multicast-batch', '--lean'], 6],
+];
 /** The C sink asking for what ip6sock's UDP sockets ask for of every datagram (sink --info). */
 const INFO_IMPL = 'C recvmmsg, same info as ip6sock';
 
@@ -77,18 +87,11 @@ function receivers(ctx: Context, transport: Transport, rcvbuf = RECEIVE_BUFFER):
     { base: { ...common, impl: 'node:dgram', kind: 'dgram' }, port: PORT + 1, argv: ctx.node('receiver', ['--impl', 'dgram', '--port', PORT + 1, ...buf, ...mc]) },
     ...(transport === 'unicast'
       ? [{ base: { ...common, impl: 'ip6sock UdpSocket', kind: 'ip6sock' as const }, port: PORT + 2, argv: ctx.node('receiver', ['--impl', 'ip6sock', '--port', PORT + 2, ...buf]) }]
-      : [
-          {
-            base: { ...common, impl: MESSAGE_IMPL, kind: 'ip6sock' as const },
-            port: PORT + 2,
-            argv: ip6sock.ok ? ctx.node('receiver', ['--impl', 'ip6sock-multicast', '--port', PORT + 2, ...buf, ...mc]) : { unavailable: ip6sock.reason },
-          },
-          {
-            base: { ...common, impl: BATCH_IMPL, kind: 'ip6sock' as const },
-            port: PORT + 3,
-            argv: ip6sock.ok ? ctx.node('receiver', ['--impl', 'ip6sock-multicast-batch', '--port', PORT + 3, ...buf, ...mc]) : { unavailable: ip6sock.reason },
-          },
-        ]),
+      : MULTICAST_RECEIVERS.map(([impl, args, offset]) => ({
+          base: { ...common, impl, kind: 'ip6sock' as const },
+          port: PORT + offset,
+          argv: ip6sock.ok ? ctx.node('receiver', [...args, '--port', PORT + offset, ...buf, ...mc]) : { unavailable: ip6sock.reason },
+        }))),
   ];
 }
 
@@ -257,8 +260,10 @@ export const receive: Scenario = {
       await topo.destroy();
     }
     relateByCase(rows);
-    // ip6sock against the C sink that asks for the same per-datagram information.
+    // ip6sock against the C sink that asks for the same per-datagram information (which the
+    // lean rows do not ask for).
     for (const row of rows) {
+      if (row.impl === LEAN_MESSAGE_IMPL || row.impl === LEAN_BATCH_IMPL) continue;
       const same = rows.find((r) => r.case === row.case && r.impl === INFO_IMPL);
       if (row.kind !== 'ip6sock' || row.status !== 'ok' || row.value === undefined || same?.status !== 'ok' || same.value === undefined || same.value <= 0) continue;
       row.details = { vsSameInfo: row.value / same.value, ...row.details };
@@ -266,7 +271,7 @@ export const receive: Scenario = {
 
     const pick = (c: string, impl: string): Row | undefined => rows.find((r) => r.impl === impl && r.case === c && r.status === 'ok');
     const backlog = rows.find((r) => r.case.includes('backlog') && !r.case.includes('CPU'))?.case ?? 'backlog';
-    const targets = [MESSAGE_IMPL, BATCH_IMPL].flatMap((impl) => [
+    const targets = MULTICAST_RECEIVERS.flatMap(([impl]) => [
       ratioTarget(`receive, 64 B, delivered packets/s (${impl})`, pick('multicast 64 B', impl), 0.9),
       ratioTarget(`receive, 64 B, capacity = drain rate of a backlog (${impl})`, pick(backlog, impl), 0.9),
       costTarget(`receive, 64 B, CPU per packet at the blaster's rate (${impl})`, pick('multicast 64 B, CPU per packet', impl), 0.9),
@@ -280,6 +285,7 @@ export const receive: Scenario = {
         '"CPU per packet" is the receiver process\'s user + system time, all threads, per datagram received; at the blaster\'s rate a receiver that keeps up wakes for every two or three datagrams, so it is mostly the cost of a wake-up',
         `backlog: each receiver reads nothing for ${BACKLOG_HOLD_MS} ms while the blaster fills its buffer (SO_RCVBUF raised for it, net.core.rmem_max raised for the run and restored), then drains it in full batches: its rate from first to last datagram is its capacity, the saturated case`,
         `"${INFO_IMPL}" (multicast only) is the C sink with --info: it also asks for the source address, IPV6_PKTINFO (destination, arrival interface) and IPV6_HOPLIMIT of every datagram, as ip6sock's UDP sockets do, and reads them; it separates the kernel's cost of that information from ip6sock's own. "vs C" stays against the bare sink; vsSameInfo is an ip6sock row against this one`,
+        `"lean" MulticastSockets are bound to the device (device: 'eth0') with receivePacketInfo and receiveHopLimit false: the kernel keeps the membership to the device and hands over payload and source only (info.destination and info.hopLimit are null)`,
         `every receiver asks for the same SO_RCVBUF of ${RECEIVE_BUFFER / 1048576} MiB (capped by net.core.rmem_max); the C blaster is connect()ed (no per-datagram route lookup)`,
       ],
     };
