@@ -66,6 +66,29 @@ describeRoot('IPv4: the seed pair, 224.0.1.1 port 5000, interfaces by index (hos
     expect(sender.getHopLimit()).toBe(4);
   });
 
+  test('lean (receivePacketInfo and receiveHopLimit false, bound to eth0): only its group, from the kernel, without control data', async () => {
+    const bEth0 = { index: topo.ifindex('b', 'eth0'), name: 'eth0' };
+    const opts = { family: 4, netns: topo.ns('b'), port: PUERTO + 1, reuseAddr: true } as const;
+    await using lean = new MulticastSocket({ ...opts, device: 'eth0', receivePacketInfo: false, receiveHopLimit: false });
+    expect(() => lean.join(GRUPO, { interface: 'lo' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/must be eth0/) }));
+    lean.join(GRUPO, { interface: 'eth0' });
+    // Another socket of the port joined another group on the same link.
+    await using other = new MulticastSocket(opts);
+    other.join('224.0.1.2', { interface: 'eth0' });
+    const atLean = new Inbox(lean);
+    const atOther = new Inbox(other);
+    await using sender = new MulticastSocket({ family: 4, netns: topo.ns('a'), interface: 'eth0' });
+
+    await sender.send('not joined', { address: '224.0.1.2', port: PUERTO + 1 });
+    expect((await atOther.next('224.0.1.2 at the other socket')).data).toBe('not joined');
+    await sender.send('joined', { address: GRUPO, port: PUERTO + 1 });
+    const got = await atLean.next('joined');
+    expect(got.data).toBe('joined');
+    expect(got.info).toMatchObject({ address: '192.0.2.1', family: 4, interface: bEth0, destination: null, hopLimit: null });
+    expect(atLean.items).toEqual([]);
+    expect(lean.dropped.notJoined).toBe(0);
+  });
+
   test('looped-back copies arrive on the sending interface; ignoreOwn drops them', async () => {
     const netns = topo.ns('a');
     await using plain = new MulticastSocket({ family: 4, netns, port: 5001, reuseAddr: true });
