@@ -19,6 +19,7 @@ export interface ExampleModule {
 const COMMANDS: Record<string, string> = {
   grasp: 'grasp',
   'mcast-chat': 'mcast-chat',
+  'mcast-stream': 'mcast-stream',
   'anycast-responder': 'anycast-responder',
   'ra-policy': 'ra-policy',
   'mld-monitor': 'mld-monitor',
