@@ -53,10 +53,10 @@ export interface MulticastSocketOptions extends UdpSocketOptions {
   /**
    * As for UdpSocket; false needs `device`. Without each datagram's arrival interface the
    * socket cannot filter by membership itself, so it leaves that to the kernel: bound to
-   * one device, with memberships only there (join() refuses any other interface), the
-   * kernel delivers exactly the groups this socket joined (and, with `source`, the sources
-   * it joined) that arrive on that device. `dropped.notJoined` then stays 0: such
-   * datagrams never reach the socket.
+   * one device, with memberships only there (join() refuses any other interface) and
+   * `multicastAll` false, the kernel delivers exactly the groups this socket joined (and,
+   * with `source`, the sources it joined) that arrive on that device. `dropped.notJoined`
+   * then stays 0: such datagrams never reach the socket.
    */
   receivePacketInfo?: boolean;
 }
