@@ -2,6 +2,7 @@
 // command inside the namespaces of a topology.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
+import { Inbox } from './helpers/inbox';
 import { describeRoot } from './helpers/privileged';
 import { hopByHop, MulticastSocket, UdpSocket } from '../lib';
 import { chain, hostPair, lan, useTopology, Watched as Running } from './helpers/topology';
@@ -139,6 +140,29 @@ describeRoot('example: mcast-stream', () => {
     await rx.waitFor(/^ +\d+ datagrams\/s +[\d.]+ Mbit\/s   3003 in all, lost 1, reordered 1, kernel drops 0$/m);
     expect(await rx.stop()).toBe(0);
     expect(rx.stdout).toMatch(/^total: 3003 received, lost 1, reordered 1, kernel drops 0$/m);
+  });
+
+  test('with --source the kernel keeps every other source out, device-bound and without control data', async () => {
+    const rx = start(['mcast-stream', 'receive', '--netns', topo.ns('b'), '--interface', 'eth0', '--source', '2001:db8:1::1', '--interval', '0.2']);
+    await rx.waitFor(/^receiving ff3e::db8:5004 from 2001:db8:1::1 port 5004 on eth0/m, 8000, 'stderr');
+    // A witness on the port that hears any source: the other source's datagram was on the wire.
+    await using witness = new MulticastSocket({ netns: topo.ns('b'), port: 5004, reuseAddr: true });
+    witness.join('ff3e::db8:5004', { interface: 'eth0' });
+    const seen = new Inbox(witness);
+    await using probe = new MulticastSocket({ netns: topo.ns('a'), interface: 'eth0' });
+    const numbered = (seq: bigint): Buffer => {
+      const data = Buffer.alloc(8);
+      data.writeBigUInt64BE(seq);
+      return data;
+    };
+    // From a's link-local address: another source, which would open a gap of 5000.
+    await probe.send(numbered(5000n), { address: 'ff3e::db8:5004', port: 5004, source: 'fe80::1', interface: 'eth0' });
+    await probe.send(numbered(0n), { address: 'ff3e::db8:5004', port: 5004, source: '2001:db8:1::1' });
+    expect((await seen.next('from fe80::1')).info.address).toBe('fe80::1%eth0');
+    expect((await seen.next('from 2001:db8:1::1')).info.address).toBe('2001:db8:1::1');
+    await rx.waitFor(/ 1 in all, lost 0, reordered 0, kernel drops 0$/m);
+    expect(await rx.stop()).toBe(0);
+    expect(rx.stdout).toMatch(/^total: 1 received, lost 0, reordered 0, kernel drops 0$/m);
   });
 
   test('bad arguments are refused with the reason', async () => {
