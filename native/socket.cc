@@ -37,6 +37,16 @@ inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void PutI32(uint8_t* p, int32_t v) { std::memcpy(p, &v, 4); }
 inline void PutU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
 
+// The Buffer a receive keeps between batches behind `*ref`: the held one, or with `fresh` a
+// new one of `size` bytes (its bytes in `*data`) that replaces it.
+bool HeldBuffer(napi_env env, napi_ref* ref, bool fresh, size_t size, uint8_t** data, napi_value* value) {
+  if (!fresh) return napi_get_reference_value(env, *ref, value) == napi_ok;
+  if (*ref != nullptr) napi_delete_reference(env, *ref);
+  *ref = nullptr;
+  return napi_create_buffer(env, size, reinterpret_cast<void**>(data), value) == napi_ok &&
+         napi_create_reference(env, *value, 1, ref) == napi_ok;
+}
+
 int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
 
 void AddControl(std::vector<uint8_t>* control, int level, int type, const void* data, size_t len) {
@@ -488,16 +498,9 @@ void Socket::DrainReceive() {
     size_t total = 0;
     for (int i = 0; i < n; i++) total += msgs_[i].msg_len;
     napi_value metaValue;
-    if (metaRef_ == nullptr || metaSize_ < batch_ * rec::kSize) {
-      if (metaRef_ != nullptr) napi_delete_reference(env, metaRef_);
-      metaRef_ = nullptr;
-      metaSize_ = batch_ * rec::kSize;
-      if (napi_create_buffer(env, metaSize_, reinterpret_cast<void**>(&metaData_), &metaValue) != napi_ok ||
-          napi_create_reference(env, metaValue, 1, &metaRef_) != napi_ok)
-        return;
-    } else if (napi_get_reference_value(env, metaRef_, &metaValue) != napi_ok) {
-      return;
-    }
+    const bool freshMeta = metaRef_ == nullptr || metaSize_ < batch_ * rec::kSize;
+    if (freshMeta) metaSize_ = batch_ * rec::kSize;
+    if (!HeldBuffer(env, &metaRef_, freshMeta, metaSize_, &metaData_, &metaValue)) return;
     uint8_t* metaData = metaData_;
     std::memset(metaData, 0, static_cast<size_t>(n) * rec::kSize);
     // First pass: metadata and the size of the hop-by-hop headers, which travel in the
@@ -562,17 +565,12 @@ void Socket::DrainReceive() {
     // Second pass: one fresh buffer per batch, so views handed to JavaScript are never
     // overwritten by a later batch.
     napi_value dataValue;
-    if (poolRef_ == nullptr || poolUsed_ + total > poolSize_) {
-      if (poolRef_ != nullptr) napi_delete_reference(env, poolRef_);
-      poolRef_ = nullptr;
+    const bool freshPool = poolRef_ == nullptr || poolUsed_ + total > poolSize_;
+    if (freshPool) {
       poolSize_ = total > kPoolSize ? total : kPoolSize;
       poolUsed_ = 0;
-      if (napi_create_buffer(env, poolSize_, reinterpret_cast<void**>(&poolData_), &dataValue) != napi_ok ||
-          napi_create_reference(env, dataValue, 1, &poolRef_) != napi_ok)
-        return;
-    } else if (napi_get_reference_value(env, poolRef_, &dataValue) != napi_ok) {
-      return;
     }
+    if (!HeldBuffer(env, &poolRef_, freshPool, poolSize_, &poolData_, &dataValue)) return;
     uint8_t* data = poolData_;
     size_t at = poolUsed_;
     for (int i = 0; i < n; i++) {
