@@ -154,7 +154,8 @@ class ServiceSocket extends UdpSocket {
     leave(this.handle, this.target);
   }
 
-  protected override dispatch(count: number, data: Buffer, meta: Buffer): void {
+  // False: every datagram it hands out is a view of `data` (see BaseSocket.dispatch).
+  protected override dispatch(count: number, data: Buffer, meta: Buffer): boolean {
     const wantEvents = this.listenerCount('message') > 0;
     const wantItems = this.hasIterators;
     const words = this.recordWords(meta);
@@ -179,8 +180,9 @@ class ServiceSocket extends UdpSocket {
         const item: AnycastMessage = { data: payload, info, reply };
         this.pushToIterators(item);
       }
-      if (this.closed) return;
+      if (this.closed) return false;
     }
+    return false;
   }
 
   /**

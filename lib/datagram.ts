@@ -105,6 +105,8 @@ export interface MessageBatch extends Iterable<Message> {
 /** The MessageBatch of one read: indexes into the read's records. */
 class ReceivedBatch implements MessageBatch {
   private live = true;
+  /** A view of the received bytes was handed out (a payload, a hop-by-hop header). */
+  viewed = false;
 
   constructor(
     readonly length: number,
@@ -122,11 +124,14 @@ class ReceivedBatch implements MessageBatch {
   data(i: number): Buffer {
     const w = this.record(i);
     const offset = this.words[w + RecordWord.dataOffset];
+    this.viewed = true;
     return this.pool.subarray(offset, offset + this.words[w + RecordWord.dataLength]);
   }
 
   info(i: number): MessageInfo {
-    return this.decode(this.record(i));
+    const info = this.decode(this.record(i));
+    if (info.hopByHop !== null) this.viewed = true;
+    return info;
   }
 
   *[Symbol.iterator](): Iterator<Message> {
@@ -185,7 +190,12 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
     return ctl;
   }
 
-  protected dispatch(count: number, data: Buffer, meta: Buffer): void {
+  /**
+   * Emits the batch's datagrams. True when none of them left a view of `data` behind: a
+   * 'batch' listener that only read sizes and info, or nothing admitted. Messages and
+   * iterator items always do.
+   */
+  protected dispatch(count: number, data: Buffer, meta: Buffer): boolean {
     const wantEvents = this.listenerCount('message') > 0;
     const wantItems = this.hasIterators;
     const wantBatch = this.listenerCount('batch') > 0;
@@ -193,6 +203,7 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
     // Records of datagrams admitted, for the batch; null while every one so far was.
     let picks: Int32Array | null = null;
     let picked = 0;
+    let viewed = false;
     for (let i = 0; i < count; i++) {
       const w = i * RecordWord.size;
       this.countRecord(words, w);
@@ -203,13 +214,14 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
       if (picks !== null) picks[picked] = i;
       picked++;
       if (!wantEvents && !wantItems) continue;
+      viewed = true;
       const offset = words[w + RecordWord.dataOffset];
       const length = words[w + RecordWord.dataLength];
       const info = this.decode(words, w, meta, data);
       const payload = data.subarray(offset, offset + length);
       if (wantEvents) this.emit('message', payload, info);
       if (wantItems) this.pushToIterators({ data: payload, info });
-      if (this.closed) return;
+      if (this.closed) return false;
     }
     if (wantBatch && picked > 0) {
       const batch = new ReceivedBatch(picked, picks, data, words, (w) => this.decode(words, w, meta, data));
@@ -218,7 +230,9 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
       } finally {
         batch.end();
       }
+      viewed ||= batch.viewed;
     }
+    return !viewed;
   }
 
   protected override isReceiveEvent(event: string | symbol): boolean {

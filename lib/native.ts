@@ -17,10 +17,12 @@ export interface NativeSockAddr {
 
 /**
  * Called with one batch of received messages, or with an error (count 0). `data` is a pool
- * buffer shared by consecutive batches (offsets in the records are absolute; bytes once
- * handed out are never rewritten); `meta` is reused and valid only during the call.
+ * buffer shared by consecutive batches (offsets in the records are absolute); `meta` is
+ * reused and valid only during the call. Returning true says that no view of this batch's
+ * `data` outlived the call: the native side may then write the next batch over it. Any
+ * other return keeps the bytes as they are for good.
  */
-export type NativeMessagesCallback = (count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error) => void;
+export type NativeMessagesCallback = (count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error) => boolean | void;
 
 /** Called with the results (bytes, or a negative errno) of queued sends, in queue order. */
 export type NativeSentCallback = (results: Int32Array) => void;

@@ -317,8 +317,12 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
   /** Subclass hook: undo bookkeeping before the fd closes (must not throw for closed kernel state). */
   protected beforeClose(): void {}
 
-  /** Subclass hook: turn one native batch into events. */
-  protected abstract dispatch(count: number, data: Buffer, meta: Buffer): void;
+  /**
+   * Subclass hook: turn one native batch into events. Return true only when no view of
+   * `data` (a payload, a header) can outlive the call, so the native side may reuse its
+   * bytes; anything else keeps them for good.
+   */
+  protected abstract dispatch(count: number, data: Buffer, meta: Buffer): boolean | void;
 
   protected assertOpen(): void {
     if (this.closed) throw closedError('socket');
@@ -466,14 +470,14 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     if (this.queuedWaiters.length === 0) this.emit('drain');
   }
 
-  private onMessages(count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): void {
+  private onMessages(count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): boolean {
     if (error) {
       this.emit('error', withContext(error, { netns: this.netns }));
-      return;
+      return false;
     }
-    if (data === undefined || meta === undefined || this.closed) return;
+    if (data === undefined || meta === undefined || this.closed) return false;
     this.stats.received += count;
-    this.dispatch(count, data, meta);
+    return this.dispatch(count, data, meta) === true;
   }
 
   private maybeResume(): void {

@@ -438,9 +438,10 @@ Napi::Value Socket::StopReceive(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-bool Socket::Deliver(Callback which, size_t argc, const napi_value* argv) {
+bool Socket::Deliver(Callback which, size_t argc, const napi_value* argv, napi_value* returned) {
   napi_env env = Env();
   napi_value callback, self, result;
+  if (returned != nullptr) *returned = nullptr;
   const char* name = which == kOnMessages ? "onmessages" : "onsent";
   if (dead_ || napi_get_reference_value(env, static_cast<napi_ref>(*this), &self) != napi_ok || self == nullptr ||
       napi_get_named_property(env, self, name, &callback) != napi_ok) {
@@ -450,7 +451,10 @@ bool Socket::Deliver(Callback which, size_t argc, const napi_value* argv) {
   napi_valuetype type;
   if (napi_typeof(env, callback, &type) != napi_ok || type != napi_function) return true;  // nobody listens
   const napi_status status = napi_make_callback(env, *async_, self, callback, argc, argv, &result);
-  if (status == napi_ok) return true;
+  if (status == napi_ok) {
+    if (returned != nullptr) *returned = result;
+    return true;
+  }
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
     // An exception from a user's event handler goes where Node sends any uncaught exception.
@@ -565,10 +569,12 @@ void Socket::DrainReceive() {
     // Second pass: one fresh buffer per batch, so views handed to JavaScript are never
     // overwritten by a later batch.
     napi_value dataValue;
+    if (!poolPinned_) poolUsed_ = 0;
     const bool freshPool = poolRef_ == nullptr || poolUsed_ + total > poolSize_;
     if (freshPool) {
       poolSize_ = total > kPoolSize ? total : kPoolSize;
       poolUsed_ = 0;
+      poolPinned_ = false;
     }
     if (!HeldBuffer(env, &poolRef_, freshPool, poolSize_, &poolData_, &dataValue)) return;
     uint8_t* data = poolData_;
@@ -592,7 +598,16 @@ void Socket::DrainReceive() {
     poolUsed_ = (at + 7) & ~static_cast<size_t>(7);
     napi_value argv[3] = {nullptr, dataValue, metaValue};
     if (napi_create_uint32(env, static_cast<uint32_t>(n), &argv[0]) != napi_ok) return;
-    if (!Deliver(kOnMessages, 3, argv)) return;
+    // Pinned unless JavaScript says, with a plain true, that it kept no view of this batch.
+    const bool pinnedBefore = poolPinned_;
+    poolPinned_ = true;
+    napi_value returned;
+    const bool delivered = Deliver(kOnMessages, 3, argv, &returned);
+    bool released = false;
+    if (delivered && returned != nullptr && napi_get_value_bool(env, returned, &released) == napi_ok && released) {
+      poolPinned_ = pinnedBefore;
+    }
+    if (!delivered) return;
     if (static_cast<size_t>(n) < batch_) return;
   }
 }

@@ -120,7 +120,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // threw or can no longer run. The callbacks live as properties of the JavaScript object
   // (as in Node's own handles) rather than in persistent references, so a socket nobody
   // holds can be collected and its fd closed by the finalizer.
-  bool Deliver(Callback which, size_t argc, const napi_value* argv);
+  // Calls onmessages / onsent; `returned` (optional) gets what the callback returned.
+  bool Deliver(Callback which, size_t argc, const napi_value* argv, napi_value* returned = nullptr);
   bool DeliverError(int err, const char* syscall);
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
@@ -161,13 +162,17 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<std::array<uint8_t, 16>> refBytes_;
   std::vector<int> refState_;  // per ref: 0 not parsed yet, -1 parsed, else the errno
 
-  // Received data goes into a pool buffer handed to JavaScript whole (views into it are
-  // never rewritten); a new pool starts when a batch does not fit. The metadata buffer is
-  // reused: JavaScript reads it only during the callback.
+  // Received data goes into a pool buffer handed to JavaScript whole; a new pool starts
+  // when a batch does not fit. Bytes JavaScript may hold a view of are never rewritten:
+  // the pool is pinned unless the callback returned true for every batch in it ("no view
+  // of this batch's data outlived the call"), and an unpinned pool is rewritten from its
+  // start, so a receiver that only looks at its data in the callback allocates nothing.
+  // The metadata buffer is reused: JavaScript reads it only during the callback.
   napi_ref poolRef_ = nullptr;
   uint8_t* poolData_ = nullptr;
   size_t poolSize_ = 0;
   size_t poolUsed_ = 0;
+  bool poolPinned_ = false;
   napi_ref metaRef_ = nullptr;
   // Where each batch's hop-by-hop headers are, between DrainReceive's two passes.
   std::vector<std::pair<const uint8_t*, size_t>> hopoptsScratch_;

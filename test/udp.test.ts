@@ -4,7 +4,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { UdpSocket, Message, MessageBatch, MessageInfo } from '../lib';
+import { UdpSocket, Message, MessageBatch, MessageInfo, hopByHop } from '../lib';
+import { testRoot } from './helpers/privileged';
 
 function nextMessage(sock: UdpSocket): Promise<[Buffer, MessageInfo]> {
   return new Promise((resolve) => sock.once('message', (data: Buffer, info: MessageInfo) => resolve([data, info])));
@@ -232,6 +233,81 @@ describe('UdpSocket on loopback', () => {
     await tx.send('a', { address: '::1', port: rx.address().port });
     await until(() => order.length === 2);
     expect(order).toEqual(['message a', 'batch a']);
+  });
+
+  describe("'batch' listeners that keep no views reuse the receive memory", () => {
+    /**
+     * A receiver whose 'batch' listener either only reads (size, info) or keeps every
+     * datagram's payload; each read is then told apart by where its bytes landed.
+     */
+    async function reader(options: ConstructorParameters<typeof UdpSocket>[0] = {}) {
+      const rx = new UdpSocket({ address: '::1', batchSize: 8, ...options });
+      const tx = new UdpSocket();
+      const state = { keep: false, seen: 0, kept: [] as Buffer[], infos: [] as MessageInfo[] };
+      rx.on('batch', (batch: MessageBatch) => {
+        for (let i = 0; i < batch.length; i++) {
+          state.seen++;
+          if (batch.size(i) !== batch.info(i).size) throw new Error('size and info disagree');
+          if (state.keep) state.kept.push(batch.data(i));
+          else state.infos.push(batch.info(i));
+        }
+      });
+      const send = async (keep: boolean, texts: string[], extra: object = {}): Promise<void> => {
+        state.keep = keep;
+        const target = state.seen + texts.length;
+        await tx.sendMany(texts.map((data) => ({ data, address: '::1', port: rx.address().port, ...extra })));
+        await until(() => state.seen === target);
+      };
+      return { rx, tx, state, send, async [Symbol.asyncDispose]() { await rx.close(); await tx.close(); } };
+    }
+    const filler = (tag: string): string[] => Array.from({ length: 40 }, (_, i) => `${tag}${'z'.repeat(50)}${i}`);
+
+    test('reads that left no view land at the start of the pool; a kept payload is never written over', async () => {
+      await using r = await reader();
+      await r.send(false, filler('a')); // five reads or more, none kept
+      await r.send(true, ['k1']);
+      const [k1] = r.state.kept;
+      // Every read before it was released: k1's read was written at the start of the pool.
+      expect(k1.byteOffset).toBe(0);
+      await r.send(false, filler('b'));
+      await r.send(true, ['k2']);
+      const [, k2] = r.state.kept;
+      // k1 pins the pool: what came after went on after it, and k1 is as it arrived.
+      expect(k1.toString()).toBe('k1');
+      expect(k2.buffer).toBe(k1.buffer);
+      expect(k2.byteOffset).toBeGreaterThan(k1.byteOffset + 40 * 50);
+      expect(k2.toString()).toBe('k2');
+      // What the reads gave without views is whole too.
+      expect(r.state.infos.map((i) => i.size)).toEqual([...filler('a'), ...filler('b')].map((t) => t.length));
+    });
+
+    test("'message' listeners, iterators and hop-by-hop headers keep their bytes", async () => {
+      await using r = await reader();
+      const messages: Buffer[] = [];
+      r.rx.on('message', (data: Buffer) => messages.push(data));
+      await r.send(false, filler('m'));
+      r.rx.removeAllListeners('message');
+      const iterator = r.rx[Symbol.asyncIterator]();
+      await r.send(false, ['i1']);
+      const item = await iterator.next();
+      await iterator.return?.();
+      await r.send(false, filler('n'));
+      await r.send(false, filler('o'));
+      expect(messages.map((m) => m.toString())).toEqual(filler('m'));
+      expect((item.value as Message).data.toString()).toBe('i1');
+    });
+
+    testRoot('a hop-by-hop header read through info() is kept like a payload (needs root to send one)', async () => {
+      await using r = await reader({ receiveHopByHop: true });
+      await r.send(false, ['h1'], { hopByHop: [hopByHop.routerAlert(7)] });
+      const header = r.state.infos[0].hopByHop;
+      expect(header).not.toBeNull();
+      const before = Buffer.from(header!);
+      await r.send(false, filler('p'));
+      await r.send(false, filler('q'));
+      expect(header!.equals(before)).toBe(true);
+      expect(r.state.infos[0].hopByHop?.[2]).toBe(0x05); // router alert option type
+    });
   });
 
   test('close: ordered, idempotent, ends iterators, then everything is ERR_SOCKET_CLOSED', async () => {
