@@ -644,9 +644,13 @@ export class MulticastSocket extends UdpSocket {
     if (this.multicastAll && this.own === undefined) return true;
     const ifindex = words[w + RecordWord.ifindex];
     if (ifindex <= 0) return true;
-    const source = this.recordSource(words, w, meta);
     const destination = this.multicastAll ? null : this.recordDestination(words, w, meta);
-    if (destination !== null && this.isGroup(destination)) {
+    const toGroup = destination !== null && this.isGroup(destination);
+    // A datagram not to a group (or, without PKTINFO, any: the kernel did the filtering)
+    // needs its source only for ignoreOwn.
+    if (!toGroup && this.own === undefined) return true;
+    const source = this.recordSource(words, w, meta);
+    if (toGroup) {
       // The IPv6 kernel matches a socket's memberships by group only (inet6_mc_check), so a
       // group joined on eth0 also arrives from eth1 when anything else on the host joined it
       // there, and only the first membership's source filter is consulted. IPv4 checks the
