@@ -114,6 +114,10 @@ Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) 
     ThrowErrno(env, e, "setsockopt");
   }
   async_ = std::make_unique<Napi::AsyncContext>(env, "ip6sock.Socket");
+  Napi::Array names = Napi::Array::New(env, 2);
+  names.Set(uint32_t{kOnMessages}, "onmessages");
+  names.Set(uint32_t{kOnSent}, "onsent");
+  if (napi_create_reference(env, names, 1, &callbackNames_) != napi_ok) throw Napi::Error::New(env, "napi_create_reference");
   addon_ = GetAddon(env);
   addon_->sockets.insert(this);
 }
@@ -122,6 +126,7 @@ Socket::~Socket() {
   // Reached only when the JavaScript object is unreachable (it is pinned while receiving or
   // while sends are queued), or at environment teardown: never leak the fd.
   ForceClose();
+  if (callbackNames_ != nullptr && !dead_) napi_delete_reference(Env(), callbackNames_);
   if (closingPoll_ != nullptr) closingPoll_->owner = nullptr;
   if (addon_ != nullptr) {
     addon_->sockets.erase(this);
@@ -440,11 +445,12 @@ Napi::Value Socket::StopReceive(const Napi::CallbackInfo& info) {
 
 bool Socket::Deliver(Callback which, size_t argc, const napi_value* argv, napi_value* returned) {
   napi_env env = Env();
-  napi_value callback, self, result;
+  napi_value callback, self, result, names, name;
   if (returned != nullptr) *returned = nullptr;
-  const char* name = which == kOnMessages ? "onmessages" : "onsent";
   if (dead_ || napi_get_reference_value(env, static_cast<napi_ref>(*this), &self) != napi_ok || self == nullptr ||
-      napi_get_named_property(env, self, name, &callback) != napi_ok) {
+      napi_get_reference_value(env, callbackNames_, &names) != napi_ok ||
+      napi_get_element(env, names, static_cast<uint32_t>(which), &name) != napi_ok ||
+      napi_get_property(env, self, name, &callback) != napi_ok) {
     dead_ = true;
     return false;
   }

@@ -119,8 +119,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // Calls this.onmessages(...) or this.onsent(...) from a libuv callback; false when it
   // threw or can no longer run. The callbacks live as properties of the JavaScript object
   // (as in Node's own handles) rather than in persistent references, so a socket nobody
-  // holds can be collected and its fd closed by the finalizer.
-  // Calls onmessages / onsent; `returned` (optional) gets what the callback returned.
+  // holds can be collected and its fd closed by the finalizer. `returned` (optional) gets
+  // what the callback returned.
   bool Deliver(Callback which, size_t argc, const napi_value* argv, napi_value* returned = nullptr);
   bool DeliverError(int err, const char* syscall);
   static void OnPoll(uv_poll_t* handle, int status, int events);
@@ -168,6 +168,9 @@ class Socket : public Napi::ObjectWrap<Socket> {
   // of this batch's data outlived the call"), and an unpinned pool is rewritten from its
   // start, so a receiver that only looks at its data in the callback allocates nothing.
   // The metadata buffer is reused: JavaScript reads it only during the callback.
+  // ["onmessages", "onsent"]: the property names as JavaScript strings, made once, so that
+  // a delivery does not decode and intern a name each time.
+  napi_ref callbackNames_ = nullptr;
   napi_ref poolRef_ = nullptr;
   uint8_t* poolData_ = nullptr;
   size_t poolSize_ = 0;
