@@ -16,6 +16,8 @@ export interface ErrorContext {
   netns?: string;
   /** A one-line explanation of what this errno means in this situation. */
   hint?: string;
+  /** Such explanations by errno code, for a context made before the call fails (a send). */
+  hints?: Readonly<Partial<Record<string, string>>>;
 }
 
 /** Capabilities the kernel checks for what ip6sock does. */
@@ -102,7 +104,7 @@ export function withContext(err: unknown, context: ErrorContext): unknown {
   if (!isSystemErrorShape(err)) return err;
   const e = err as SystemError;
   for (const [k, v] of Object.entries(context)) {
-    if (v !== undefined && k !== 'hint') (e as unknown as Record<string, unknown>)[k] = v;
+    if (v !== undefined && k !== 'hint' && k !== 'hints') (e as unknown as Record<string, unknown>)[k] = v;
   }
   if ((e.code === 'EPERM' || e.code === 'EACCES') && e.capability === undefined) {
     const cap = CAPABILITY_BY_OPTION[context.option ?? e.syscall];
@@ -119,7 +121,8 @@ export function withContext(err: unknown, context: ErrorContext): unknown {
   if (context.netns !== undefined) where.push(`netns ${context.netns}`);
   if (where.length) message += ` (${where.join(', ')})`;
   if (e.capability) message += `; needs ${e.capability}`;
-  if (context.hint) message += `; ${context.hint}`;
+  const hint = context.hint ?? context.hints?.[e.code];
+  if (hint) message += `; ${hint}`;
   e.message = message;
   return e;
 }

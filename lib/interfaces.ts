@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 import { attempt, invalidArgType, noSuchInterface } from './errors';
+import { isLinkLocalIpv6 } from './ipv6addr';
 import { linkFlags } from './netlink';
 import { constants, native } from './native';
 import { netnsPath, splitZone, validateAddress, validateInteger, validateInterfaceName, validateOptionalObject, validateString } from './validate';
@@ -57,10 +58,6 @@ export interface NetworkInterface extends InterfaceRef {
   addresses: InterfaceAddress[];
 }
 
-function isLinkLocal6(address: string): boolean {
-  return /^fe[89ab]/i.test(address);
-}
-
 /** Lists the interfaces of the namespace, each with its flags and addresses. */
 export function list(options?: NamespaceOptions): NetworkInterface[] {
   const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
@@ -78,7 +75,7 @@ export function list(options?: NamespaceOptions): NetworkInterface[] {
     const addr: InterfaceAddress = { address: a.address, prefixLength: a.prefixLength, family: a.family, scopeId: a.scopeId };
     entry.addresses.push(addr);
     if (a.family === 4) entry.ipv4.push(addr);
-    else if (isLinkLocal6(a.address)) entry.linkLocal.push(addr);
+    else if (isLinkLocalIpv6(a.address)) entry.linkLocal.push(addr);
     else if (a.address !== '::1') entry.global.push(addr);
   }
   return result;

@@ -106,6 +106,14 @@ function parseInto(s: string, out: Uint8Array, o: number): boolean {
 }
 
 /**
+ * True for IPv6 text (without zone) in fe80::/10, the link-local unicast range: its first
+ * group has all four digits and begins fe8, fe9, fea or feb ('fe8::1' is 0fe8::1, global).
+ */
+export function isLinkLocalIpv6(address: string): boolean {
+  return /^fe[89ab][0-9a-f]:/i.test(address);
+}
+
+/**
  * Writes the 16 bytes of an IPv6 address given as text into `target` at `offset`.
  * Used by the packet builder to avoid an intermediate allocation.
  *

@@ -19,7 +19,7 @@
 import * as net from 'node:net';
 import { attempt, ErrorContext, invalidArgType, invalidArgValue, stateError, noSuchInterface, withContext } from './errors';
 import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from './interfaces';
-import { formatIpv6, parseIpv6 } from './ipv6addr';
+import { formatIpv6, isLinkLocalIpv6, parseIpv6 } from './ipv6addr';
 import { constants, RecordWord } from './native';
 import { MessageBatch, MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
 import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from './validate';
@@ -175,10 +175,6 @@ function isMulticast(address: string, family: Family): boolean {
   return first >= 224 && first <= 239;
 }
 
-function isLinkLocal6(address: string): boolean {
-  return /^fe[89ab]/i.test(address);
-}
-
 /** Canonical text of a valid address, so bookkeeping keys match what received datagrams show. */
 function canonical(address: string, family: Family): string {
   return family === 6 ? formatIpv6(parseIpv6(address)) : address;
@@ -246,7 +242,7 @@ class OwnAddresses {
   private key(address: string, ifindex: number): string {
     // A link-local address means something only on its link: fe80::2 on eth0 is ours while
     // fe80::2 on eth1 may well be a neighbour's. Other addresses belong to the whole host.
-    return this.family === 6 && isLinkLocal6(address) ? `${address}%${ifindex}` : address;
+    return this.family === 6 && isLinkLocalIpv6(address) ? `${address}%${ifindex}` : address;
   }
 
   private load(now: number): void {

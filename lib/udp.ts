@@ -8,6 +8,7 @@
 import { DatagramSocket, hopByHopHeader, SendOptions } from './datagram';
 import { attempt, ErrorContext, invalidArgType, invalidArgValue } from './errors';
 import { HopByHopOption } from './hopbyhop';
+import { isLinkLocalIpv6 } from './ipv6addr';
 import { resolve as resolveInterface } from './interfaces';
 import { constants } from './native';
 import { SendGroup, SendWaiter, SingleSend } from './outbox';
@@ -178,6 +179,12 @@ export class UdpSocket extends DatagramSocket {
     if (opts.interface !== undefined) context.interface = opts.interface;
     // Per-packet hop-by-hop options are what needs CAP_NET_RAW here; name it on EPERM.
     if (opts.hopByHop !== undefined) context.option = 'IPV6_HOPOPTS';
+    // The kernel refuses a link-local source with EINVAL when nothing names the outgoing
+    // interface (ip6_datagram_send_ctl): no interface option, zone or bound device.
+    const zoned = typeof opts.address === 'string' && opts.address.includes('%');
+    if (typeof opts.source === 'string' && isLinkLocalIpv6(opts.source) && opts.interface === undefined && !zoned && this.deviceIndex === 0) {
+      context.hints = { EINVAL: `the link-local source ${opts.source} needs an outgoing interface: set options.interface, put a zone on the destination, or bind the socket to a device` };
+    }
     return context;
   }
 

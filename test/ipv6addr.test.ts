@@ -1,4 +1,4 @@
-import { AddressCache, formatIpv6, parseIpv6, writeIpv6 } from '../lib/ipv6addr';
+import { AddressCache, formatIpv6, isLinkLocalIpv6, parseIpv6, writeIpv6 } from '../lib/ipv6addr';
 
 function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');
@@ -135,5 +135,24 @@ describe('AddressCache', () => {
     expect(cache.formatAt(bytes, 3)).toBe('fe80::1:2');
     bytes[18] = 3;
     expect(cache.formatAt(bytes, 3)).toBe('fe80::1:3');
+  });
+});
+
+describe('isLinkLocalIpv6 (fe80::/10)', () => {
+  test.each([
+    ['fe80::1', true],
+    ['FE80::1', true],
+    ['febf:ffff::1', true],
+    ['fe80::', true],
+    ['fe8::1', false], // 0fe8::1
+    ['fec0::1', false],
+    ['ff02::1', false],
+    ['::', false],
+    ['2001:db8::1', false],
+  ])('%s: %s', (address, expected) => {
+    expect(isLinkLocalIpv6(address)).toBe(expected);
+    // Agrees with the address's bytes: the first 10 bits are 1111111010.
+    const b = parseIpv6(address);
+    expect(b[0] === 0xfe && (b[1] & 0xc0) === 0x80).toBe(expected);
   });
 });

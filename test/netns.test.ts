@@ -56,6 +56,28 @@ describeRoot('sockets in a network namespace', () => {
     expect((await back)[1]).toMatchObject({ address: 'fe80::2%eth0', interface: { name: 'eth0' } });
   });
 
+  test('a link-local source needs an outgoing interface: EINVAL says so, and each way of naming one works', async () => {
+    await using rx = new UdpSocket({ netns: topo.ns('b'), port: 7003 });
+    await using tx = new UdpSocket({ netns: topo.ns('a') });
+    const err = await tx.send('x', { address: '2001:db8:1::2', port: 7003, source: 'fe80::1' }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'EINVAL', syscall: 'sendmsg' });
+    expect((err as Error).message).toContain('the link-local source fe80::1 needs an outgoing interface');
+    for (const [label, options] of [
+      ['options.interface', { address: '2001:db8:1::2', interface: 'eth0' }],
+      ['a zone on the destination', { address: 'fe80::2%eth0' }],
+    ] as const) {
+      const got = nextMessage(rx);
+      await tx.send(label, { port: 7003, source: 'fe80::1', ...options });
+      const [data, info] = await got;
+      expect(data.toString()).toBe(label);
+      expect(info.address).toBe('fe80::1%eth0');
+    }
+    await using bound = new UdpSocket({ netns: topo.ns('a'), device: 'eth0' });
+    const got = nextMessage(rx);
+    await bound.send('bound', { address: '2001:db8:1::2', port: 7003, source: 'fe80::1' });
+    expect((await got)[1].address).toBe('fe80::1%eth0');
+  });
+
   test('interfaces.list({ netns }) agrees with ip -6 addr in that namespace', () => {
     const ours = interfaces.list({ netns: topo.ns('a') });
     const theirs = JSON.parse(execFileSync('ip', ['-n', topo.ns('a'), '-j', 'addr']).toString()) as IpAddrJson[];
