@@ -135,8 +135,7 @@ export const Record = {
   source: 40,
   destination: 56,
   hasDestination: 72,
-  drops: 76,
-  size: 80,
+  size: 76,
 } as const;
 
 /**
@@ -157,7 +156,6 @@ export const RecordWord = {
   source: Record.source / 4,
   destination: Record.destination / 4,
   hasDestination: Record.hasDestination / 4,
-  drops: Record.drops / 4,
   size: Record.size / 4,
 } as const;
 

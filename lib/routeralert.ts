@@ -649,7 +649,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   readonly protocol: number;
   /** Whether the socket sees only its own namespace's packets (always true for IPv4, whose chain is per namespace). */
   readonly isolate: boolean;
-  override readonly stats: RouterAlertStats = { received: 0, kernelDrops: 0, truncated: 0, malformed: 0, forwarded: 0, dropped: 0, hopLimitExceeded: 0, ignored: 0 };
+  override readonly stats: RouterAlertStats = this.countersWith({ malformed: 0, forwarded: 0, dropped: 0, hopLimitExceeded: 0, ignored: 0 });
 
   /** Marks the packets this socket emitted (see Tapped): forward() and drop() take only those. */
   private readonly token = {};

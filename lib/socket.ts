@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
+import { inspect } from 'node:util';
 import { attempt, closedError, ErrorContext, withContext } from './errors';
 import { AddressCache } from './ipv6addr';
 import { Outbox, SendControl, SendWaiter, SingleSend } from './outbox';
@@ -50,7 +51,10 @@ export interface SocketKind {
 export interface SocketStats {
   /** Datagrams or packets delivered to JavaScript. */
   received: number;
-  /** Datagrams the kernel dropped because the receive buffer was full (SO_RXQ_OVFL). */
+  /**
+   * Datagrams the kernel dropped because the receive buffer was full: its drop counter
+   * (SO_MEMINFO), read when asked, so drops show even if nothing arrived after them.
+   */
   kernelDrops: number;
   /** Datagrams longer than maxMessageSize (delivered truncated). */
   truncated: number;
@@ -110,7 +114,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
   /** The namespace the socket lives in, as given. */
   readonly netns: string | undefined;
   /** Receive counters. */
-  readonly stats: SocketStats = { received: 0, kernelDrops: 0, truncated: 0 };
+  readonly stats: SocketStats = this.countersWith({});
 
   protected readonly handle: NativeSocket;
   protected readonly names: InterfaceNames;
@@ -173,8 +177,6 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
       const c = native().constants;
       if (rcvbuf !== undefined) this.setInt(c.SOL_SOCKET, c.SO_RCVBUF, rcvbuf, 'SO_RCVBUF');
       if (sndbuf !== undefined) this.setInt(c.SOL_SOCKET, c.SO_SNDBUF, sndbuf, 'SO_SNDBUF');
-      // Overflow counts ride along with each datagram, so drops are reported, not hidden.
-      this.setInt(c.SOL_SOCKET, c.SO_RXQ_OVFL, 1, 'SO_RXQ_OVFL');
       if (device !== null) {
         this.deviceIndex = this.getInt(c.SOL_SOCKET, c.SO_BINDTOIFINDEX, 'SO_BINDTOIFINDEX');
         this.watchDevice(device);
@@ -241,6 +243,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     } finally {
       this.boundDevice?.watch.cancel();
       this.boundDevice = undefined;
+      this.dropsAtClose = this.readKernelDrops();
       this.handle.close();
       this.receiving = false;
       this.signal?.removeEventListener('abort', this.onAbort);
@@ -390,12 +393,39 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     return this.metaHalves;
   }
 
-  /** Counts the record's kernel drops and, if its datagram was cut, a truncation (once per record). */
+  /** Counts a truncation if the record's datagram was cut (once per record). */
   protected countRecord(words: Int32Array, w: number): void {
-    const drops = words[w + RecordWord.drops] >>> 0;
-    if (drops > this.stats.kernelDrops) this.stats.kernelDrops = drops;
     if (this.truncatedAt(words, w)) this.stats.truncated++;
   }
+
+  /**
+   * The receive counters with a subclass's own. kernelDrops is a getter that asks the
+   * kernel, which costs the receive path nothing (a per-datagram SO_RXQ_OVFL control
+   * message would, for every datagram after the first drop) and is never behind.
+   */
+  protected countersWith<T extends object>(more: T): SocketStats & T {
+    const counters = { received: 0, truncated: 0, ...more };
+    Object.defineProperties(counters, {
+      kernelDrops: { enumerable: true, get: () => (this.closed ? this.dropsAtClose : this.readKernelDrops()) },
+      // console.log shows the number, not [Getter].
+      [inspect.custom]: { value: (): object => ({ ...counters }) },
+    });
+    return counters as SocketStats & T;
+  }
+
+  /** The socket's drop counter, SK_MEMINFO_DROPS of SO_MEMINFO (Linux 4.12). */
+  private readKernelDrops(): number {
+    const c = native().constants;
+    try {
+      const info = this.handle.getBuffer(c.SOL_SOCKET, c.SO_MEMINFO, c.SK_MEMINFO_VARS * 4);
+      return new Uint32Array(info.buffer, info.byteOffset, c.SK_MEMINFO_VARS)[c.SK_MEMINFO_DROPS];
+    } catch {
+      return this.dropsAtClose;
+    }
+  }
+
+  /** kernelDrops as it was when the socket closed. */
+  private dropsAtClose = 0;
 
   /** True if the record's datagram was longer than its slot. */
   protected truncatedAt(words: Int32Array, w: number): boolean {

@@ -15,9 +15,9 @@ namespace ip6sock {
 
 namespace {
 
-// Control space for one received message: PKTINFO, hop limit, traffic class, overflow
-// counter, and a hop-by-hop header of up to 2048 bytes (hdr-ext-len 255).
-constexpr size_t kRecvControl = CMSG_SPACE(sizeof(in6_pktinfo)) + 3 * CMSG_SPACE(sizeof(int)) +
+// Control space for one received message: PKTINFO, hop limit, traffic class, and a
+// hop-by-hop header of up to 2048 bytes (hdr-ext-len 255).
+constexpr size_t kRecvControl = CMSG_SPACE(sizeof(in6_pktinfo)) + 2 * CMSG_SPACE(sizeof(int)) +
                                 CMSG_SPACE(sizeof(in_pktinfo)) + CMSG_SPACE(2048) + 64;
 
 // Most batches drained per readiness event before yielding to the rest of the loop.
@@ -567,8 +567,6 @@ void Socket::DrainReceive() {
           } else if (c->cmsg_type == IP_TOS && dlen >= 1) {
             PutI32(r + rec::kTclass, d[0]);
           }
-        } else if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL && dlen >= 4) {
-          std::memcpy(r + rec::kDrops, d, 4);
         }
       }
     }

@@ -31,8 +31,7 @@ constexpr size_t kHopOptsLength = 36; // u32 its length, 0 when absent
 constexpr size_t kSource = 40;        // 16 bytes source address (IPv4: first 4)
 constexpr size_t kDestination = 56;   // 16 bytes destination address from PKTINFO
 constexpr size_t kHasDestination = 72;// u32 1 when PKTINFO was present
-constexpr size_t kDrops = 76;         // u32 SO_RXQ_OVFL counter, when enabled
-constexpr size_t kSize = 80;
+constexpr size_t kSize = 76;
 }  // namespace rec
 
 // Layout of one datagram's entry in sendBatch's plan, in int32 fields; -1 means "none" for

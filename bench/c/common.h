@@ -18,11 +18,13 @@
 #endif
 
 #include <errno.h>
+#include <linux/sock_diag.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -143,11 +145,18 @@ static inline void counter_stamp(struct counter* c, uint64_t now) {
  *                         (datagrams pile up in the socket's buffer: the next reads
  *                         measure how fast a backlog drains)
  *   quit                  exit
- * `drops` points at the kernel's overflow counter (SO_RXQ_OVFL), or NULL.
+ * kernelDrops is the socket's drop counter (SO_MEMINFO, SK_MEMINFO_DROPS), read when asked.
  */
 typedef void (*drain_fn)(int fd, struct counter* c, void* ctx);
 
-static inline void serve_counter(const char* prog, int fd, drain_fn drain, void* ctx, const uint32_t* drops) {
+static inline unsigned long kernel_drops(int fd) {
+  uint32_t info[SK_MEMINFO_VARS];
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) < 0 || len <= SK_MEMINFO_DROPS * sizeof info[0]) return 0;
+  return info[SK_MEMINFO_DROPS];
+}
+
+static inline void serve_counter(const char* prog, int fd, drain_fn drain, void* ctx) {
   struct counter c;
   struct lines in = {.len = 0};
   char line[256];
@@ -164,7 +173,7 @@ static inline void serve_counter(const char* prog, int fd, drain_fn drain, void*
                "\"other\":%llu,\"kernelDrops\":%lu,\"cpuNs\":%llu,\"rssKb\":%ld}\n",
                (unsigned long long)c.received, (unsigned long long)c.bytes, (unsigned long long)c.c0,
                (unsigned long long)c.t0, (unsigned long long)c.c1, (unsigned long long)c.t1,
-               (unsigned long long)c.other, drops ? (unsigned long)*drops : 0ul,
+               (unsigned long long)c.other, kernel_drops(fd),
                (unsigned long long)(cpu_ns() - c.cpu0), rss_kb());
         fflush(stdout);
         reporting = 0;

@@ -80,6 +80,6 @@ int main(int argc, char** argv) {
   if (setsockopt(fd, IPPROTO_IPV6, IPV6_ROUTER_ALERT_ISOLATE, &one, sizeof one) < 0) die(prog, "setsockopt IPV6_ROUTER_ALERT_ISOLATE");
   if (setsockopt(fd, IPPROTO_IPV6, IPV6_ROUTER_ALERT, &value, sizeof value) < 0) die(prog, "setsockopt IPV6_ROUTER_ALERT");
   reply_ready("");
-  serve_counter(prog, fd, drain, NULL, NULL);
+  serve_counter(prog, fd, drain, NULL);
   return 0;
 }

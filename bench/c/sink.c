@@ -2,6 +2,7 @@
  * sink: the machine's receive limit. A UDP/IPv6 socket bound to [::]:PORT (optionally joined
  * to a multicast group on one interface) drained with recvmmsg, counting datagrams and
  * bytes. No per-packet metadata is asked for: this is the floor every library is compared to.
+ * Drops are read from the socket's counter when reported (SO_MEMINFO), as ip6sock does.
  *
  * With --info it asks for what ip6sock's UDP sockets ask for of every datagram: the source
  * address (msg_name), IPV6_PKTINFO (destination and arrival interface) and IPV6_HOPLIMIT,
@@ -37,17 +38,14 @@ struct sink {
   struct iovec* iovs;
   char* control;
   size_t control_space;
-  struct sockaddr_in6* names; /* --info only, as the two below */
+  struct sockaddr_in6* names; /* --info only, as the one below */
   struct info* info;
-  uint32_t drops;
 };
 
-#define CONTROL_SPACE CMSG_SPACE(sizeof(uint32_t))
-#define INFO_CONTROL_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)) + CONTROL_SPACE)
+#define INFO_CONTROL_SPACE (CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(int)))
 
-/* --info: the source, destination, interface and hop limit of one datagram, and the
- * overflow counter that rides along. */
-static void read_info(struct msghdr* h, const struct sockaddr_in6* name, struct info* out, uint32_t* drops) {
+/* --info: the source, destination, interface and hop limit of one datagram. */
+static void read_info(struct msghdr* h, const struct sockaddr_in6* name, struct info* out) {
   out->source = name->sin6_addr;
   out->port = ntohs(name->sin6_port);
   out->ifindex = -1;
@@ -60,8 +58,6 @@ static void read_info(struct msghdr* h, const struct sockaddr_in6* name, struct 
       out->ifindex = (int)pi.ipi6_ifindex;
     } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_HOPLIMIT) {
       memcpy(&out->hop_limit, CMSG_DATA(cm), sizeof out->hop_limit);
-    } else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) {
-      memcpy(drops, CMSG_DATA(cm), 4);
     }
   }
 }
@@ -83,13 +79,7 @@ static void drain(int fd, struct counter* c, void* ctx) {
     for (int i = 0; i < n; i++) c->bytes += s->msgs[i].msg_len;
     c->received += (uint64_t)n;
     if (s->info != NULL) {
-      for (int i = 0; i < n; i++) read_info(&s->msgs[i].msg_hdr, &s->names[i], &s->info[i], &s->drops);
-    } else {
-      /* The overflow counter rides on every datagram; the last one has the newest value. */
-      struct msghdr* h = &s->msgs[n - 1].msg_hdr;
-      for (struct cmsghdr* cm = CMSG_FIRSTHDR(h); cm != NULL; cm = CMSG_NXTHDR(h, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SO_RXQ_OVFL) memcpy(&s->drops, CMSG_DATA(cm), 4);
-      }
+      for (int i = 0; i < n; i++) read_info(&s->msgs[i].msg_hdr, &s->names[i], &s->info[i]);
     }
     counter_stamp(c, now_ns());
     if ((unsigned)n < s->batch) return;
@@ -129,7 +119,6 @@ int main(int argc, char** argv) {
   int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die(prog, "socket");
   int one = 1;
-  if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) < 0) die(prog, "setsockopt SO_RXQ_OVFL");
   if (info && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0) die(prog, "setsockopt IPV6_RECVPKTINFO");
   if (info && setsockopt(fd, IPPROTO_IPV6, IPV6_RECVHOPLIMIT, &one, sizeof one) < 0) die(prog, "setsockopt IPV6_RECVHOPLIMIT");
   if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) < 0) die(prog, "setsockopt SO_RCVBUF");
@@ -150,21 +139,23 @@ int main(int argc, char** argv) {
   char* slab = malloc((size_t)s.batch * SLOT);
   s.msgs = calloc(s.batch, sizeof *s.msgs);
   s.iovs = calloc(s.batch, sizeof *s.iovs);
-  s.control_space = info ? INFO_CONTROL_SPACE : CONTROL_SPACE;
-  s.control = calloc(s.batch, s.control_space);
-  if (slab == NULL || s.msgs == NULL || s.iovs == NULL || s.control == NULL) die(prog, "malloc");
+  if (slab == NULL || s.msgs == NULL || s.iovs == NULL) die(prog, "malloc");
   if (info) {
+    s.control_space = INFO_CONTROL_SPACE;
+    s.control = calloc(s.batch, s.control_space);
     s.names = calloc(s.batch, sizeof *s.names);
     s.info = calloc(s.batch, sizeof *s.info);
-    if (s.names == NULL || s.info == NULL) die(prog, "malloc");
+    if (s.control == NULL || s.names == NULL || s.info == NULL) die(prog, "malloc");
   }
   for (unsigned i = 0; i < s.batch; i++) {
     s.iovs[i].iov_base = slab + (size_t)i * SLOT;
     s.iovs[i].iov_len = SLOT;
     s.msgs[i].msg_hdr.msg_iov = &s.iovs[i];
     s.msgs[i].msg_hdr.msg_iovlen = 1;
-    s.msgs[i].msg_hdr.msg_control = s.control + (size_t)i * s.control_space;
-    if (info) s.msgs[i].msg_hdr.msg_name = &s.names[i];
+    if (info) {
+      s.msgs[i].msg_hdr.msg_control = s.control + (size_t)i * s.control_space;
+      s.msgs[i].msg_hdr.msg_name = &s.names[i];
+    }
   }
 
   int got = 0;
@@ -173,6 +164,6 @@ int main(int argc, char** argv) {
   getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &len);
   snprintf(extra, sizeof extra, "\"rcvbuf\":%d", got);
   reply_ready(extra);
-  serve_counter(prog, fd, drain, &s, &s.drops);
+  serve_counter(prog, fd, drain, &s);
   return 0;
 }
