@@ -381,13 +381,15 @@ export class MulticastSocket extends UdpSocket {
   /**
    * Leaves what join() with the same options joined: the any-source membership, or with
    * `source` that one source. `'all'` leaves the group on every interface this socket holds
-   * it on (also interfaces that have gone down or away since). Returns the memberships
-   * removed; ERR_MULTICAST_NOT_JOINED if there were none.
+   * it on (also interfaces that have gone down or away since), loopback included whatever
+   * `includeLoopback` says (it is checked to be a boolean, as for join()). Returns the
+   * memberships removed; ERR_MULTICAST_NOT_JOINED if there were none.
    */
   leave(group: string, options: JoinOptions): Membership[] {
     this.assertOpen();
     const g = this.groupAddress(group);
     const opts = validateObject<JoinOptions>(options, 'options');
+    if (opts.includeLoopback !== undefined) validateBoolean(opts.includeLoopback, 'options.includeLoopback');
     const source = opts.source === undefined ? undefined : this.sourceAddress(opts.source, g);
     const removed = this.leaveHeld(g, opts.interface, source);
     for (let i = this.allSpecs.length - 1; i >= 0; i--) {

@@ -865,8 +865,7 @@ function socketEntries(bed: Bed): Entry[] {
         positions: [
           at([0], GROUP6),
           at([1], object()),
-          // includeLoopback only for join: leave() ignores it, whatever its value (reported).
-          ...fields(1, { interface: iface({ allowAll: true }), source: SOURCE6({ optional: true }), ...(method === 'join' ? { includeLoopback: bool({ optional: true }) } : {}) }),
+          ...fields(1, { interface: iface({ allowAll: true }), source: SOURCE6({ optional: true }), includeLoopback: bool({ optional: true }) }),
         ],
         close: closeIt,
         teardown: closeIt,
