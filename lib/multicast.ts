@@ -541,7 +541,7 @@ export class MulticastSocket extends UdpSocket {
    * listing, which also gives the coded errors for bad or unknown specs.
    */
   private knownInterface(spec: unknown, name: string): InterfaceRef {
-    const watched = this.links?.watcher.list().find((l) => (typeof spec === 'number' ? l.index === spec : l.name === spec));
+    const watched = typeof spec === 'number' || typeof spec === 'string' ? this.links?.watcher.link(spec) : undefined;
     return watched !== undefined ? { index: watched.index, name: watched.name } : resolveInterface(spec, name, this.netns);
   }
 

@@ -25,7 +25,7 @@ import { AsyncQueue, closeSignal, endAll } from './queue';
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
-import { attempt, CodedError, SystemError, withContext } from './errors';
+import { attempt, CodedError, invalidArgType, SystemError, withContext } from './errors';
 import type { InterfaceFlags, InterfaceRef, NamespaceOptions } from './interfaces';
 import { formatIpv6, parseIpv6 } from './ipv6addr';
 import { AddressMessage, LinkMessage, linkFlags, parseMessages } from './netlink';
@@ -91,6 +91,10 @@ interface LinkState {
   index: number;
   name: string;
   bits: number;
+}
+
+function watchedLink(l: LinkState): WatchedLink {
+  return { index: l.index, name: l.name, flags: linkFlags(l.bits) };
 }
 
 interface AddressState {
@@ -183,7 +187,22 @@ export class InterfaceWatcher extends EventEmitter implements AsyncIterable<Inte
   /** The links as last reported, by index. Empty once closed. */
   list(): WatchedLink[] {
     if (this.closed) return [];
-    return [...this.links.values()].sort((a, b) => a.index - b.index).map((l) => ({ index: l.index, name: l.name, flags: linkFlags(l.bits) }));
+    return [...this.links.values()].sort((a, b) => a.index - b.index).map(watchedLink);
+  }
+
+  /**
+   * One link as list() shows it, by index or name: a lookup in what the watcher knows, no
+   * system call. Undefined when no link has that index or name (or once closed).
+   */
+  link(spec: number | string): WatchedLink | undefined {
+    if (typeof spec !== 'number' && typeof spec !== 'string') throw invalidArgType('spec', 'an interface index (number) or name (string)', spec);
+    if (this.closed) return undefined;
+    if (typeof spec === 'number') {
+      const l = this.links.get(spec);
+      return l === undefined ? undefined : watchedLink(l);
+    }
+    for (const l of this.links.values()) if (l.name === spec) return watchedLink(l);
+    return undefined;
   }
 
   /** Keep the event loop alive while the watcher is open (the default). */

@@ -1164,6 +1164,14 @@ function socketEntries(bed: Bed): Entry[] {
         teardown: closeIt,
       }),
     ]),
+    entry({
+      api: 'interfaces.InterfaceWatcher.link',
+      setup: () => interfaces.watch({ netns: ns() }),
+      valid: () => ['eth0'],
+      call: (watcher, a) => watcher.link(a[0] as string),
+      positions: [at([0], wrongTypes('number', 'string'))],
+      teardown: closeIt,
+    }),
     ...(['interfaces.watch', 'new interfaces.InterfaceWatcher'] as const).map((api) =>
       entry({
         api,

@@ -164,6 +164,11 @@ describe('interfaces.watch() arguments and lifecycle (no privilege: the caller\'
     const lo = watcher.list().find((l) => l.index === 1);
     expect(lo).toMatchObject({ name: 'lo', flags: { loopback: true } });
     expect(watcher.list().map((l) => l.index)).toEqual(list().map((i) => i.index).sort((a, b) => a - b));
+    // link(): one entry of list(), by index or name; a lookup, so no such link is undefined.
+    expect(watcher.link(1)).toEqual(lo);
+    expect(watcher.link('lo')).toEqual(lo);
+    for (const absent of [99999, 0, -1, 1.5, 'nosuch0', '', '../lo']) expect(watcher.link(absent)).toBeUndefined();
+    expect(() => watcher.link(null as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     const it = watcher[Symbol.asyncIterator]();
     const pending = it.next();
     const closed = new Promise<void>((resolve) => watcher.once('close', resolve));
@@ -174,6 +179,7 @@ describe('interfaces.watch() arguments and lifecycle (no privilege: the caller\'
     expect(await pending).toEqual({ value: undefined, done: true });
     expect(watcher.closed).toBe(true);
     expect(watcher.list()).toEqual([]);
+    expect(watcher.link(1)).toBeUndefined();
     expect(watcher.addresses()).toEqual([]);
     // Use after close: the watcher answers, it does not throw or reopen.
     expect(await watcher[Symbol.asyncIterator]().next()).toEqual({ value: undefined, done: true });
