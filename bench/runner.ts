@@ -429,8 +429,8 @@ export interface Contender<T> {
  * contender, its measured results (warm-up dropped), or the error that stopped it; a
  * contender that fails sits out the remaining rounds, the others go on.
  */
-export async function interleave<T>(ctx: Context, label: string, contenders: ReadonlyArray<Contender<T>>): Promise<Array<T[] | Error>> {
-  const { warmup, runs } = ctx.options;
+export async function interleave<T>(ctx: Context, label: string, contenders: ReadonlyArray<Contender<T>>, runs = ctx.options.runs): Promise<Array<T[] | Error>> {
+  const { warmup } = ctx.options;
   const results: Array<T[] | Error> = contenders.map(() => []);
   for (let round = 0; round < warmup + runs; round++) {
     for (const [i, c] of contenders.entries()) {
