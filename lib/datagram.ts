@@ -82,7 +82,9 @@ export function hopByHopHeader(value: unknown, name: string): Buffer {
  *
  * The batch reads records that the next read reuses, so it can be read only while the
  * listener runs (afterwards every method throws ERR_INVALID_STATE); the Buffers `data(i)`
- * returns stay valid for good (received data is never overwritten).
+ * returns stay valid for good (bytes handed out are never overwritten). A listener that
+ * takes no Buffer (no `data(i)`, no iteration, no `info(i).hopByHop`) lets the next read
+ * land in the same memory, so it allocates nothing per read.
  *
  * ```ts
  * sock.on('batch', (batch) => {
