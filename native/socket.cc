@@ -570,8 +570,8 @@ void Socket::DrainReceive() {
         }
       }
     }
-    // Second pass: one fresh buffer per batch, so views handed to JavaScript are never
-    // overwritten by a later batch.
+    // Second pass: the payloads (and hop-by-hop headers) into the pool, after what earlier
+    // batches left there if JavaScript may still hold views of it, else from its start.
     napi_value dataValue;
     if (!poolPinned_) poolUsed_ = 0;
     const bool freshPool = poolRef_ == nullptr || poolUsed_ + total > poolSize_;

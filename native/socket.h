@@ -161,15 +161,16 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<std::array<uint8_t, 16>> refBytes_;
   std::vector<int> refState_;  // per ref: 0 not parsed yet, -1 parsed, else the errno
 
+  // ["onmessages", "onsent"]: the property names as JavaScript strings, made once, so that
+  // a delivery does not decode and intern a name each time.
+  napi_ref callbackNames_ = nullptr;
+
   // Received data goes into a pool buffer handed to JavaScript whole; a new pool starts
   // when a batch does not fit. Bytes JavaScript may hold a view of are never rewritten:
   // the pool is pinned unless the callback returned true for every batch in it ("no view
   // of this batch's data outlived the call"), and an unpinned pool is rewritten from its
   // start, so a receiver that only looks at its data in the callback allocates nothing.
   // The metadata buffer is reused: JavaScript reads it only during the callback.
-  // ["onmessages", "onsent"]: the property names as JavaScript strings, made once, so that
-  // a delivery does not decode and intern a name each time.
-  napi_ref callbackNames_ = nullptr;
   napi_ref poolRef_ = nullptr;
   uint8_t* poolData_ = nullptr;
   size_t poolSize_ = 0;
