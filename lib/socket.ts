@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
+import * as os from 'node:os';
 import { inspect } from 'node:util';
 import { attempt, closedError, ErrorContext, withContext } from './errors';
 import { AddressCache } from './ipv6addr';
@@ -417,8 +418,10 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
   private readKernelDrops(): number {
     const c = native().constants;
     try {
+      // u32 fields in host byte order.
       const info = this.handle.getBuffer(c.SOL_SOCKET, c.SO_MEMINFO, c.SK_MEMINFO_VARS * 4);
-      return new Uint32Array(info.buffer, info.byteOffset, c.SK_MEMINFO_VARS)[c.SK_MEMINFO_DROPS];
+      const at = c.SK_MEMINFO_DROPS * 4;
+      return os.endianness() === 'LE' ? info.readUInt32LE(at) : info.readUInt32BE(at);
     } catch {
       return this.dropsAtClose;
     }
