@@ -33,7 +33,7 @@ export interface CounterReport {
   t0: number;
   c1: number;
   t1: number;
-  /** The kernel's overflow counter (SO_RXQ_OVFL) where the implementation exposes it, else null. */
+  /** The socket's drop counter (SO_MEMINFO) where the implementation exposes it, else null. */
   kernelDrops: number | null;
   /** CPU time the whole process used since the reset (user + system, every thread). */
   cpuNs: number;
