@@ -79,19 +79,21 @@ std::string OptionalString(const Napi::Value& v) {
   return v.As<Napi::String>().Utf8Value();
 }
 
-int ParseAddress(Napi::Env env, const std::string& address, void* out16) {
-  if (inet_pton(AF_INET6, address.c_str(), out16) == 1) return AF_INET6;
-  if (inet_pton(AF_INET, address.c_str(), out16) == 1) return AF_INET;
-  ThrowErrno(env, EINVAL, "inet_pton");
+int AddressFamilyOf(const char* text, void* out16) {
+  if (inet_pton(AF_INET6, text, out16) == 1) return AF_INET6;
+  if (inet_pton(AF_INET, text, out16) == 1) return AF_INET;
+  return 0;
 }
 
-socklen_t ToSockaddr(Napi::Env env, int family, const std::string& address, int port, uint32_t scopeId,
-                     sockaddr_storage* out) {
+int ParseAddress(Napi::Env env, const std::string& address, void* out16) {
+  const int family = AddressFamilyOf(address.c_str(), out16);
+  if (family == 0) ThrowErrno(env, EINVAL, "inet_pton");
+  return family;
+}
+
+socklen_t FillSockaddr(int family, const void* bytes, int port, uint32_t scopeId, sockaddr_storage* out) {
   std::memset(out, 0, sizeof(*out));
-  unsigned char bytes[16];
-  const int parsed = ParseAddress(env, address, bytes);
-  if (family != AF_UNSPEC && parsed != family) ThrowErrno(env, EAFNOSUPPORT, "inet_pton");
-  if (parsed == AF_INET6) {
+  if (family == AF_INET6) {
     auto* sa = reinterpret_cast<sockaddr_in6*>(out);
     sa->sin6_family = AF_INET6;
     sa->sin6_port = htons(static_cast<uint16_t>(port));
@@ -104,6 +106,14 @@ socklen_t ToSockaddr(Napi::Env env, int family, const std::string& address, int 
   sa->sin_port = htons(static_cast<uint16_t>(port));
   std::memcpy(&sa->sin_addr, bytes, 4);
   return sizeof(sockaddr_in);
+}
+
+socklen_t ToSockaddr(Napi::Env env, int family, const std::string& address, int port, uint32_t scopeId,
+                     sockaddr_storage* out) {
+  unsigned char bytes[16];
+  const int parsed = ParseAddress(env, address, bytes);
+  if (family != AF_UNSPEC && parsed != family) ThrowErrno(env, EAFNOSUPPORT, "inet_pton");
+  return FillSockaddr(parsed, bytes, port, scopeId, out);
 }
 
 Napi::Object FromSockaddr(Napi::Env env, const sockaddr_storage& ss) {

@@ -69,6 +69,12 @@ socklen_t ToSockaddr(Napi::Env env, int family, const std::string& address, int 
 // Parses a textual address into raw bytes (16 for IPv6, 4 for IPv4); returns the family.
 int ParseAddress(Napi::Env env, const std::string& address, void* out16);
 
+// ParseAddress without throwing: AF_INET6, AF_INET, or 0 for text that is neither.
+int AddressFamilyOf(const char* text, void* out16);
+
+// A sockaddr of `family` (AF_INET6 or AF_INET) from raw address bytes; returns its length.
+socklen_t FillSockaddr(int family, const void* bytes, int port, uint32_t scopeId, sockaddr_storage* out);
+
 // { address, port, family, scopeId } for a sockaddr.
 Napi::Object FromSockaddr(Napi::Env env, const sockaddr_storage& ss);
 

@@ -29,8 +29,7 @@ constexpr size_t kPoolSize = size_t{256} * 1024;
 // Largest number of messages one sendmmsg takes (UIO_MAXIOV).
 constexpr size_t kMaxSendBatch = 1024;
 
-
-// flush() result for a datagram that went to the backpressure queue (reported via onsent).
+// sendBatch() result of a datagram that went to the backpressure queue (reported via onsent).
 constexpr int32_t kQueued = INT32_MIN;
 
 inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
@@ -655,10 +654,9 @@ int Socket::RefAddress(napi_env env, napi_value refs, int32_t index, const uint8
     size_t length = 0;
     if (napi_get_element(env, refs, static_cast<uint32_t>(index), &v) == napi_ok &&
         napi_get_value_string_utf8(env, v, text, sizeof(text), &length) == napi_ok && length < INET6_ADDRSTRLEN) {
-      const int family = family_ == AF_INET6 ? AF_INET6 : AF_INET;
-      uint8_t other[16];
-      if (inet_pton(family, text, refBytes_[i].data()) == 1) refState_[i] = -1;
-      else if (inet_pton(family == AF_INET6 ? AF_INET : AF_INET6, text, other) == 1) refState_[i] = EAFNOSUPPORT;
+      const int family = AddressFamilyOf(text, refBytes_[i].data());
+      if (family == (family_ == AF_INET6 ? AF_INET6 : AF_INET)) refState_[i] = -1;
+      else if (family != 0) refState_[i] = EAFNOSUPPORT;
     }
   }
   if (refState_[i] > 0) return refState_[i];
@@ -720,22 +718,8 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
         result(i) = uv_translate_sys_error(err);
         continue;
       }
-      sockaddr_storage& to = sendNames_[k];
-      std::memset(&to, 0, sizeof(to));
-      if (family_ == AF_INET6) {
-        auto* sa = reinterpret_cast<sockaddr_in6*>(&to);
-        sa->sin6_family = AF_INET6;
-        sa->sin6_port = htons(static_cast<uint16_t>(p[plan::kPort]));
-        std::memcpy(&sa->sin6_addr, address, 16);
-        sa->sin6_scope_id = static_cast<uint32_t>(p[plan::kScopeId]);
-        nameLength = sizeof(sockaddr_in6);
-      } else {
-        auto* sa = reinterpret_cast<sockaddr_in*>(&to);
-        sa->sin_family = AF_INET;
-        sa->sin_port = htons(static_cast<uint16_t>(p[plan::kPort]));
-        std::memcpy(&sa->sin_addr, address, 4);
-        nameLength = sizeof(sockaddr_in);
-      }
+      nameLength = FillSockaddr(family_ == AF_INET6 ? AF_INET6 : AF_INET, address, p[plan::kPort],
+                                static_cast<uint32_t>(p[plan::kScopeId]), &sendNames_[k]);
     }
     const uint8_t* source = nullptr;
     if (p[plan::kSourceRef] >= 0) {
