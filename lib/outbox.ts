@@ -4,7 +4,7 @@
  * SendWaiter hears how each datagram went: one send()'s promise, or one sendMany()'s.
  * @packageDocumentation
  */
-import * as os from 'node:os';
+import { getSystemErrorName } from 'node:util';
 import { ErrorContext, withContext } from './errors';
 import { SendPlan } from './native';
 
@@ -178,9 +178,8 @@ export class Outbox {
   }
 }
 
-/** A system error for a negative errno reported by a send. */
-export function errnoError(negErrno: number): Error {
-  // os.constants.errno maps names to positive numbers; Node's errno values are negative.
-  const name = Object.entries(os.constants.errno).find(([, v]) => v === -negErrno)?.[0] ?? `E${-negErrno}`;
+/** A system error for a negative errno reported by a send, named as Node names its own. */
+function errnoError(negErrno: number): Error {
+  const name = getSystemErrorName(negErrno);
   return Object.assign(new Error(`sendmsg ${name}`), { code: name, errno: negErrno, syscall: 'sendmsg' });
 }
