@@ -310,7 +310,7 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
     const source = this.recordSource(words, w, meta);
     const scopeId = words[w + RecordWord.scopeId];
     return {
-      address: scopeId === 0 ? source : this.withZone(source, scopeId >>> 0),
+      address: this.withZone(source, scopeId >>> 0),
       port: this.recordHalves[w * 2 + RecordHalf.port],
       family: this.recordFamily(w),
       interface: ifindex > 0 ? this.names.ref(ifindex) : null,
