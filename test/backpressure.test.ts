@@ -87,6 +87,18 @@ async function qdiscDrops(topo: Pair, host: 'a' | 'b'): Promise<number> {
 describeRoot('backpressure, overflow and close under load (two namespaces)', () => {
   const topo = useTopology(() => hostPair());
 
+  /**
+   * A receiver on b (room for a whole run) that records each datagram's sequence number,
+   * and a sender on a with a tiny send buffer behind the shaped link; disposing closes both.
+   */
+  function shaped(port: number) {
+    const rx = new UdpSocket({ netns: topo.ns('b'), port, receiveBufferSize: 4 << 20 });
+    const tx = new UdpSocket({ netns: topo.ns('a'), sendBufferSize: 4096 });
+    const received: number[] = [];
+    rx.on('message', (data: Buffer) => received.push(seqOf(data)));
+    return { rx, tx, received, [Symbol.asyncDispose]: async () => void (await Promise.all([rx.close(), tx.close()])) };
+  }
+
   beforeAll(async () => {
     // Shape a's egress: 20 Mbit/s, a small burst, and a queue far bigger than any socket's
     // send buffer here, so it is the socket that says EAGAIN, never the qdisc that drops.
@@ -99,10 +111,8 @@ describeRoot('backpressure, overflow and close under load (two namespaces)', () 
   test('a full send queue applies backpressure: queued in order, drained, all delivered in order', async () => {
     const N = 5000;
     const SIZE = 200;
-    await using rx = new UdpSocket({ netns: topo.ns('b'), port: 6000, receiveBufferSize: 4 << 20 });
-    await using tx = new UdpSocket({ netns: topo.ns('a'), sendBufferSize: 4096 });
-    const received: number[] = [];
-    rx.on('message', (data: Buffer) => received.push(seqOf(data)));
+    await using pair = shaped(6000);
+    const { rx, tx, received } = pair;
     let drains = 0;
     tx.on('drain', () => drains++);
     const sndbufErrorsBefore = await snmp6(topo, 'a', 'Udp6SndbufErrors');
@@ -145,10 +155,8 @@ describeRoot('backpressure, overflow and close under load (two namespaces)', () 
   test('sendMany() through a full send buffer: one promise, resolved once the last queued datagram left, all in order', async () => {
     const N = 3000;
     const SIZE = 200;
-    await using rx = new UdpSocket({ netns: topo.ns('b'), port: 6002, receiveBufferSize: 4 << 20 });
-    await using tx = new UdpSocket({ netns: topo.ns('a'), sendBufferSize: 4096 });
-    const received: number[] = [];
-    rx.on('message', (data: Buffer) => received.push(seqOf(data)));
+    await using pair = shaped(6002);
+    const { rx, tx, received } = pair;
     let settled = false;
     const batch = tx.sendMany(range(N).map((seq) => ({ data: datagram(seq, SIZE), address: B, port: 6002 }))).finally(() => (settled = true));
     await afterFlush();
@@ -165,10 +173,8 @@ describeRoot('backpressure, overflow and close under load (two namespaces)', () 
 
   test('close() with sends pending rejects them with ERR_SOCKET_CLOSED; what resolved arrives, nothing else', async () => {
     const N = 2000;
-    await using rx = new UdpSocket({ netns: topo.ns('b'), port: 6001, receiveBufferSize: 4 << 20 });
-    const tx = new UdpSocket({ netns: topo.ns('a'), sendBufferSize: 4096 });
-    const received: number[] = [];
-    rx.on('message', (data: Buffer) => received.push(seqOf(data)));
+    await using pair = shaped(6001);
+    const { rx, tx, received } = pair;
 
     const outcomes: Array<Promise<'sent' | string>> = [];
     for (let seq = 0; seq < N; seq++) {

@@ -24,6 +24,17 @@ function openFds(): number {
   return fs.readdirSync('/proc/self/fd').length;
 }
 
+/**
+ * A receiver on ::1 that records each datagram as text, and a sender; disposing closes both.
+ */
+function loopbackPair() {
+  const rx = new UdpSocket({ address: '::1' });
+  const tx = new UdpSocket();
+  const got: string[] = [];
+  rx.on('message', (data: Buffer) => got.push(data.toString()));
+  return { rx, tx, port: rx.address().port, got, [Symbol.asyncDispose]: async () => void (await Promise.all([rx.close(), tx.close()])) };
+}
+
 describe('UdpSocket on loopback', () => {
   test('IPv6: arrival interface, destination and the hop limit set per packet', async () => {
     await using rx = new UdpSocket({ address: '::1' });
@@ -144,11 +155,8 @@ describe('UdpSocket on loopback', () => {
   });
 
   test('sendMany(): an invalid message rejects the whole batch and none of it leaves', async () => {
-    await using rx = new UdpSocket({ address: '::1' });
-    await using tx = new UdpSocket();
-    const port = rx.address().port;
-    const got: string[] = [];
-    rx.on('message', (data: Buffer) => got.push(data.toString()));
+    await using pair = loopbackPair();
+    const { tx, port, got } = pair;
     await expect(tx.sendMany([{ data: 'first', address: '::1', port }, { data: 'second', address: '::1', port: 70000 }])).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
     await expect(tx.sendMany([{ data: 'first', address: '::1', port }, { data: 'second', address: 'not an address', port }])).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
     // A send of the same tick before the bad batch is not taken back with it.
@@ -161,11 +169,8 @@ describe('UdpSocket on loopback', () => {
   });
 
   test('sendMany(): a datagram the kernel refuses rejects with its error and context; the others still leave', async () => {
-    await using rx = new UdpSocket({ address: '::1' });
-    await using tx = new UdpSocket();
-    const port = rx.address().port;
-    const got: string[] = [];
-    rx.on('message', (data: Buffer) => got.push(data.toString()));
+    await using pair = loopbackPair();
+    const { tx, port, got } = pair;
     const batch = tx.sendMany([
       { data: 'one', address: '::1', port },
       { data: 'lost', address: '::1', port, interface: 0x7ffffff0 },
