@@ -410,10 +410,10 @@ export class MulticastSocket extends UdpSocket {
     for (const s of states) {
       this.membershipCall(source === undefined ? 'MCAST_LEAVE_GROUP' : 'MCAST_LEAVE_SOURCE_GROUP', g, s.iface, source);
       // Leaving the last source drops the group in the kernel too (ip6_mc_source / ip_mc_source).
-      if (source === undefined) this.groups.delete(this.key(g, s.iface.index));
+      if (source === undefined) this.deleteGroup(this.key(g, s.iface.index));
       else {
         s.sources.delete(source);
-        if (s.sources.size === 0) this.groups.delete(this.key(g, s.iface.index));
+        if (s.sources.size === 0) this.deleteGroup(this.key(g, s.iface.index));
       }
       removed.push(source === undefined ? { group: g, interface: { ...s.iface } } : { group: g, interface: { ...s.iface }, source });
     }
@@ -603,7 +603,7 @@ export class MulticastSocket extends UdpSocket {
       } catch {
         // Not held by the kernel after all: nothing to undo.
       }
-      this.groups.delete(this.key(state.group, iface.index));
+      this.deleteGroup(this.key(state.group, iface.index));
       const sources = state.mode === 'source' ? [...state.sources] : [undefined];
       for (const source of sources) {
         if (!this.allSpecs.some((a) => a.group === state.group && a.source === source && !a.excluded.has(iface.index))) {
@@ -643,22 +643,26 @@ export class MulticastSocket extends UdpSocket {
     const ifindex = words[w + RecordWord.ifindex];
     if (ifindex <= 0) return true;
     const destination = this.multicastAll ? null : this.recordDestination(words, w, meta);
-    const toGroup = destination !== null && this.isGroup(destination);
-    // A datagram not to a group (or, without PKTINFO, any: the kernel did the filtering)
-    // needs its source only for ignoreOwn.
-    if (!toGroup && this.own === undefined) return true;
-    const source = this.recordSource(words, w, meta);
-    if (toGroup) {
+    // Without PKTINFO (destination null) the kernel did the filtering.
+    let state: GroupState | undefined;
+    if (destination !== null && this.isGroup(destination)) {
       // The IPv6 kernel matches a socket's memberships by group only (inet6_mc_check), so a
       // group joined on eth0 also arrives from eth1 when anything else on the host joined it
       // there, and only the first membership's source filter is consulted. IPv4 checks the
       // interface; doing it here for both makes a membership mean the same everywhere.
-      const state = this.groups.get(this.receivedKey(destination, ifindex));
-      // 'source': deliver only the joined sources; 'any': deliver all but the blocked ones.
-      if (state === undefined || (state.mode === 'source') !== state.sources.has(source)) {
+      state = this.receivedState(destination, ifindex);
+      if (state === undefined) {
         this.dropped.notJoined++;
         return false;
       }
+    }
+    // The source matters only to a source list (joined or blocked sources) or to ignoreOwn.
+    if (this.own === undefined && (state === undefined || (state.mode === 'any' && state.sources.size === 0))) return true;
+    const source = this.recordSource(words, w, meta);
+    // 'source': deliver only the joined sources; 'any': deliver all but the blocked ones.
+    if (state !== undefined && (state.mode === 'source') !== state.sources.has(source)) {
+      this.dropped.notJoined++;
+      return false;
     }
     if (this.own !== undefined && this.own.has(source, ifindex)) {
       this.dropped.own++;
@@ -681,12 +685,13 @@ export class MulticastSocket extends UdpSocket {
     return `${group}%${ifindex}`;
   }
 
-  // The previous datagram's destination, whether it is a group, and its membership key: a
-  // stream repeats them, and the decoder hands back the very same destination string.
+  // The previous datagram's destination, whether it is a group, its arrival interface and
+  // the membership it matched: a stream repeats them, and the decoder hands back the very
+  // same destination string. Any change to the memberships forgets them (setGroup/deleteGroup).
   private lastDestination = '';
   private lastIsGroup = false;
   private lastIfindex = -1;
-  private lastKey = '';
+  private lastState: GroupState | undefined;
 
   private isGroup(destination: string): boolean {
     if (destination !== this.lastDestination) {
@@ -697,13 +702,23 @@ export class MulticastSocket extends UdpSocket {
     return this.lastIsGroup;
   }
 
-  /** key() of a received datagram's group (the destination isGroup() saw last). */
-  private receivedKey(group: string, ifindex: number): string {
+  /** The membership of a received datagram's group (the destination isGroup() saw last) on `ifindex`. */
+  private receivedState(group: string, ifindex: number): GroupState | undefined {
     if (ifindex !== this.lastIfindex) {
       this.lastIfindex = ifindex;
-      this.lastKey = this.key(group, ifindex);
+      this.lastState = this.groups.get(this.key(group, ifindex));
     }
-    return this.lastKey;
+    return this.lastState;
+  }
+
+  private setGroup(key: string, state: GroupState): void {
+    this.groups.set(key, state);
+    this.lastIfindex = -1;
+  }
+
+  private deleteGroup(key: string): void {
+    this.groups.delete(key);
+    this.lastIfindex = -1;
   }
 
   private record(group: string, iface: InterfaceRef, source: string | undefined): void {
@@ -711,7 +726,7 @@ export class MulticastSocket extends UdpSocket {
     const state = this.groups.get(key);
     if (state !== undefined && source !== undefined) state.sources.add(source);
     else {
-      this.groups.set(key, {
+      this.setGroup(key, {
         group,
         iface: { ...iface },
         mode: source === undefined ? 'any' : 'source',

@@ -322,6 +322,36 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     expect(onlyEth0.dropped.notJoined).toBe(1);
   });
 
+  test('leaving a group on one interface drops what keeps arriving there, mid-stream', async () => {
+    const netns = topo.ns('hub');
+    const G = 'ff02::4245';
+    // sock holds the group on both links, helper on eth0: after sock leaves eth0, the kernel
+    // still takes the group in there and hands it to sock (it matches by group only).
+    await using sock = new MulticastSocket({ netns, port: 7022, reuseAddr: true });
+    await using helper = new MulticastSocket({ netns, port: 7022, reuseAddr: true });
+    sock.join(G, { interface: 'eth0' });
+    sock.join(G, { interface: 'eth1' });
+    helper.join(G, { interface: 'eth0' });
+    const atSock = new Inbox(sock);
+    const atHelper = new Inbox(helper);
+    await using p0 = new MulticastSocket({ netns: topo.ns('peer0'), interface: 'eth0' });
+    await using p1 = new MulticastSocket({ netns: topo.ns('peer1'), interface: 'eth0' });
+
+    // Two in a row from eth0: the second is admitted by the membership the first one found.
+    for (const text of ['one', 'two']) {
+      await p0.send(text, { address: G, port: 7022 });
+      expect((await atSock.next(text)).data).toBe(text);
+      expect((await atHelper.next(`${text} at helper`)).data).toBe(text);
+    }
+    sock.leave(G, { interface: 'eth0' });
+    await p0.send('after leave', { address: G, port: 7022 });
+    expect((await atHelper.next('after leave at helper')).data).toBe('after leave');
+    await p1.send('via eth1', { address: G, port: 7022 });
+    const next = await atSock.next('via eth1');
+    expect([next.data, next.info.interface?.name]).toEqual(['via eth1', 'eth1']);
+    expect(sock.dropped.notJoined).toBe(1);
+  });
+
   test('receivePacketInfo false: bound to one device, the kernel keeps the membership to it', async () => {
     const netns = topo.ns('hub');
     const eth0 = { index: topo.ifindex('hub', 'eth0'), name: 'eth0' };
