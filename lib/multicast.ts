@@ -337,10 +337,10 @@ export class MulticastSocket extends UdpSocket {
     const includeLoopback = opts.includeLoopback === undefined ? false : validateBoolean(opts.includeLoopback, 'options.includeLoopback');
     const all = opts.interface === 'all';
     // Before 'all' lists the interfaces, so no change after the listing goes unseen.
-    this.followLinks();
+    const listedNow = this.followLinks();
     const named = all ? undefined : this.knownInterface(opts.interface, 'options.interface');
     if (!this.packetInfo && named?.index !== this.deviceIndex) throw this.offDevice(opts.interface);
-    const targets = named === undefined ? this.allInterfaces(includeLoopback) : [named];
+    const targets = named === undefined ? this.allInterfaces(includeLoopback, listedNow) : [named];
 
     // Decide everything before the first system call, so a refusal changes nothing.
     const todo: InterfaceRef[] = [];
@@ -531,8 +531,11 @@ export class MulticastSocket extends UdpSocket {
   }
 
   /** Starts following the namespace's links (once per socket; throws what opening the watcher throws). */
-  private followLinks(): void {
-    this.links ??= subscribeLinks(this.netns, this, MulticastSocket.followEvent, MulticastSocket.followError);
+  /** Follows the links; true when that started the link watcher, whose view is then a listing taken just now. */
+  private followLinks(): boolean {
+    if (this.links !== undefined) return false;
+    this.links = subscribeLinks(this.netns, this, MulticastSocket.followEvent, MulticastSocket.followError);
+    return this.links.started;
   }
 
   /**
@@ -770,8 +773,14 @@ export class MulticastSocket extends UdpSocket {
   }
 
   /** Interfaces 'all' means: up and multicast-capable, loopback only when asked. */
-  private allInterfaces(includeLoopback: boolean): InterfaceRef[] {
-    const found = listInterfaces({ netns: this.netns })
+  /**
+   * The interfaces a join on 'all' takes, from a fresh listing: the link watcher's view may
+   * lag behind a change it has not read yet. A watcher started within this very call has
+   * just made such a listing, so its view serves (and saves a second netlink dump).
+   */
+  private allInterfaces(includeLoopback: boolean, listedNow: boolean): InterfaceRef[] {
+    const links = listedNow && this.links !== undefined ? this.links.watcher.list() : listInterfaces({ netns: this.netns });
+    const found = links
       .filter((i) => i.flags.up && (i.flags.loopback ? includeLoopback : i.flags.multicast))
       .sort((a, b) => a.index - b.index)
       .map((i) => ({ index: i.index, name: i.name }));

@@ -461,6 +461,8 @@ const collected = new FinalizationRegistry<() => void>((cancel) => cancel());
 export interface LinkSubscription {
   /** The shared watcher: its list() is the namespace as last reported. */
   readonly watcher: InterfaceWatcher;
+  /** True when this subscription started the watcher: its list() is then a listing taken just now. */
+  readonly started: boolean;
   /** Stops the events. Idempotent. */
   cancel(): void;
 }
@@ -482,6 +484,7 @@ export function subscribeLinks<T extends object>(
 ): LinkSubscription {
   const key = netnsPath(netns) ?? '';
   let shared = sharedWatchers.get(key);
+  const started = shared === undefined || shared.watcher.closed;
   if (shared === undefined || shared.watcher.closed) {
     const created: SharedWatcher = { watcher: new InterfaceWatcher({ netns }).unref(), users: 0 };
     // One listener pair per subscribed socket: any number is expected, not a leak.
@@ -517,6 +520,7 @@ export function subscribeLinks<T extends object>(
   collected.register(target, cancel, token);
   return {
     watcher: entry.watcher,
+    started,
     cancel: () => {
       collected.unregister(token);
       cancel();
