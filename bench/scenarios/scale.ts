@@ -125,7 +125,7 @@ export const scale: Scenario = {
       targets: [],
       notes: [
         'joins are checked in /proc/net/igmp6 after every run; memory is the RSS growth of the joining process (kernel memory is not in it), heapGrowthMB the JavaScript heap kept after a full GC',
-        "node:dgram has no 'all': it joins with one addMembership per interface",
+        "node:dgram has no 'all': it lists the interfaces (os.networkInterfaces(), in its time) and joins with one addMembership per interface; ip6sock's join also starts the link watcher that joins links appearing later",
       ],
     };
   },
