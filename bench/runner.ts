@@ -81,6 +81,8 @@ export interface Row {
   runs?: number[];
   /** value / the C row's value in the same case. */
   vsC?: number;
+  /** Where vsC could as well have landed: its 90% bootstrap interval over both rows' runs. */
+  vsCInterval?: [number, number];
   /** value / the node:dgram row's value in the same case (and mode). */
   vsDgram?: number;
   /** Secondary numbers (drops, RSS, p99, ...), medians unless said otherwise. */
@@ -416,6 +418,31 @@ export function percentile(values: readonly number[], p: number): number {
   return s[rank - 1];
 }
 
+/**
+ * The 90% bootstrap interval of median(a) / median(b): both sets of runs resampled with
+ * replacement, 2,000 times, from a fixed seed so the same runs always give the same
+ * interval. Undefined with fewer than 3 runs on either side, or a median that is not positive.
+ */
+export function ratioInterval(a: readonly number[], b: readonly number[]): [number, number] | undefined {
+  if (a.length < 3 || b.length < 3) return undefined;
+  let seed = 0x9e3779b9;
+  // mulberry32: small, fast and good enough to resample a handful of runs.
+  const random = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const resample = (v: readonly number[]): number[] => v.map(() => v[Math.floor(random() * v.length)]);
+  const ratios: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const den = median(resample(b));
+    if (!(den > 0)) return undefined;
+    ratios.push(median(resample(a)) / den);
+  }
+  return [percentile(ratios, 5), percentile(ratios, 95)];
+}
+
 /** One side of an interleaved comparison: a name and one measurement. */
 export interface Contender<T> {
   readonly label: string;
@@ -500,7 +527,11 @@ export function relate(row: Row, c: Row | undefined, dgram: Row | undefined): vo
       : undefined;
   const vsC = ratio(c);
   const vsDgram = ratio(dgram);
-  if (vsC !== undefined && row !== c) row.vsC = vsC;
+  if (vsC !== undefined && row !== c) {
+    row.vsC = vsC;
+    const interval = row.runs && c?.runs ? ratioInterval(row.runs, c.runs) : undefined;
+    if (interval !== undefined) row.vsCInterval = interval;
+  }
   if (vsDgram !== undefined && row !== dgram) row.vsDgram = vsDgram;
 }
 
@@ -532,7 +563,8 @@ export function costTarget(name: string, row: Row | undefined, want: number): Ta
     return { name, want: wantText, got: row?.reason ?? 'no measurement', status: 'not available' };
   }
   const capacity = 1 / row.vsC;
-  return { name, want: wantText, got: `${capacity.toFixed(2)}x C (${row.vsC.toFixed(2)}x the CPU per packet)`, status: capacity >= want ? 'met' : 'missed' };
+  const interval = row.vsCInterval ? `, 90% interval ${(1 / row.vsCInterval[1]).toFixed(2)}-${(1 / row.vsCInterval[0]).toFixed(2)}` : '';
+  return { name, want: wantText, got: `${capacity.toFixed(2)}x C (${row.vsC.toFixed(2)}x the CPU per packet${interval})`, status: capacity >= want ? 'met' : 'missed' };
 }
 
 /** A target of the form "row.vsC >= want". */
@@ -541,7 +573,8 @@ export function ratioTarget(name: string, row: Row | undefined, want: number, no
   if (row === undefined || row.status !== 'ok' || row.vsC === undefined) {
     return { name, want: wantText, got: row?.reason ?? 'no measurement', status: 'not available' };
   }
-  return { name, want: wantText, got: `${row.vsC.toFixed(2)}x C${note ? ` (${note})` : ''}`, status: row.vsC >= want ? 'met' : 'missed' };
+  const parts = [row.vsCInterval ? `90% interval ${row.vsCInterval[0].toFixed(2)}-${row.vsCInterval[1].toFixed(2)}` : '', note].filter((p) => p !== '');
+  return { name, want: wantText, got: `${row.vsC.toFixed(2)}x C${parts.length > 0 ? ` (${parts.join('; ')})` : ''}`, status: row.vsC >= want ? 'met' : 'missed' };
 }
 
 /** Bytes to MB (10^6, as the issue's "10 MB"). */

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findClass } from '../bench/ip6sock';
-import { median, percentile, rateOf, type BenchReport, type Row } from '../bench/runner';
+import { median, percentile, rateOf, ratioInterval, type BenchReport, type Row } from '../bench/runner';
 import { describeRoot } from './helpers/privileged';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -43,6 +43,20 @@ describe('bench: statistics', () => {
     expect(percentile(v, 100)).toBe(100);
     expect(percentile([7], 99)).toBe(7);
     expect(percentile([], 50)).toBeNaN();
+  });
+
+  test('the interval of a ratio of medians brackets it, comes out the same every time, and needs 3 runs a side', () => {
+    expect(ratioInterval([10, 10, 10], [5, 5, 5, 5])).toEqual([2, 2]);
+    const ours = [0.86, 0.93, 1.01, 1.03, 0.95, 1.02, 0.99, 0.97, 1.0, 0.93];
+    const theirs = [1.13, 1.2, 1.25, 1.16, 1.14, 1.18, 1.17, 1.16, 1.22, 1.15];
+    const interval = ratioInterval(ours, theirs);
+    expect(interval).toEqual(ratioInterval(ours, theirs));
+    const [lo, hi] = interval ?? [NaN, NaN];
+    const ratio = median(ours) / median(theirs);
+    // Both ends are ratios of a run of one to a run of the other, around the median ratio.
+    expect([lo <= ratio, ratio <= hi, lo >= Math.min(...ours) / Math.max(...theirs), hi <= Math.max(...ours) / Math.min(...theirs), hi - lo > 0]).toEqual([true, true, true, true, true]);
+    expect(ratioInterval([1, 2], [1, 2, 3])).toBeUndefined();
+    expect(ratioInterval([1, 2, 3], [0, 0, 0])).toBeUndefined();
   });
 
   test('a receiver rate comes from its first and last stamps; one stamp is no rate', () => {
