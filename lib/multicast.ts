@@ -530,8 +530,10 @@ export class MulticastSocket extends UdpSocket {
     this.links = undefined;
   }
 
-  /** Starts following the namespace's links (once per socket; throws what opening the watcher throws). */
-  /** Follows the links; true when that started the link watcher, whose view is then a listing taken just now. */
+  /**
+   * Starts following the namespace's links (once per socket; throws what opening the watcher
+   * throws). True when that started the link watcher, whose view is then a listing taken just now.
+   */
   private followLinks(): boolean {
     if (this.links !== undefined) return false;
     this.links = subscribeLinks(this.netns, this, MulticastSocket.followEvent, MulticastSocket.followError);
@@ -772,11 +774,11 @@ export class MulticastSocket extends UdpSocket {
     return c;
   }
 
-  /** Interfaces 'all' means: up and multicast-capable, loopback only when asked. */
   /**
-   * The interfaces a join on 'all' takes, from a fresh listing: the link watcher's view may
-   * lag behind a change it has not read yet. A watcher started within this very call has
-   * just made such a listing, so its view serves (and saves a second netlink dump).
+   * Interfaces 'all' means: up and multicast-capable, loopback only when asked. From a fresh
+   * listing, as the link watcher's view may lag behind a change it has not read yet; a
+   * watcher started within this very call has just made such a listing, so its view serves
+   * (and saves a second netlink dump).
    */
   private allInterfaces(includeLoopback: boolean, listedNow: boolean): InterfaceRef[] {
     const links = listedNow && this.links !== undefined ? this.links.watcher.list() : listInterfaces({ netns: this.netns });

@@ -484,8 +484,9 @@ export function subscribeLinks<T extends object>(
 ): LinkSubscription {
   const key = netnsPath(netns) ?? '';
   let shared = sharedWatchers.get(key);
-  const started = shared === undefined || shared.watcher.closed;
+  let started = false;
   if (shared === undefined || shared.watcher.closed) {
+    started = true;
     const created: SharedWatcher = { watcher: new InterfaceWatcher({ netns }).unref(), users: 0 };
     // One listener pair per subscribed socket: any number is expected, not a leak.
     created.watcher.setMaxListeners(0);
