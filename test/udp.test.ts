@@ -376,9 +376,13 @@ describe('UdpSocket on loopback', () => {
     const script = `
       const fs = require('node:fs');
       const { UdpSocket } = require(${JSON.stringify(entry)});
-      const fds = () => fs.readdirSync('/proc/self/fd').length;
+      // Sockets only, counted once start-up has settled: what the finalizer must close, and
+      // nothing Node itself may open or close meanwhile.
+      const isSocket = (fd) => { try { return fs.readlinkSync('/proc/self/fd/' + fd).startsWith('socket:'); } catch { return false; } };
+      const fds = () => fs.readdirSync('/proc/self/fd').filter(isSocket).length;
       const collect = async () => { for (let i = 0; i < 10; i++) { global.gc(); await new Promise((r) => setImmediate(r)); } };
       (async () => {
+        await collect();
         const before = fds();
         (() => { for (let i = 0; i < 500; i++) new UdpSocket({ address: '::1' }); })();
         const during = fds();
