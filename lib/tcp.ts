@@ -6,10 +6,10 @@
  *
  * Two things are not left to Node, because Node does them in its own namespace:
  * - connectTcp() makes the connect() itself, with the destination's scope id looked up in
- *   the socket's namespace. Node would look a zone up where it runs, and since libuv 1.47
- *   (Node 22) it gives a link-local address without a zone the scope id of the first
- *   interface it finds there, which the kernel refuses (EINVAL) for a socket bound
- *   elsewhere. The connecting descriptor goes to net.Socket at once; 'connect' (or the
+ *   the socket's namespace. Node would look a zone up where it runs, and with libuv 1.47
+ *   or later (Node 22 and later) it gives a link-local address without a zone the scope id
+ *   of the first link-local interface it finds there, which the kernel refuses (EINVAL)
+ *   for a socket bound elsewhere. The connecting descriptor goes to net.Socket at once; 'connect' (or the
  *   'error' of the connect) follows when the kernel has the outcome.
  * - remoteAddress, remotePort, remoteFamily, localAddress, localPort, localFamily and
  *   address() of these sockets (connectTcp's and a server's accepted connections) are read
