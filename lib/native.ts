@@ -35,7 +35,8 @@ export interface NativeSocket {
   bind(address: string, port: number, scopeId: number): void;
   /** Binds a netlink socket (family AF_NETLINK) to the multicast groups in `groups` (RTMGRP_* bits). */
   bindNetlink(groups: number): void;
-  connect(address: string, port: number, scopeId: number): void;
+  /** True when connected; false while a stream socket's connect is in progress (see watchConnect). */
+  connect(address: string, port: number, scopeId: number): boolean;
   disconnect(): void;
   localAddress(): NativeSockAddr;
   remoteAddress(): NativeSockAddr;
@@ -72,6 +73,15 @@ export interface NativeSocket {
   sendBatch(data: readonly Uint8Array[], plan: Int32Array, refs: ReadonlyArray<string | Uint8Array>, count: number): void;
   /** listen() on a stream socket. */
   listen(backlog: number): void;
+  /**
+   * After connect() of a stream socket failed with EINPROGRESS: waits on the loop for the
+   * outcome and calls `onconnect` once (no error when connected, else the 'connect' error).
+   */
+  watchConnect(): void;
+  /** Receives the outcome of watchConnect(). */
+  onconnect?: (error: Error | undefined) => void;
+  /** A second descriptor of the same socket (close-on-exec); this object keeps its own. */
+  duplicate(): number;
   /** Hands the fd over (to Node's net module); this object no longer owns it. */
   detach(): number;
   close(): void;
@@ -111,6 +121,11 @@ export interface NativeBinding {
   interfaces(netnsPath: string | null): { links: NativeLink[]; addresses: NativeInterfaceAddress[] };
   /** The text of /proc/net/NAME as seen from inside the namespace. */
   netFile(netnsPath: string | null, name: string): string;
+  /**
+   * getsockname() (or getpeername() with `peer`) of any socket descriptor, with `interface`
+   * naming the scope id in the socket's own namespace ('' when none).
+   */
+  socketAddress(fd: number, peer: boolean): NativeSockAddr & { interface: string };
   /** The text of /proc/sys/net/NAME (a sysctl, e.g. 'ipv6/conf/all/forwarding') inside the namespace. */
   sysctl(netnsPath: string | null, name: string): string;
   constants: NativeConstants;

@@ -4,16 +4,27 @@
  * to net.Server / net.Socket, which own it from then on. GRASP needs this: M_RESPONSE
  * and negotiation run over TCP in the same namespace (or VRF) as the multicast socket.
  *
- * One limit comes from Node itself: for a LINK-LOCAL connection in another namespace,
- * net's remoteAddress/localAddress getters throw ENXIO (Node turns the scope id into an
- * interface name in its own namespace, where that index does not exist). Data flows
- * normally; take the peer's address from what you connected to or from the UDP exchange.
+ * Two things are not left to Node, because Node does them in its own namespace:
+ * - connectTcp() makes the connect() itself, with the destination's scope id looked up in
+ *   the socket's namespace. Node would look a zone up where it runs, and with libuv 1.47
+ *   or later (Node 22 and later) it gives a link-local address without a zone the scope id
+ *   of the first link-local interface it finds there, which the kernel refuses (EINVAL)
+ *   for a socket bound elsewhere. The connecting descriptor goes to net.Socket at once; 'connect' (or the
+ *   'error' of the connect) follows when the kernel has the outcome.
+ * - remoteAddress, remotePort, remoteFamily, localAddress, localPort, localFamily and
+ *   address() of these sockets (connectTcp's and a server's accepted connections) are read
+ *   from the kernel, with a link-local zone named as the interface of the socket's own
+ *   namespace ('fe80::2%eth0'). Node would name the scope id in its own namespace: the
+ *   wrong interface, or ENXIO.
+ *
+ * As in net, bad arguments throw; what the kernel refuses (no such namespace or interface,
+ * a taken port, a refused connection) is the 'error' event of the returned socket.
  * @packageDocumentation
  */
 import * as net from 'node:net';
-import { attempt, ErrorContext, invalidArgType, invalidArgValue } from './errors';
+import { attempt, ErrorContext, invalidArgType, invalidArgValue, withContext } from './errors';
 import { resolve as resolveInterface } from './interfaces';
-import { constants, native, NativeSocket } from './native';
+import { constants, native, NativeSockAddr, NativeSocket } from './native';
 import {
   Family,
   netnsPath,
@@ -47,19 +58,30 @@ export interface TcpServerOptions extends TcpPlacement {
   backlog?: number;
   /** SO_REUSEADDR, on by default as in Node. */
   reuseAddr?: boolean;
+  /**
+   * SO_REUSEPORT (default false). Set it here and on connectTcp() to connect from the port
+   * this server listens on: Linux lets the two share the port only when both have it.
+   */
+  reusePort?: boolean;
   /** IPV6_V6ONLY (default true). */
   ipv6Only?: boolean;
 }
 
 export interface TcpConnectOptions extends TcpPlacement {
+  /** Destination; a link-local IPv6 address takes its zone ('fe80::2%eth0') in the socket's namespace. */
   address: string;
   port: number;
   /** Local address to connect from. */
   localAddress?: string;
-  /** Local port to connect from (GRASP answers from its listening port). */
+  /** Local port to connect from (GRASP answers from its listening port: see reusePort). */
   localPort?: number;
-  /** SO_REUSEADDR on the connecting socket (needed to reuse a listening port as source). */
+  /** SO_REUSEADDR on the connecting socket (a port in TIME_WAIT). */
   reuseAddr?: boolean;
+  /**
+   * SO_REUSEPORT on the connecting socket (default false): with it on here and on the server
+   * (createTcpServer's reusePort), localPort may be the port that server listens on.
+   */
+  reusePort?: boolean;
 }
 
 function openStream(opts: Partial<TcpPlacement>, context: ErrorContext): { sock: NativeSocket; family: Family } {
@@ -70,15 +92,100 @@ function openStream(opts: Partial<TcpPlacement>, context: ErrorContext): { sock:
   return { sock, family };
 }
 
-function scopeOf(parts: { zone?: string }, netns: string | undefined): number {
-  if (parts.zone === undefined) return 0;
-  const zone = /^\d+$/.test(parts.zone) ? Number(parts.zone) : parts.zone;
-  return resolveInterface(zone, 'address zone', netns).index;
+/** A zone as given ('eth0' or '3'), checked before any lookup: a name, or an index as a number. */
+function zoneSpec(zone: string | undefined, name: string): string | number | undefined {
+  if (zone === undefined) return undefined;
+  if (/^\d+$/.test(zone)) return validateInteger(Number(zone), `${name} zone`, 1, 0x7fffffff);
+  return validateInterfaceName(zone, `${name} zone`);
+}
+
+/** The scope id of a zone, looked up in the namespace (ENODEV when there is no such interface). */
+function scopeIdOf(zone: string | number | undefined, netns: string | undefined): number {
+  return zone === undefined ? 0 : resolveInterface(zone, 'address zone', netns).index;
+}
+
+// ---------------------------------------------------------------------------------------
+// Addresses as the socket's own namespace names them
+
+/** What net.Socket's address getters read: the shape of Node's own. */
+interface Endpoint {
+  address: string;
+  family: 'IPv4' | 'IPv6';
+  port: number;
+}
+
+/** The descriptor behind a net.Socket or net.Server (a TCP handle has `fd` on Linux). */
+function handleFd(owner: net.Socket | net.Server): number | undefined {
+  const fd = (owner as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+}
+
+/** getsockname / getpeername of the socket behind `owner`; undefined when there is none (yet). */
+function endpointOf(owner: net.Socket | net.Server, peer: boolean): Endpoint | undefined {
+  const fd = handleFd(owner);
+  if (fd === undefined) return undefined;
+  let a: NativeSockAddr & { interface: string };
+  try {
+    a = native().socketAddress(fd, peer);
+  } catch {
+    return undefined; // not connected (any more): Node's getters give undefined then too
+  }
+  if (a.family === 0) return undefined;
+  // A zone only where the kernel gives a scope id (link-local), named in the socket's own
+  // namespace; by number if that interface is gone.
+  const address = a.family === 6 && a.scopeId !== 0 ? `${a.address}%${a.interface || a.scopeId}` : a.address;
+  return { address, family: a.family === 6 ? 'IPv6' : 'IPv4', port: a.port };
 }
 
 /**
+ * Makes the address getters of `socket` read the kernel (see the module comment). Cached as
+ * Node caches them: the peer once connected, the local end once known outside a connect.
+ */
+function useKernelAddresses(socket: net.Socket): void {
+  let peer: Endpoint | undefined;
+  let local: Endpoint | undefined;
+  const remote = (): Partial<Endpoint> => {
+    if (peer === undefined && !socket.connecting) peer = endpointOf(socket, true);
+    return peer ?? {};
+  };
+  const own = (): Partial<Endpoint> => {
+    if (local !== undefined) return local;
+    const now = endpointOf(socket, false);
+    if (!socket.connecting) local = now;
+    return now ?? {};
+  };
+  const getter = (get: () => unknown): PropertyDescriptor => ({ configurable: true, enumerable: false, get });
+  Object.defineProperties(socket, {
+    remoteAddress: getter(() => remote().address),
+    remotePort: getter(() => remote().port),
+    remoteFamily: getter(() => remote().family),
+    localAddress: getter(() => own().address),
+    localPort: getter(() => own().port),
+    localFamily: getter(() => own().family),
+    address: { configurable: true, enumerable: false, writable: true, value: () => own() },
+  });
+}
+
+/** server.address() read the same way, for a server listening on a link-local address. */
+function useKernelServerAddress(server: net.Server): void {
+  const nodeAddress = server.address.bind(server);
+  Object.defineProperty(server, 'address', {
+    configurable: true,
+    enumerable: false,
+    writable: true,
+    value: (): ReturnType<net.Server['address']> => {
+      const a = server.listening ? endpointOf(server, false) : undefined;
+      return a ?? nodeAddress();
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+// Server
+
+/**
  * Creates a listening net.Server in the namespace. Resolves once it listens; connections
- * are ordinary net.Socket objects.
+ * are ordinary net.Socket objects (their addresses named in the namespace, see above).
  */
 export async function createTcpServer(options: TcpServerOptions = {}, connectionListener?: (socket: net.Socket) => void): Promise<net.Server> {
   const opts = validateOptionalObject<TcpServerOptions>(options, 'options');
@@ -91,17 +198,19 @@ export async function createTcpServer(options: TcpServerOptions = {}, connection
   const port = opts.port === undefined ? 0 : validatePort(opts.port, 'options.port');
   const backlog = opts.backlog === undefined ? 511 : validateInteger(opts.backlog, 'options.backlog', 1, 65535);
   const reuse = opts.reuseAddr === undefined ? true : validateBoolean(opts.reuseAddr, 'options.reuseAddr');
+  const reusePort = opts.reusePort === undefined ? false : validateBoolean(opts.reusePort, 'options.reusePort');
   const { sock, family } = openStream(opts, context);
   let fd: number;
   try {
     const c = constants();
     const local = validateAddress(opts.address === undefined ? (family === 6 ? '::' : '0.0.0.0') : opts.address, 'options.address', family);
     if (reuse) attempt({ ...context, option: 'SO_REUSEADDR' }, () => sock.setInt(c.SOL_SOCKET, c.SO_REUSEADDR, 1));
+    if (reusePort) attempt({ ...context, option: 'SO_REUSEPORT' }, () => sock.setInt(c.SOL_SOCKET, c.SO_REUSEPORT, 1));
     if (family === 6) {
       const v6only = opts.ipv6Only === undefined ? true : validateBoolean(opts.ipv6Only, 'options.ipv6Only');
       attempt({ ...context, option: 'IPV6_V6ONLY' }, () => sock.setInt(c.IPPROTO_IPV6, c.IPV6_V6ONLY, v6only ? 1 : 0));
     }
-    const scopeId = scopeOf(local, opts.netns);
+    const scopeId = scopeIdOf(zoneSpec(local.zone, 'options.address'), opts.netns);
     attempt({ ...context, address: local.address, port }, () => sock.bind(local.address, port, scopeId));
     attempt(context, () => sock.listen(backlog));
     fd = sock.detach();
@@ -110,6 +219,9 @@ export async function createTcpServer(options: TcpServerOptions = {}, connection
     throw err;
   }
   const server = net.createServer(connectionListener);
+  // Before any listener of the caller's: they see the right addresses from the start.
+  server.prependListener('connection', useKernelAddresses);
+  useKernelServerAddress(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ fd, backlog }, () => {
@@ -120,45 +232,142 @@ export async function createTcpServer(options: TcpServerOptions = {}, connection
   return server;
 }
 
-/**
- * Starts a TCP connection from inside the namespace and returns the net.Socket at once
- * ('connect' and 'error' events as usual).
- */
-export function connectTcp(options: TcpConnectOptions): net.Socket {
+// ---------------------------------------------------------------------------------------
+// Client
+
+const REUSE_PORT_HINT = 'another socket has this port (a server listening on it?): set reusePort: true on both that server and this connection';
+
+/** The arguments of connectTcp(), all checked: nothing here has made a system call. */
+interface ConnectPlan {
+  context: ErrorContext;
+  family: Family;
+  netns: string | undefined;
+  device: string | undefined;
+  address: string;
+  zone: string | number | undefined;
+  port: number;
+  local?: { address: string; zone: string | number | undefined; port: number };
+  reuseAddr: boolean;
+  reusePort: boolean;
+}
+
+function planConnect(options: TcpConnectOptions): ConnectPlan {
   const opts = validateObject<TcpConnectOptions>(options, 'options');
-  const context: ErrorContext = { netns: opts.netns };
   const family = opts.family === undefined ? (typeof opts.address === 'string' && net.isIPv4(opts.address) ? 4 : 6) : validateFamily(opts.family, 'options.family');
   const dest = validateAddress(opts.address, 'options.address', family);
   const port = validateInteger(opts.port, 'options.port', 1, 65535);
-  let device = opts.device;
-  if (dest.zone !== undefined) {
-    // Node resolves a zone with if_nametoindex in the caller's namespace, which is the
-    // wrong one here. Binding the socket to the zone's device instead lets the kernel
-    // route the link-local destination with no scope id at all.
-    const zone = resolveInterface(/^\d+$/.test(dest.zone) ? Number(dest.zone) : dest.zone, 'address zone', opts.netns);
-    if (device !== undefined && device !== zone.name) {
-      throw invalidArgValue('options.device', device, `conflicts with the address zone ${zone.name}`);
-    }
-    device = zone.name;
+  netnsPath(opts.netns, 'options.netns');
+  const device = opts.device === undefined ? undefined : validateInterfaceName(validateString(opts.device, 'options.device'), 'options.device');
+  const zone = zoneSpec(dest.zone, 'options.address');
+  if (device !== undefined && typeof zone === 'string' && zone !== device) {
+    throw invalidArgValue('options.device', device, `conflicts with the address zone ${zone}`);
   }
-  const { sock } = openStream({ ...opts, family, device }, context);
-  let fd: number;
+  const reuseAddr = opts.reuseAddr === undefined ? false : validateBoolean(opts.reuseAddr, 'options.reuseAddr');
+  const reusePort = opts.reusePort === undefined ? false : validateBoolean(opts.reusePort, 'options.reusePort');
+  let local: ConnectPlan['local'];
+  if (opts.localAddress !== undefined || opts.localPort !== undefined) {
+    const parts = validateAddress(opts.localAddress === undefined ? (family === 6 ? '::' : '0.0.0.0') : opts.localAddress, 'options.localAddress', family);
+    local = {
+      address: parts.address,
+      zone: zoneSpec(parts.zone, 'options.localAddress'),
+      port: opts.localPort === undefined ? 0 : validatePort(opts.localPort, 'options.localPort'),
+    };
+  }
+  return { context: { netns: opts.netns }, family, netns: opts.netns, device, address: dest.address, zone, port, local, reuseAddr, reusePort };
+}
+
+/**
+ * Creates the socket in the namespace, binds it if asked and starts connect(). Returns it
+ * with whether it is connected already; throws the first system error, socket closed.
+ */
+function startConnect(plan: ConnectPlan): { sock: NativeSocket; connected: boolean } {
+  const { context } = plan;
+  const scopeId = scopeIdOf(plan.zone, plan.netns);
+  const localScopeId = plan.local ? scopeIdOf(plan.local.zone, plan.netns) : 0;
+  const { sock } = openStream({ family: plan.family, netns: plan.netns, device: plan.device }, context);
   try {
     const c = constants();
-    if (opts.reuseAddr !== undefined && validateBoolean(opts.reuseAddr, 'options.reuseAddr')) {
-      attempt({ ...context, option: 'SO_REUSEADDR' }, () => sock.setInt(c.SOL_SOCKET, c.SO_REUSEADDR, 1));
+    if (plan.reuseAddr) attempt({ ...context, option: 'SO_REUSEADDR' }, () => sock.setInt(c.SOL_SOCKET, c.SO_REUSEADDR, 1));
+    if (plan.reusePort) attempt({ ...context, option: 'SO_REUSEPORT' }, () => sock.setInt(c.SOL_SOCKET, c.SO_REUSEPORT, 1));
+    const local = plan.local;
+    if (local) {
+      const hints = local.port !== 0 && !plan.reusePort ? { EADDRINUSE: REUSE_PORT_HINT } : undefined;
+      attempt({ ...context, address: local.address, port: local.port, hints }, () => sock.bind(local.address, local.port, localScopeId));
     }
-    if (opts.localAddress !== undefined || opts.localPort !== undefined) {
-      const local = validateAddress(opts.localAddress === undefined ? (family === 6 ? '::' : '0.0.0.0') : opts.localAddress, 'options.localAddress', family);
-      const localPort = opts.localPort === undefined ? 0 : validatePort(opts.localPort, 'options.localPort');
-      attempt({ ...context, address: local.address, port: localPort }, () => sock.bind(local.address, localPort, scopeOf(local, opts.netns)));
-    }
-    fd = sock.detach();
+    const hints = plan.device !== undefined && plan.zone !== undefined ? { EINVAL: `the address zone is not options.device (${plan.device})` } : undefined;
+    const connected = attempt({ ...context, address: plan.address, port: plan.port, hints }, () => sock.connect(plan.address, plan.port, scopeId));
+    return { sock, connected };
   } catch (err) {
     sock.close();
     throw err;
   }
-  const socket = new net.Socket({ fd });
-  socket.connect({ host: dest.address, port });
+}
+
+/** net.Socket types `connecting` read-only; net itself sets it around a connect, as we do here. */
+function setConnecting(socket: net.Socket, value: boolean): void {
+  (socket as { connecting: boolean }).connecting = value;
+}
+
+/** A socket that never got a descriptor: it reports `err` as net reports a failed connect. */
+function failedSocket(err: unknown): net.Socket {
+  const socket = new net.Socket();
+  setConnecting(socket, true);
+  process.nextTick(() => socket.destroy(err as Error));
+  return socket;
+}
+
+/**
+ * Starts a TCP connection from inside the namespace and returns the net.Socket at once, as
+ * net.connect() does: 'connect' when connected; 'error' for what the kernel refused (the
+ * namespace, an interface, the local port, the connection itself). Arguments are checked
+ * first and a wrong one throws.
+ */
+export function connectTcp(options: TcpConnectOptions): net.Socket {
+  const plan = planConnect(options);
+  let started: { sock: NativeSocket; connected: boolean };
+  let fd: number;
+  try {
+    started = startConnect(plan);
+  } catch (err) {
+    return failedSocket(err);
+  }
+  const { sock } = started;
+  try {
+    // Node gets its own descriptor of the connecting socket; this one watches the connect.
+    fd = attempt(plan.context, () => sock.duplicate());
+  } catch (err) {
+    sock.close();
+    return failedSocket(err);
+  }
+  // readable/writable as the docs of an fd socket ask; manualStart: no read until 'connect'
+  // (net.Socket's own _read waits while `connecting`, writes queue as in net.connect()).
+  const socket = new net.Socket({ fd, readable: true, writable: true, manualStart: true } as net.SocketConstructorOpts);
+  setConnecting(socket, true);
+  useKernelAddresses(socket);
+  const finish = (err?: Error): void => {
+    sock.close(); // Node's descriptor is the socket from now on
+    if (socket.destroyed) return;
+    if (err !== undefined) {
+      socket.destroy(withContext(err, { ...plan.context, address: plan.address, port: plan.port }) as Error);
+      return;
+    }
+    // What net does when its own connect completes.
+    setConnecting(socket, false);
+    socket.emit('connect');
+    socket.emit('ready');
+    if (!socket.isPaused()) socket.read(0);
+  };
+  // Destroyed while connecting: the watch and this descriptor go too, which ends the attempt.
+  socket.once('close', () => sock.close());
+  if (started.connected) {
+    process.nextTick(finish);
+  } else {
+    sock.onconnect = finish;
+    try {
+      attempt(plan.context, () => sock.watchConnect());
+    } catch (err) {
+      process.nextTick(finish, err as Error);
+    }
+  }
   return socket;
 }

@@ -1,5 +1,6 @@
-// Module entry: the Socket class, interface discovery inside a namespace, and the kernel's
-// constants taken from the system headers (lib/ never hard-codes an option number).
+// Module entry: the Socket class, interface discovery inside a namespace, the addresses of
+// any socket descriptor, and the kernel's constants taken from the system headers (lib/
+// never hard-codes an option number).
 #include <ifaddrs.h>
 #include <linux/if_addr.h>
 #include <linux/netlink.h>
@@ -8,6 +9,7 @@
 #include <net/if.h>
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include <fcntl.h>
@@ -107,6 +109,34 @@ Napi::Value Interfaces(const Napi::CallbackInfo& info) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("links", links);
   result.Set("addresses", addresses);
+  return result;
+}
+
+// socketAddress(fd, peer) -> { address, port, family, scopeId, interface }: getsockname()
+// (or getpeername() with `peer`) of any socket descriptor, also one Node's net module owns.
+// `interface` names the scope id in the socket's own namespace (SIOCGIFNAME on that socket),
+// '' when there is none or no such interface.
+Napi::Value SocketAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int fd = info[0].As<Napi::Number>().Int32Value();
+  const bool peer = info[1].ToBoolean().Value();
+  sockaddr_storage ss;
+  std::memset(&ss, 0, sizeof(ss));
+  socklen_t len = sizeof(ss);
+  auto* sa = reinterpret_cast<sockaddr*>(&ss);
+  if ((peer ? getpeername(fd, sa, &len) : getsockname(fd, sa, &len)) < 0) {
+    ThrowErrno(env, errno, peer ? "getpeername" : "getsockname");
+  }
+  Napi::Object result = FromSockaddr(env, ss);
+  std::string name;
+  const uint32_t scopeId = ss.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_scope_id : 0;
+  if (scopeId != 0) {
+    ifreq ifr;
+    std::memset(&ifr, 0, sizeof(ifr));
+    ifr.ifr_ifindex = static_cast<int>(scopeId);
+    if (ioctl(fd, SIOCGIFNAME, &ifr) == 0) name.assign(ifr.ifr_name, strnlen(ifr.ifr_name, IFNAMSIZ));
+  }
+  result.Set("interface", name);
   return result;
 }
 
@@ -223,6 +253,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("interfaces", Napi::Function::New(env, Interfaces, "interfaces"));
   exports.Set("netFile", Napi::Function::New(env, NetFile, "netFile"));
   exports.Set("sysctl", Napi::Function::New(env, Sysctl, "sysctl"));
+  exports.Set("socketAddress", Napi::Function::New(env, SocketAddress, "socketAddress"));
   exports.Set("constants", Constants(env));
   return exports;
 }

@@ -1,6 +1,7 @@
 #include "socket.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -83,6 +84,8 @@ Napi::Function Socket::Init(Napi::Env env) {
                          InstanceMethod<&Socket::StopReceive>("stopReceive"),
                          InstanceMethod<&Socket::SendBatch>("sendBatch"),
                          InstanceMethod<&Socket::Listen>("listen"),
+                         InstanceMethod<&Socket::WatchConnect>("watchConnect"),
+                         InstanceMethod<&Socket::Duplicate>("duplicate"),
                          InstanceMethod<&Socket::Detach>("detach"),
                          InstanceMethod<&Socket::Close>("close"),
                          InstanceMethod<&Socket::Ref>("ref"),
@@ -113,9 +116,10 @@ Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) 
     ThrowErrno(env, e, "setsockopt");
   }
   async_ = std::make_unique<Napi::AsyncContext>(env, "ip6sock.Socket");
-  Napi::Array names = Napi::Array::New(env, 2);
+  Napi::Array names = Napi::Array::New(env, 3);
   names.Set(uint32_t{kOnMessages}, "onmessages");
   names.Set(uint32_t{kOnSent}, "onsent");
+  names.Set(uint32_t{kOnConnect}, "onconnect");
   if (napi_create_reference(env, names, 1, &callbackNames_) != napi_ok) throw Napi::Error::New(env, "napi_create_reference");
   addon_ = GetAddon(env);
   addon_->sockets.insert(this);
@@ -147,6 +151,7 @@ void Socket::ReleaseReceiveBuffers() {
 
 void Socket::ForceClose() {
   receiving_ = false;
+  connecting_ = false;
   queue_.clear();
   ReleaseReceiveBuffers();
   if (poll_ != nullptr) {
@@ -195,15 +200,20 @@ Napi::Value Socket::BindNetlink(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// connect(address, port, scopeId): for datagram sockets this only fixes the peer, no packet leaves.
+// connect(address, port, scopeId) -> true when connected, false when a stream socket's
+// connect is in progress (EINPROGRESS: see watchConnect). For datagram sockets this only fixes
+// the peer, no packet leaves.
 Napi::Value Socket::Connect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   sockaddr_storage ss;
   const socklen_t len = ToSockaddr(env, family_, info[0].As<Napi::String>().Utf8Value(), IntArg(info, 1),
                                    info[2].As<Napi::Number>().Uint32Value(), &ss);
-  if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) ThrowErrno(env, errno, "connect");
-  return env.Undefined();
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
+    if (errno == EINPROGRESS && type_ == SOCK_STREAM) return Napi::Boolean::New(env, false);
+    ThrowErrno(env, errno, "connect");
+  }
+  return Napi::Boolean::New(env, true);
 }
 
 Napi::Value Socket::Disconnect(const Napi::CallbackInfo& info) {
@@ -378,7 +388,7 @@ void Socket::EnsurePoll(Napi::Env env) {
 
 void Socket::UpdatePoll() {
   if (poll_ == nullptr) return;
-  const int want = (receiving_ ? UV_READABLE : 0) | (queue_.empty() ? 0 : UV_WRITABLE);
+  const int want = (receiving_ ? UV_READABLE : 0) | (queue_.empty() && !connecting_ ? 0 : UV_WRITABLE);
   if (want == pollEvents_) return;
   pollEvents_ = want;
   if (want == 0)
@@ -390,7 +400,7 @@ void Socket::UpdatePoll() {
 // While the kernel may still hand us data or take our queued sends, the JavaScript object
 // must stay alive even if user code dropped every reference to it (as a dgram socket does).
 void Socket::UpdatePin() {
-  const bool want = fd_ >= 0 && (receiving_ || !queue_.empty());
+  const bool want = fd_ >= 0 && (receiving_ || connecting_ || !queue_.empty());
   if (want == pinned_) return;
   pinned_ = want;
   if (want)
@@ -833,6 +843,12 @@ void Socket::FlushQueue() {
 void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* self = reinterpret_cast<PollHandle*>(handle)->owner;
   if (self == nullptr || self->fd_ < 0 || self->dead_) return;
+  if (self->connecting_ && (status < 0 || (events & UV_WRITABLE) != 0)) {
+    // Writable, or EPOLLERR (UV_EBADF, which also stopped the handle): the connect is over.
+    if (status == UV_EBADF) self->pollEvents_ = 0;
+    self->FinishConnect();
+    return;
+  }
   if (status == UV_EBADF) {
     // libuv reports EPOLLERR as UV_EBADF and stops the handle. Our fd is open, so it is a
     // pending socket error: a netlink overrun (ENOBUFS), an ICMP error on a connected UDP
@@ -901,11 +917,56 @@ Napi::Value Socket::Listen(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// watchConnect(): after a non-blocking connect() of a stream socket said EINPROGRESS, waits
+// for its outcome on the loop and calls this.onconnect(error) once: undefined when connected,
+// else the 'connect' system error (SO_ERROR). The object stays alive meanwhile.
+Napi::Value Socket::WatchConnect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  if (type_ != SOCK_STREAM) ThrowErrno(env, EOPNOTSUPP, "connect");
+  EnsurePoll(env);
+  connecting_ = true;
+  UpdatePoll();
+  UpdatePin();
+  return env.Undefined();
+}
+
+void Socket::FinishConnect() {
+  connecting_ = false;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+  UpdatePoll();
+  {
+    RawScope scope(Env());
+    napi_value argv[1] = {nullptr};
+    if (scope.ok()) {
+      if (err == 0)
+        napi_get_undefined(Env(), &argv[0]);
+      else
+        argv[0] = RawErrnoError(Env(), err, "connect");
+      if (argv[0] != nullptr) Deliver(kOnConnect, 1, argv);
+    }
+  }
+  // Unpinned only now: the callback ran with the object certainly alive.
+  if (!dead_) UpdatePin();
+}
+
+// duplicate() -> fd: a second descriptor of the same socket (close-on-exec), for Node's net
+// module, while this object keeps its own (to watch a connect in progress).
+Napi::Value Socket::Duplicate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CheckOpen(env);
+  const int fd = fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) ThrowErrno(env, errno, "fcntl");
+  return Napi::Number::New(env, fd);
+}
+
 // detach() -> fd: gives the descriptor away (to net.Server/net.Socket); this object forgets it.
 Napi::Value Socket::Detach(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
-  if (poll_ != nullptr || receiving_ || !queue_.empty()) ThrowErrno(env, EBUSY, "detach");
+  if (poll_ != nullptr || receiving_ || connecting_ || !queue_.empty()) ThrowErrno(env, EBUSY, "detach");
   const int fd = fd_;
   fd_ = -1;
   return Napi::Number::New(env, fd);
@@ -913,6 +974,7 @@ Napi::Value Socket::Detach(const Napi::CallbackInfo& info) {
 
 Napi::Value Socket::Close(const Napi::CallbackInfo& info) {
   receiving_ = false;
+  connecting_ = false;
   queue_.clear();
   ReleaseReceiveBuffers();
   ClosePoll();  // stops polling before the fd number can be reused

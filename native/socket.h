@@ -97,6 +97,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   Napi::Value StopReceive(const Napi::CallbackInfo& info);
   Napi::Value SendBatch(const Napi::CallbackInfo& info);
   Napi::Value Listen(const Napi::CallbackInfo& info);
+  Napi::Value WatchConnect(const Napi::CallbackInfo& info);
+  Napi::Value Duplicate(const Napi::CallbackInfo& info);
   Napi::Value Detach(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value Ref(const Napi::CallbackInfo& info);
@@ -114,15 +116,16 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void AppendControl(std::vector<uint8_t>* control, int ifindex, const uint8_t* source, int hopLimit, int tclass,
                      const uint8_t* hopopts, size_t hopoptsLength) const;
   int RefAddress(napi_env env, napi_value refs, int32_t index, const uint8_t** out);
-  enum Callback { kOnMessages = 0, kOnSent = 1 };
-  // Calls this.onmessages(...) or this.onsent(...) from a libuv callback; false when it
-  // threw or can no longer run. The callbacks live as properties of the JavaScript object
-  // (as in Node's own handles) rather than in persistent references, so a socket nobody
-  // holds can be collected and its fd closed by the finalizer. `returned` (optional) gets
-  // what the callback returned.
+  enum Callback { kOnMessages = 0, kOnSent = 1, kOnConnect = 2 };
+  // Calls this.onmessages(...), this.onsent(...) or this.onconnect(...) from a libuv
+  // callback; false when it threw or can no longer run. The callbacks live as properties of
+  // the JavaScript object (as in Node's own handles) rather than in persistent references, so
+  // a socket nobody holds can be collected and its fd closed by the finalizer. `returned`
+  // (optional) gets what the callback returned.
   bool Deliver(Callback which, size_t argc, const napi_value* argv, napi_value* returned = nullptr);
   bool DeliverError(int err, const char* syscall);
   static void OnPoll(uv_poll_t* handle, int status, int events);
+  void FinishConnect();
 
   int fd_ = -1;
   int family_ = 0;
@@ -131,6 +134,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
   PollHandle* closingPoll_ = nullptr;  // closed, waiting for its close callback
   int pollEvents_ = 0;
   bool receiving_ = false;
+  bool connecting_ = false;  // a stream connect() in progress, watched for its outcome
   bool refed_ = true;
   bool pinned_ = false;
   bool dead_ = false;  // JavaScript can no longer run in this environment
@@ -161,8 +165,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<std::array<uint8_t, 16>> refBytes_;
   std::vector<int> refState_;  // per ref: 0 not parsed yet, -1 parsed, else the errno
 
-  // ["onmessages", "onsent"]: the property names as JavaScript strings, made once, so that
-  // a delivery does not decode and intern a name each time.
+  // ["onmessages", "onsent", "onconnect"]: the property names as JavaScript strings, made
+  // once, so that a delivery does not decode and intern a name each time.
   napi_ref callbackNames_ = nullptr;
 
   // Received data goes into a pool buffer handed to JavaScript whole; a new pool starts

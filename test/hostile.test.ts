@@ -383,6 +383,29 @@ interface CallOutcome {
 
 const codeOf = (err: unknown): string => String((err as { code?: unknown } | null)?.code);
 
+/**
+ * connectTcp() judged as net.connect() behaves: a wrong argument throws at once, what the
+ * kernel refuses (namespace, interface, address, the connection) is the socket's 'error'.
+ * Either becomes the rejection; 'connect' resolves with the socket. A system error thrown,
+ * or an argument error emitted, becomes an uncoded rejection, which the row reports.
+ */
+function connectOutcome(options: unknown): Promise<net.Socket> {
+  let socket: net.Socket;
+  try {
+    socket = connectTcp(options as never);
+  } catch (err) {
+    if (codeOf(err).startsWith('ERR_')) return Promise.reject(err);
+    return Promise.reject(new Error(`threw ${codeOf(err)} synchronously instead of emitting it: ${String((err as Error).message)}`));
+  }
+  return new Promise((resolve, reject) => {
+    socket.once('connect', () => resolve(socket));
+    socket.once('error', (err) => {
+      if (/^E[A-Z0-9]+$/.test(codeOf(err))) reject(err);
+      else reject(new Error(`emitted ${codeOf(err)} instead of throwing it: ${err.message}`));
+    });
+  });
+}
+
 /** Makes one call and judges how it ended. */
 async function hostileCall(e: Entry, target: unknown, args: unknown[]): Promise<CallOutcome> {
   let returned: unknown;
@@ -1109,6 +1132,7 @@ function socketEntries(bed: Bed): Entry[] {
           address: [...address6({ optional: true }), w('not on this host', '2001:db8::77')],
           backlog: int(1, 65535, { optional: true }),
           reuseAddr: bool({ optional: true }),
+          reusePort: bool({ optional: true }),
           ipv6Only: bool({ optional: true }),
         }),
         at([1], wrongTypes('function', 'undefined')),
@@ -1116,13 +1140,15 @@ function socketEntries(bed: Bed): Entry[] {
     }),
     entry({
       api: 'connectTcp',
+      // A promise here (see connectOutcome); a wrong argument still throws synchronously.
+      async: true,
       shared: true,
       setup: async () => {
         const server = await createTcpServer({ netns: ns(), port: 0 }, (c) => c.destroy());
         return { server, port: (server.address() as net.AddressInfo).port };
       },
       valid: (t) => [{ netns: bed.ns('sender'), address: ROUTER_IN, port: t.port, localAddress: SENDER, localPort: 0, reuseAddr: true }],
-      call: (_t, a) => connectTcp(a[0] as never),
+      call: (_t, a) => connectOutcome(a[0]),
       positions: [
         at([0], object()),
         ...fields(0, {
@@ -1134,6 +1160,7 @@ function socketEntries(bed: Bed): Entry[] {
           localAddress: [...address6({ optional: true }), w('not on this host', '2001:db8::77')],
           localPort: int(0, 65535, { optional: true }),
           reuseAddr: bool({ optional: true }),
+          reusePort: bool({ optional: true }),
         }),
       ],
       teardown: (t) => new Promise((resolve) => t.server.close(() => resolve())),
