@@ -51,8 +51,10 @@ nodes=("$@")
 if [ "${#nodes[@]}" -eq 0 ]; then
   if [ -n "${IP6SOCK_NODES:-}" ]; then read -r -a nodes <<<"$IP6SOCK_NODES"; else nodes=("$(command -v node)"); fi
 fi
-for n in "${nodes[@]}"; do
-  [ -x "$n" ] || { fail "node binary $n is not executable"; finish; }
+for i in "${!nodes[@]}"; do
+  # A bare name (node) is looked up on PATH: the install PATH below holds only absolute links.
+  case "${nodes[$i]}" in */*) ;; *) nodes[$i]="$(command -v "${nodes[$i]}" || echo "${nodes[$i]}")" ;; esac
+  [ -x "${nodes[$i]}" ] || { fail "node binary ${nodes[$i]} is not executable"; finish; }
 done
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/ip6sock-pack-smoke.XXXXXX")"
@@ -126,7 +128,7 @@ cp "$root/scripts/pack-smoke.js" "$consumer/smoke.js"
 noenv=(-u CC -u CXX -u LINK -u AR -u MAKE -u npm_config_build_from_source)
 if [ "${#compilers[@]}" -gt 0 ]; then
   fail "install PATH still finds ${compilers[*]}"
-elif (cd "$consumer" && env "${noenv[@]}" PATH="$bin" npm ci --offline --no-audit --no-fund \
+elif (cd "$consumer" && env "${noenv[@]}" PATH="$bin" npm ci --offline --no-audit --no-fund --loglevel notice \
   --foreground-scripts >"$tmp/install.log" 2>&1); then
   if [ -e "$consumer/node_modules/ip6sock/build" ]; then
     fail "npm ci --offline without a compiler: it compiled (node_modules/ip6sock/build exists)"
