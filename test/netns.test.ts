@@ -6,11 +6,26 @@ import { hostPair, star, useTopology } from './helpers/topology';
 
 function nextMessage(sock: UdpSocket, timeoutMs = 3000): Promise<[Buffer, MessageInfo]> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no datagram within timeout')), timeoutMs);
-    sock.once('message', (data: Buffer, info: MessageInfo) => {
-      clearTimeout(timer);
+    const onMessage = (data: Buffer, info: MessageInfo): void => {
+      settle();
       resolve([data, info]);
-    });
+    };
+    // Closed (a failed test disposed of it), the socket delivers nothing: stop waiting.
+    const onClose = (): void => {
+      settle();
+      reject(new Error('no datagram: the socket closed'));
+    };
+    const settle = (): void => {
+      clearTimeout(timer);
+      sock.removeListener('message', onMessage);
+      sock.removeListener('close', onClose);
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new Error('no datagram within timeout'));
+    }, timeoutMs);
+    sock.once('message', onMessage);
+    sock.once('close', onClose);
   });
 }
 
