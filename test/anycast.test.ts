@@ -23,13 +23,32 @@ function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> 
 }
 
 function nextMessage(sock: UdpSocket, timeoutMs = WAIT_MS): Promise<[Buffer, MessageInfo]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no datagram within ${timeoutMs} ms`)), timeoutMs);
-    sock.once('message', (data: Buffer, info: MessageInfo) => {
-      clearTimeout(timer);
+  const waiting = new Promise<[Buffer, MessageInfo]>((resolve, reject) => {
+    const onMessage = (data: Buffer, info: MessageInfo): void => {
+      settle();
       resolve([data, info]);
-    });
+    };
+    // Closed (a failed test disposed of it), the socket delivers nothing: stop waiting.
+    const onClose = (): void => {
+      settle();
+      reject(new Error('no datagram: the socket closed'));
+    };
+    const settle = (): void => {
+      clearTimeout(timer);
+      sock.removeListener('message', onMessage);
+      sock.removeListener('close', onClose);
+    };
+    const timer = setTimeout(() => {
+      settle();
+      reject(new Error(`no datagram within ${timeoutMs} ms`));
+    }, timeoutMs);
+    sock.once('message', onMessage);
+    sock.once('close', onClose);
   });
+  // Awaited, it still rejects; abandoned by a test that failed earlier, it is no second
+  // (unhandled) failure.
+  waiting.catch(() => undefined);
+  return waiting;
 }
 
 /** A group that answers every datagram with `${name}:${data}`. */
@@ -148,8 +167,9 @@ describeRoot('AnycastGroup: two servers on one link (proxy_delay 0)', () => {
 
   test('ping is answered while a member holds the address, and not after every member left', async () => {
     const ping = (): Promise<unknown> => topo.exec('client', ['ping', '-6', '-n', '-c', '1', '-W', '2', ANYCAST]);
-    const g1 = new AnycastGroup(ANYCAST, { interface: 'eth0', netns: topo.ns('s1') });
-    const g2 = new AnycastGroup(ANYCAST, { interface: topo.ifindex('s2', 'eth0'), netns: topo.ns('s2') });
+    // Closed by the test itself; `await using` closes them too if an assertion throws first.
+    await using g1 = new AnycastGroup(ANYCAST, { interface: 'eth0', netns: topo.ns('s1') });
+    await using g2 = new AnycastGroup(ANYCAST, { interface: topo.ifindex('s2', 'eth0'), netns: topo.ns('s2') });
     await flushClientNeighbours();
     await expect(ping()).resolves.toBeDefined();
     await g1.close();
@@ -240,8 +260,8 @@ describeRoot('AnycastGroup: two servers on one link (proxy_delay 0)', () => {
   test('two groups for one address in one process: two kernel joins, each close leaves its own', async () => {
     const netns = topo.ns('s1');
     const users = (): number[] => AnycastGroup.list({ netns }).filter((e) => e.address === ANYCAST).map((e) => e.users);
-    const a = new AnycastGroup(ANYCAST, { interface: 'eth0', netns, port: 5304 });
-    const b = new AnycastGroup(ANYCAST, { interface: 'eth0', netns });
+    await using a = new AnycastGroup(ANYCAST, { interface: 'eth0', netns, port: 5304 });
+    await using b = new AnycastGroup(ANYCAST, { interface: 'eth0', netns });
     expect(b.port).toBeNull();
     expect(a.port).toBe(5304);
     expect(users()).toEqual([2]);
@@ -267,7 +287,7 @@ describeRoot('AnycastGroup: two servers on one link (proxy_delay 0)', () => {
   });
 
   test('close(): leaves first, idempotent, one close event, then replies and iterators are done', async () => {
-    const group = new AnycastGroup(ANYCAST, { interface: 'eth0', netns: topo.ns('s1'), port: 5305 });
+    await using group = new AnycastGroup(ANYCAST, { interface: 'eth0', netns: topo.ns('s1'), port: 5305 });
     const events: string[] = [];
     group.on('close', () => events.push('close'));
     await using client = new UdpSocket({ netns: topo.ns('client') });
@@ -300,14 +320,14 @@ describeRoot('AnycastGroup: two servers on one link (proxy_delay 0)', () => {
   test('an AbortSignal closes the group and leaves; an aborted signal closes at once', async () => {
     const netns = topo.ns('s2');
     const ac = new AbortController();
-    const group = new AnycastGroup(ANYCAST, { interface: 'eth0', netns, port: 5306, signal: ac.signal });
+    await using group = new AnycastGroup(ANYCAST, { interface: 'eth0', netns, port: 5306, signal: ac.signal });
     expect(AnycastGroup.list({ netns }).map((e) => e.address)).toContain(ANYCAST);
     const closed = new Promise((r) => group.once('close', r));
     ac.abort();
     await closed;
     expect(group.closed).toBe(true);
     expect(AnycastGroup.list({ netns }).map((e) => e.address)).not.toContain(ANYCAST);
-    const already = new AnycastGroup(ANYCAST, { interface: 'eth0', netns, signal: AbortSignal.abort() });
+    await using already = new AnycastGroup(ANYCAST, { interface: 'eth0', netns, signal: AbortSignal.abort() });
     await new Promise((r) => already.once('close', r));
     expect(AnycastGroup.list({ netns }).map((e) => e.address)).not.toContain(ANYCAST);
   });
@@ -416,25 +436,30 @@ describeRoot('AnycastGroup: TCP to an anycast address is not answered', () => {
       ].join('\n'),
     ]);
     const exited = new Promise((r) => server.once('exit', r));
-    const serverOut: string[] = [];
-    const listening = new Promise<void>((resolve) =>
-      server.stdout!.on('data', (chunk: Buffer) => {
-        serverOut.push(chunk.toString());
-        if (serverOut.join('').includes('listening')) resolve();
-      }),
-    );
-    await within(listening, 'TCP listener');
-    const connect = (address: string): Promise<string> =>
-      topo
-        .exec('client', ['/usr/bin/python3', '-c', `import socket\ntry:\n    socket.create_connection((${JSON.stringify(address)}, 5450), timeout=3); print("connected")\nexcept TimeoutError:\n    print("timeout")`])
-        .then((r) => r.stdout.trim());
-    // The kernel's TCP accepts a SYN only for a local unicast destination
-    // (tcp_v6_conn_request: ipv6_unicast_destination); an anycast route is not one.
-    expect(await connect(ANYCAST)).toBe('timeout');
-    // The same listener is reachable on the host's unicast address.
-    expect(await connect(topo.address('s1'))).toBe('connected');
-    await within(exited, 'TCP listener exit');
-    expect(serverOut.join('')).toContain(`accepted ${topo.address('client')}`);
+    try {
+      const serverOut: string[] = [];
+      const listening = new Promise<void>((resolve) =>
+        server.stdout!.on('data', (chunk: Buffer) => {
+          serverOut.push(chunk.toString());
+          if (serverOut.join('').includes('listening')) resolve();
+        }),
+      );
+      await within(listening, 'TCP listener');
+      const connect = (address: string): Promise<string> =>
+        topo
+          .exec('client', ['/usr/bin/python3', '-c', `import socket\ntry:\n    socket.create_connection((${JSON.stringify(address)}, 5450), timeout=3); print("connected")\nexcept TimeoutError:\n    print("timeout")`])
+          .then((r) => r.stdout.trim());
+      // The kernel's TCP accepts a SYN only for a local unicast destination
+      // (tcp_v6_conn_request: ipv6_unicast_destination); an anycast route is not one.
+      expect(await connect(ANYCAST)).toBe('timeout');
+      // The same listener is reachable on the host's unicast address.
+      expect(await connect(topo.address('s1'))).toBe('connected');
+      await within(exited, 'TCP listener exit');
+      expect(serverOut.join('')).toContain(`accepted ${topo.address('client')}`);
+    } finally {
+      // Gone already when the test passed; a failed one must not leave it running.
+      server.kill('SIGKILL');
+    }
   });
 });
 
@@ -547,7 +572,8 @@ describeRoot('AnycastGroup: its interface disappears', () => {
       expect(AnycastGroup.list({ netns: topo.ns('s1') }).map((e) => e.address)).toContain('2001:db8:1::77');
       const failed = new Promise<NodeJS.ErrnoException>((resolve) => group.once('error', resolve));
       topo.execSync('s1', ['ip', 'link', 'del', 'eth0']);
-      const err = await Promise.race([failed, new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000))]);
+      let timer: NodeJS.Timeout | undefined;
+      const err = await Promise.race([failed, new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), 3000)))]).finally(() => clearTimeout(timer));
       expect(err).toMatchObject({ code: 'ENODEV', syscall: 'RTM_DELLINK', interface: expect.stringMatching(/^eth0 \(\d+\)$/) });
       expect(String(err?.message)).toContain('2001:db8:1::77');
       expect(AnycastGroup.list({ netns: topo.ns('s1') }).map((e) => e.address)).not.toContain('2001:db8:1::77');

@@ -93,7 +93,13 @@ describeRoot('backpressure, overflow and close under load (two namespaces)', () 
    */
   function shaped(port: number) {
     const rx = new UdpSocket({ netns: topo.ns('b'), port, receiveBufferSize: 4 << 20 });
-    const tx = new UdpSocket({ netns: topo.ns('a'), sendBufferSize: 4096 });
+    let tx: UdpSocket;
+    try {
+      tx = new UdpSocket({ netns: topo.ns('a'), sendBufferSize: 4096 });
+    } catch (err) {
+      void rx.close();
+      throw err;
+    }
     const received: number[] = [];
     rx.on('message', (data: Buffer) => received.push(seqOf(data)));
     return { rx, tx, received, [Symbol.asyncDispose]: async () => void (await Promise.all([rx.close(), tx.close()])) };
@@ -206,8 +212,10 @@ describeRoot('backpressure, overflow and close under load (two namespaces)', () 
 
   test("close() inside a 'message' handler, twice, with sends pending: one delivery, one 'close', pending sends rejected", async () => {
     // The socket under test lives in a (shaped egress), so its own sends pile up in its queue.
-    const sock = new UdpSocket({ netns: topo.ns('a'), port: 6002, sendBufferSize: 4096 });
-    const sink = new UdpSocket({ netns: topo.ns('b'), port: 6003 });
+    // Closed by the test itself (sock in its handler, sink at the end); `await using` closes
+    // them too when an assertion throws first.
+    await using sock = new UdpSocket({ netns: topo.ns('a'), port: 6002, sendBufferSize: 4096 });
+    await using sink = new UdpSocket({ netns: topo.ns('b'), port: 6003 });
     await using peer = new UdpSocket({ netns: topo.ns('b') });
     const closes: number[] = [];
     sock.on('close', () => closes.push(Date.now()));
@@ -262,7 +270,7 @@ describeRoot('backpressure, overflow and close under load (two namespaces)', () 
     const PORT = 6100;
     // Nobody reads this socket yet (no 'message' listener: ip6sock does not poll it), and
     // its buffer holds only a few datagrams: the kernel drops the rest of the burst.
-    const rx = new UdpSocket({ netns: topo.ns('a'), port: PORT, receiveBufferSize: 1 });
+    await using rx = new UdpSocket({ netns: topo.ns('a'), port: PORT, receiveBufferSize: 1 });
     await using tx = new UdpSocket({ netns: topo.ns('b') });
     const rcvbufErrorsBefore = await snmp6(topo, 'a', 'Udp6RcvbufErrors');
     // b's egress is not shaped: each datagram has reached rx's queue (or been dropped) when

@@ -316,13 +316,14 @@ describeRoot('interfaces named explicitly that are removed: an ENODEV error, nev
   test('one shared watcher per namespace: opened by the first socket that needs it, closed with the last', async () => {
     const a = topo.ns('a');
     expect(watchersIn(a)).toBe(0);
-    const one = new MulticastSocket({ netns: a, port: PORT + 12, reuseAddr: true });
-    const two = new MulticastSocket({ netns: a, port: PORT + 12, reuseAddr: true });
+    // Closed by the test in the order it checks; `await using` closes them if it throws first.
+    await using one = new MulticastSocket({ netns: a, port: PORT + 12, reuseAddr: true });
+    await using two = new MulticastSocket({ netns: a, port: PORT + 12, reuseAddr: true });
     // No join yet, no watcher.
     expect(watchersIn(a)).toBe(0);
     one.join(G, { interface: 'all' });
     two.join(G, { interface: 'eth0' });
-    const bound = new UdpSocket({ netns: a, device: 'eth0' });
+    await using bound = new UdpSocket({ netns: a, device: 'eth0' });
     expect(watchersIn(a)).toBe(1);
     await one.close();
     await bound.close();
@@ -391,10 +392,12 @@ describeRoot('the namespace a socket lives in is deleted while the socket is ope
   test('the socket keeps the namespace alive and working; the name is gone for new sockets; the last close frees it', async () => {
     const a = topo.ns('a');
     const b = topo.ns('b');
-    const inB = new UdpSocket({ netns: b, port: 7400 });
-    const mcastInB = new MulticastSocket({ netns: b, port: 7401 });
+    // Closed by the test when it checks that the last close frees the namespace; `await
+    // using` closes them too if an assertion throws before.
+    await using inB = new UdpSocket({ netns: b, port: 7400 });
+    await using mcastInB = new MulticastSocket({ netns: b, port: 7401 });
     mcastInB.join(G, { interface: 'all' });
-    const watcherInB = interfaces.watch({ netns: b });
+    await using watcherInB = interfaces.watch({ netns: b });
     await using inA = new UdpSocket({ netns: a });
     await using watcherInA = interfaces.watch({ netns: a });
     const linksOfA: string[] = [];

@@ -459,7 +459,10 @@ function generate(e: Entry): void {
     beforeAll(async () => {
       shared = await e.setup();
     }, 20000);
-    afterAll(async () => e.teardown(shared));
+    // A setup that failed left no target (and closed what it had opened).
+    afterAll(async () => {
+      if (shared !== undefined) await e.teardown(shared);
+    });
 
     for (const pos of e.positions) {
       test(`${pathLabel(e.api, pos.path)}: ${pos.wrong.length} wrong values, each refused with a coded error`, async () => {
@@ -667,6 +670,17 @@ const ANYCAST = '2001:db8:5::99';
 
 /** A socket as the target of method rows; closed at the end. */
 const closeIt = async (s: { close(): Promise<void> }): Promise<void> => s.close();
+
+/** `prepare(s)`, closing `s` if it throws: a setup that fails returns no target to close. */
+function prepared<S extends { close(): Promise<void> }>(s: S, prepare: (s: S) => void): S {
+  try {
+    prepare(s);
+  } catch (err) {
+    void s.close();
+    throw err;
+  }
+  return s;
+}
 
 /** The names of S's methods that take no arguments. */
 type NoArgumentMethod<S> = { [K in keyof S]: S[K] extends () => unknown ? K : never }[keyof S];
@@ -877,12 +891,11 @@ function socketEntries(bed: Bed): Entry[] {
     ...(['join', 'leave'] as const).map((method) =>
       entry({
         api: `MulticastSocket.${method}`,
-        setup: () => {
-          const s = new MulticastSocket({ netns: ns() });
-          // leave() needs something to leave; the control call leaves it.
-          if (method === 'leave') s.join('ff02::13', { interface: 'eth0' });
-          return s;
-        },
+        setup: () =>
+          prepared(new MulticastSocket({ netns: ns() }), (s) => {
+            // leave() needs something to leave; the control call leaves it.
+            if (method === 'leave') s.join('ff02::13', { interface: 'eth0' });
+          }),
         valid: () => ['ff02::13', { interface: 'eth0' }],
         call: (s, a) => s[method](a[0] as string, a[1] as never),
         positions: [
@@ -897,12 +910,11 @@ function socketEntries(bed: Bed): Entry[] {
     ...(['block', 'unblock'] as const).map((method) =>
       entry({
         api: `MulticastSocket.${method}`,
-        setup: () => {
-          const s = new MulticastSocket({ netns: ns() });
-          s.join('ff02::13', { interface: 'eth0' });
-          if (method === 'unblock') s.block('ff02::13', '2001:db8:1::1', { interface: 'eth0' });
-          return s;
-        },
+        setup: () =>
+          prepared(new MulticastSocket({ netns: ns() }), (s) => {
+            s.join('ff02::13', { interface: 'eth0' });
+            if (method === 'unblock') s.block('ff02::13', '2001:db8:1::1', { interface: 'eth0' });
+          }),
         valid: () => ['ff02::13', '2001:db8:1::1', { interface: 'eth0' }],
         call: (s, a) => s[method](a[0] as string, a[1] as string, a[2] as never),
         positions: [at([0], GROUP6), at([1], SOURCE6()), at([2], object()), ...fields(2, { interface: iface({ allowAll: true }) })],
@@ -960,11 +972,17 @@ function socketEntries(bed: Bed): Entry[] {
       async: true,
       setup: async () => {
         const group = new AnycastGroup(ANYCAST, { interface: 'eth0', netns: ns(), port: 5700 });
-        const got = nextEvent<[Buffer, unknown, AnycastReply]>(group, 'message', 5000);
-        await using tx = new UdpSocket({ netns: bed.ns('sender') });
-        await tx.send('ask', { address: ANYCAST, port: 5700 });
-        const [, , reply] = await got;
-        return { group, reply };
+        try {
+          const got = nextEvent<[Buffer, unknown, AnycastReply]>(group, 'message', 5000);
+          await using tx = new UdpSocket({ netns: bed.ns('sender') });
+          await tx.send('ask', { address: ANYCAST, port: 5700 });
+          const [, , reply] = await got;
+          return { group, reply };
+        } catch (err) {
+          // No target for teardown to close: close the group here.
+          await group.close();
+          throw err;
+        }
       },
       valid: () => ['answer'],
       call: (t, a) => t.reply(a[0] as string),
@@ -1000,7 +1018,12 @@ function socketEntries(bed: Bed): Entry[] {
         async: method === 'forward',
         setup: async () => {
           const ra = new RouterAlertSocket({ netns: ns(), value: method === 'forward' ? 11 : 12 });
-          return { ra, pkt: await tapped(ra) };
+          try {
+            return { ra, pkt: await tapped(ra) };
+          } catch (err) {
+            await ra.close(); // no target for teardown to close
+            throw err;
+          }
         },
         valid: (t) => (method === 'forward' ? [t.pkt, { payload: 'new payload' }] : [t.pkt]),
         call: (t, a) => (method === 'forward' ? t.ra.forward(a[0] as RouterAlertPacket, a[1] as never) : t.ra.drop(a[0] as RouterAlertPacket)),
@@ -1023,9 +1046,14 @@ function socketEntries(bed: Bed): Entry[] {
       async: true,
       setup: async () => {
         const ra = new RouterAlertSocket({ netns: ns(), value: 13 });
-        const pkt = await tapped(ra);
-        await ra.forward(pkt);
-        return { ra, pkt };
+        try {
+          const pkt = await tapped(ra);
+          await ra.forward(pkt);
+          return { ra, pkt };
+        } catch (err) {
+          await ra.close(); // no target for teardown to close
+          throw err;
+        }
       },
       valid: (t) => [t.pkt],
       call: (t, a) => t.ra.forward(a[0] as RouterAlertPacket),
@@ -1105,11 +1133,10 @@ function socketEntries(bed: Bed): Entry[] {
     ...(['join', 'leave'] as const).map((method) =>
       entry({
         api: `RawSocket.${method}`,
-        setup: () => {
-          const s = new RawSocket({ netns: ns(), protocol: 58, icmpFilter: { pass: ['mldv2-report'] } });
-          if (method === 'leave') s.join('ff02::16', { interface: 'eth0' });
-          return s;
-        },
+        setup: () =>
+          prepared(new RawSocket({ netns: ns(), protocol: 58, icmpFilter: { pass: ['mldv2-report'] } }), (s) => {
+            if (method === 'leave') s.join('ff02::16', { interface: 'eth0' });
+          }),
         valid: () => ['ff02::16', { interface: 'eth0' }],
         call: (s, a) => s[method](a[0] as string, a[1] as never),
         positions: [at([0], GROUP6), at([1], object()), ...fields(1, { interface: iface() })],

@@ -223,8 +223,15 @@ describeRoot('process exit, worker termination and finalizers with open sockets'
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
-    const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, sig) => resolve([code, sig])));
-    clearTimeout(timer);
+    let status: number | null;
+    let signal: NodeJS.Signals | null;
+    try {
+      [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, sig) => resolve([code, sig])));
+    } finally {
+      // Also when the wait is abandoned: neither the timer nor the child may outlive the test.
+      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
     expect({ status, signal, stderr }).toEqual({ status: 0, signal: null, stderr: '' });
     const lines = stdout.trim().split('\n');
     const opened = JSON.parse(lines[0]) as { open: number; queued: number };
@@ -242,24 +249,34 @@ describeRoot('process exit, worker termination and finalizers with open sockets'
     for (let round = 0; round < ROUNDS; round++) {
       const port = 7300 + round * 4;
       const stream = flood(topo.ns('sender'), port);
-      const worker = new Worker(WORKER, { eval: true, workerData: { ns: topo.ns('router'), port } });
-      const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
-      const errors: Error[] = [];
-      worker.on('error', (err) => errors.push(err));
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`round ${round}: the worker never reported receiving`)), 10000);
-        worker.once('message', () => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-      // Terminate at a different point of the worker's event loop each round.
-      if (round % 3 === 1) await new Promise((resolve) => setImmediate(resolve));
-      if (round % 3 === 2) await new Promise((resolve) => setTimeout(resolve, round));
-      exitCodes.push(await worker.terminate());
-      expect(await exited).toBe(1);
-      expect(errors).toEqual([]);
-      flooded += await stream.stop();
+      let stopped = false;
+      let worker: Worker | undefined;
+      try {
+        worker = new Worker(WORKER, { eval: true, workerData: { ns: topo.ns('router'), port } });
+        const w = worker;
+        const exited = new Promise<number>((resolve) => w.once('exit', resolve));
+        const errors: Error[] = [];
+        w.on('error', (err) => errors.push(err));
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve, reject) => {
+          timer = setTimeout(() => reject(new Error(`round ${round}: the worker never reported receiving`)), 10000);
+          w.once('message', () => resolve());
+        }).finally(() => clearTimeout(timer));
+        // Terminate at a different point of the worker's event loop each round.
+        if (round % 3 === 1) await new Promise((resolve) => setImmediate(resolve));
+        if (round % 3 === 2) await new Promise((resolve) => setTimeout(resolve, round));
+        exitCodes.push(await w.terminate());
+        expect(await exited).toBe(1);
+        expect(errors).toEqual([]);
+        stopped = true;
+        flooded += await stream.stop();
+      } finally {
+        // A failed round must not leave its worker running or its flood looping forever.
+        if (!stopped) {
+          await worker?.terminate();
+          await stream.stop();
+        }
+      }
     }
     expect(exitCodes).toEqual(Array.from({ length: ROUNDS }, () => 1));
     // This process is unharmed: a socket here still sends and receives.

@@ -134,7 +134,7 @@ describeRoot("IPv4 on a hub: interface 'all', /proc/net/igmp, close (star(2))", 
 
   test('both links joined, senders told apart by interface, memberships gone after close', async () => {
     const netns = topo.ns('hub');
-    const hub = new MulticastSocket({ family: 4, netns, port: 5000 });
+    await using hub = new MulticastSocket({ family: 4, netns, port: 5000 });
     expect(hub.join('224.0.1.1', { interface: 'all' }).map((m) => m.interface.name)).toEqual(['eth0', 'eth1']);
     expect(igmp(netns)).toEqual(expect.arrayContaining(['eth0 224.0.1.1', 'eth1 224.0.1.1']));
     const inbox = new Inbox(hub);

@@ -268,7 +268,7 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     const netns = topo.ns('hub');
     const eth0 = { index: topo.ifindex('hub', 'eth0'), name: 'eth0' };
     const eth1 = { index: topo.ifindex('hub', 'eth1'), name: 'eth1' };
-    const hub = new MulticastSocket({ netns, port: 7017, reuseAddr: true });
+    await using hub = new MulticastSocket({ netns, port: 7017, reuseAddr: true });
     const added = hub.join('ff02::13', { interface: 'all' });
     expect(added).toEqual([
       { group: 'ff02::13', interface: eth0 },
@@ -396,8 +396,10 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
 
     // Style 1, as the seed does it in Python: a socket per interface, IPV6_MULTICAST_IF by index.
     const hubLinks = ['eth0', 'eth1'].map((name) => topo.ifindex('hub', name));
-    const perInterface = hubLinks.map((index) => new MulticastSocket({ netns: hubNs, reuseAddr: true, interface: index, loopback: false, hopLimit: 1 }));
+    const perInterface: MulticastSocket[] = [];
     try {
+      // Opened inside the try: if the second one cannot be made, the first is still closed.
+      for (const index of hubLinks) perInterface.push(new MulticastSocket({ netns: hubNs, reuseAddr: true, interface: index, loopback: false, hopLimit: 1 }));
       for (const [i, s] of perInterface.entries()) await s.send(`style 1 on eth${i}`, { address: 'ff02::13', port: 7017 });
     } finally {
       await Promise.all(perInterface.map((s) => s.close()));
@@ -573,7 +575,7 @@ describeRoot('limits and teardown (hostPair)', () => {
   test('an AbortSignal closes the socket, and its memberships go with it', async () => {
     const netns = topo.ns('b');
     const ac = new AbortController();
-    const sock = new MulticastSocket({ netns, port: 7051, signal: ac.signal });
+    await using sock = new MulticastSocket({ netns, port: 7051, signal: ac.signal });
     sock.join('ff02::4141', { interface: 'all' });
     expect(igmp6(netns).some((e) => e.address === 'ff02::4141')).toBe(true);
     const closed = new Promise<void>((resolve) => sock.once('close', resolve));

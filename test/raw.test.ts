@@ -13,19 +13,33 @@ const B = '2001:db8:1::2';
 
 /** Every wait is bounded: the next 'message' that `accept` takes, or a rejection after `ms`. */
 function nextMessage(sock: RawSocket | UdpSocket, accept: (data: Buffer, info: MessageInfo) => boolean = () => true, ms = 3000): Promise<[Buffer, MessageInfo]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+  const waiting = new Promise<[Buffer, MessageInfo]>((resolve, reject) => {
+    const settle = (): void => {
+      clearTimeout(timer);
       sock.off('message', on);
+      sock.off('close', onClose);
+    };
+    const timer = setTimeout(() => {
+      settle();
       reject(new Error(`no matching message within ${ms} ms`));
     }, ms);
     const on = (data: Buffer, info: MessageInfo): void => {
       if (!accept(data, info)) return;
-      clearTimeout(timer);
-      sock.off('message', on);
+      settle();
       resolve([data, info]);
     };
+    // Closed (a failed test disposed of it), the socket delivers nothing more.
+    const onClose = (): void => {
+      settle();
+      reject(new Error('no matching message: the socket closed'));
+    };
     sock.on('message', on);
+    sock.once('close', onClose);
   });
+  // Awaited, it still rejects; abandoned by a test that failed earlier, it is no second
+  // (unhandled) failure.
+  waiting.catch(() => undefined);
+  return waiting;
 }
 
 /** Collects the ICMPv6 types a socket receives. */
@@ -280,7 +294,7 @@ describeRoot('RawSocket between two hosts', () => {
   });
 
   test('bad arguments to send, join and setIcmpFilter, and use after close', async () => {
-    const sock = new RawSocket({ protocol: 58, netns: topo.ns('a') });
+    await using sock = new RawSocket({ protocol: 58, netns: topo.ns('a') });
     const sendCases: Array<[unknown, unknown, string]> = [
       [42, { address: B }, 'ERR_INVALID_ARG_TYPE'],
       [Buffer.alloc(8), undefined, 'ERR_INVALID_ARG_TYPE'],

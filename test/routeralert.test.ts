@@ -369,12 +369,15 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
     for (const text of ['one', 'two', 'three']) await tx.send(text, { address: RECEIVER, port: 7006, hopByHop: [hopByHop.routerAlert(5)] });
     const seen: string[] = [];
     const timer = setTimeout(() => void ra.close(), 3000); // bounds the loop if a packet never comes
-    for await (const pkt of ra) {
-      seen.push(pkt.udp?.data.toString() ?? '');
-      await ra.forward(pkt);
-      if (seen.length === 3) break;
+    try {
+      for await (const pkt of ra) {
+        seen.push(pkt.udp?.data.toString() ?? '');
+        await ra.forward(pkt);
+        if (seen.length === 3) break;
+      }
+    } finally {
+      clearTimeout(timer); // also when forward() throws out of the loop
     }
-    clearTimeout(timer);
     expect(seen).toEqual(['one', 'two', 'three']);
     const last = nextMessage(rx);
     await tx.send('end', { address: RECEIVER, port: 7006 });

@@ -29,7 +29,13 @@ function openFds(): number {
  */
 function loopbackPair() {
   const rx = new UdpSocket({ address: '::1' });
-  const tx = new UdpSocket();
+  let tx: UdpSocket;
+  try {
+    tx = new UdpSocket();
+  } catch (err) {
+    void rx.close();
+    throw err;
+  }
   const got: string[] = [];
   rx.on('message', (data: Buffer) => got.push(data.toString()));
   return { rx, tx, port: rx.address().port, got, [Symbol.asyncDispose]: async () => void (await Promise.all([rx.close(), tx.close()])) };
@@ -183,7 +189,8 @@ describe('UdpSocket on loopback', () => {
 
   test('send() then close() in the same tick: the datagram still leaves, later sends are refused', async () => {
     await using rx = new UdpSocket({ address: '::1' });
-    const tx = new UdpSocket();
+    // Closed by the test in the same tick as its send; `await using` covers a failure before.
+    await using tx = new UdpSocket();
     const got = nextMessage(rx);
     const sent = tx.send('last words', { address: '::1', port: rx.address().port });
     const closing = tx.close();
@@ -247,7 +254,13 @@ describe('UdpSocket on loopback', () => {
      */
     async function reader(options: ConstructorParameters<typeof UdpSocket>[0] = {}) {
       const rx = new UdpSocket({ address: '::1', batchSize: 8, ...options });
-      const tx = new UdpSocket();
+      let tx: UdpSocket;
+      try {
+        tx = new UdpSocket();
+      } catch (err) {
+        void rx.close();
+        throw err;
+      }
       const state = { keep: false, seen: 0, kept: [] as Buffer[], infos: [] as MessageInfo[] };
       rx.on('batch', (batch: MessageBatch) => {
         for (let i = 0; i < batch.length; i++) {
@@ -316,7 +329,8 @@ describe('UdpSocket on loopback', () => {
   });
 
   test('close: ordered, idempotent, ends iterators, then everything is ERR_SOCKET_CLOSED', async () => {
-    const sock = new UdpSocket({ address: '::1' });
+    // The test closes it; `await using` (a no-op then) closes it if an assertion throws first.
+    await using sock = new UdpSocket({ address: '::1' });
     const events: string[] = [];
     sock.on('close', () => events.push('close'));
     const iter = sock[Symbol.asyncIterator]();
@@ -336,7 +350,7 @@ describe('UdpSocket on loopback', () => {
   });
 
   test('close() inside a message handler stops delivery of the rest of the batch', async () => {
-    const rx = new UdpSocket({ address: '::1' });
+    await using rx = new UdpSocket({ address: '::1' });
     await using tx = new UdpSocket();
     for (let i = 0; i < 10; i++) await tx.send('m', { address: '::1', port: rx.address().port });
     let seen = 0;
@@ -351,12 +365,12 @@ describe('UdpSocket on loopback', () => {
 
   test('an AbortSignal closes the socket', async () => {
     const ac = new AbortController();
-    const sock = new UdpSocket({ signal: ac.signal });
+    await using sock = new UdpSocket({ signal: ac.signal });
     const closed = new Promise((r) => sock.once('close', r));
     ac.abort();
     await closed;
     expect(sock.closed).toBe(true);
-    const already = new UdpSocket({ signal: AbortSignal.abort() });
+    await using already = new UdpSocket({ signal: AbortSignal.abort() });
     await new Promise((r) => already.once('close', r));
     expect(already.closed).toBe(true);
   });
@@ -431,12 +445,17 @@ describe('UdpSocket on loopback', () => {
     // Listen for 'exit' from the start: when the worker exits, Node drains its last
     // messages and emits 'exit' in the same tick.
     const exited = new Promise((resolve) => worker.once('exit', resolve));
-    const message = await new Promise((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-    expect(message).toEqual({ text: 'from worker', iface: 'lo' });
-    await expect(exited).resolves.toBe(0);
+    try {
+      const message = await new Promise((resolve, reject) => {
+        worker.once('message', resolve);
+        worker.once('error', reject);
+      });
+      expect(message).toEqual({ text: 'from worker', iface: 'lo' });
+      await expect(exited).resolves.toBe(0);
+    } finally {
+      // Already gone when the test passed (terminate() is then a no-op); not left behind otherwise.
+      await worker.terminate();
+    }
   });
 });
 

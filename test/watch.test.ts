@@ -87,12 +87,13 @@ function ip(args: string[], input?: string): void {
 async function askKernel(request: Buffer, until: (messages: ReturnType<typeof parseMessages>) => boolean): Promise<{ datagrams: number; messages: ReturnType<typeof parseMessages> }> {
   const c = native().constants;
   const sock = new (native().Socket)(c.AF_NETLINK, c.SOCK_RAW, c.NETLINK_ROUTE, null, null);
+  let timer: NodeJS.Timeout | undefined;
   try {
     sock.bindNetlink(0);
     const messages: ReturnType<typeof parseMessages> = [];
     let datagrams = 0;
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no answer from the kernel within 3 s')), 3000);
+      timer = setTimeout(() => reject(new Error('no answer from the kernel within 3 s')), 3000);
       sock.onmessages = (count, data, meta, error) => {
         if (error || !data || !meta) return reject(error ?? new Error('empty batch'));
         for (let i = 0; i < count; i++) {
@@ -115,6 +116,8 @@ async function askKernel(request: Buffer, until: (messages: ReturnType<typeof pa
     await done;
     return { datagrams, messages };
   } finally {
+    // Also when a check throws before the answer came: the timer must not outlive the call.
+    clearTimeout(timer);
     sock.close();
   }
 }
@@ -160,7 +163,8 @@ describe('interfaces.watch() arguments and lifecycle (no privilege: the caller\'
   });
 
   test('list() is the state at start; close() is idempotent, ends iterators and empties the state', async () => {
-    const watcher = watch();
+    // The test closes it; `await using` (a no-op then) closes it if an assertion throws first.
+    await using watcher = watch();
     const lo = watcher.list().find((l) => l.index === 1);
     expect(lo).toMatchObject({ name: 'lo', flags: { loopback: true } });
     expect(watcher.list().map((l) => l.index)).toEqual(list().map((i) => i.index).sort((a, b) => a - b));
@@ -189,12 +193,12 @@ describe('interfaces.watch() arguments and lifecycle (no privilege: the caller\'
 
   test('an AbortSignal closes it, also one aborted before', async () => {
     const ac = new AbortController();
-    const watcher = watch({ signal: ac.signal });
+    await using watcher = watch({ signal: ac.signal });
     const closed = new Promise<void>((resolve) => watcher.once('close', resolve));
     ac.abort();
     await closed;
     expect(watcher.closed).toBe(true);
-    const early = watch({ signal: AbortSignal.abort() });
+    await using early = watch({ signal: AbortSignal.abort() });
     await new Promise<void>((resolve) => early.once('close', resolve));
     expect(early.closed).toBe(true);
   });

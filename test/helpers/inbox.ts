@@ -13,6 +13,8 @@ export interface Got {
 export class Inbox {
   readonly items: Got[] = [];
   private waiter: ((g: Got) => void) | undefined;
+  /** Fails the pending next() at once: the socket closed, nothing more will come. */
+  private abandon: (() => void) | undefined;
 
   constructor(sock: UdpSocket) {
     sock.on('message', (data: Buffer, info: MessageInfo) => {
@@ -22,21 +24,36 @@ export class Inbox {
       if (w) w(got);
       else this.items.push(got);
     });
+    // A test that failed closes its socket; its pending next() must not keep a timer alive.
+    sock.once('close', () => this.abandon?.());
   }
 
-  /** The next datagram, or a rejection naming `what` after timeoutMs. */
+  /** The next datagram, or a rejection naming `what` after timeoutMs (or once the socket closed). */
   next(what: string, timeoutMs = 3000): Promise<Got> {
     const ready = this.items.shift();
     if (ready) return Promise.resolve(ready);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+    const waiting = new Promise<Got>((resolve, reject) => {
+      const settle = (): void => {
+        clearTimeout(timer);
         this.waiter = undefined;
+        this.abandon = undefined;
+      };
+      const timer = setTimeout(() => {
+        settle();
         reject(new Error(`no datagram (${what}) within ${timeoutMs} ms`));
       }, timeoutMs);
       this.waiter = (g) => {
-        clearTimeout(timer);
+        settle();
         resolve(g);
       };
+      this.abandon = () => {
+        settle();
+        reject(new Error(`no datagram (${what}): the socket closed`));
+      };
     });
+    // Awaited, it still rejects; abandoned by a test that failed earlier, it is no second
+    // (unhandled) failure.
+    waiting.catch(() => undefined);
+    return waiting;
   }
 }

@@ -8,19 +8,34 @@ import type { Topology } from './topology';
  * rejects after `ms`.
  */
 export function nextEvent<T extends unknown[]>(emitter: EventEmitter, event: string, ms = 3000, accept?: (...args: T) => boolean): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
+  const waiting = new Promise<T>((resolve, reject) => {
+    const done = (): void => {
+      clearTimeout(timer);
       emitter.removeListener(event, on);
+      emitter.removeListener('close', onClose);
+    };
+    const timer = setTimeout(() => {
+      done();
       reject(new Error(`no '${event}' within ${ms} ms`));
     }, ms);
     const on = (...args: unknown[]): void => {
       if (accept !== undefined && !accept(...(args as T))) return;
-      clearTimeout(timer);
-      emitter.removeListener(event, on);
+      done();
       resolve(args as T);
     };
+    // A closed emitter emits nothing more: fail now rather than leave the timer running
+    // after a failed test has closed it.
+    const onClose = (): void => {
+      done();
+      reject(new Error(`closed before '${event}'`));
+    };
     emitter.on(event, on);
+    if (event !== 'close') emitter.once('close', onClose);
   });
+  // Awaited, it still rejects; abandoned by a test that failed earlier, it is no second
+  // (unhandled) failure.
+  waiting.catch(() => undefined);
+  return waiting;
 }
 
 /**
@@ -35,17 +50,25 @@ export async function tcpdump<H extends string>(topo: Topology<H>, host: H, filt
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tcpdump did not start: ${stderr}`)), 10000);
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
+  let startTimer: NodeJS.Timeout | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      startTimer = setTimeout(() => reject(new Error(`tcpdump did not start: ${stderr}`)), 10000);
+      child.stderr?.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('listening on')) resolve();
+      });
+      void exited.then(() => reject(new Error(`tcpdump exited early: ${stderr}`)));
     });
-    void exited.then(() => reject(new Error(`tcpdump exited early: ${stderr}`)));
-  });
+  } catch (err) {
+    // Not listening: nobody will call the returned function, so stop it here.
+    child.kill('SIGKILL');
+    throw err;
+  } finally {
+    // Whichever way the start ended (listening, exited early, timed out), the start timer
+    // must not outlive it and keep the process alive.
+    clearTimeout(startTimer);
+  }
   return async () => {
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     const code = await exited;
