@@ -40,7 +40,11 @@ function echoServer(accepted: Ends[] = []): (socket: net.Socket) => void {
 /** Writes `text` right away (before 'connect': net queues it), collects the reply until close. */
 function roundTrip(socket: net.Socket, text: string): Promise<{ reply: string; ends: Ends; events: string[] }> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('no reply within 5 s')), 5000);
+    const timer = setTimeout(() => {
+      // A peer that never answers must not keep the connection, and jest, alive.
+      socket.destroy();
+      reject(new Error('no reply within 5 s'));
+    }, 5000);
     let reply = '';
     let at: Ends | undefined;
     const events: string[] = [];
