@@ -10,6 +10,9 @@
  * Subclasses stay sound: a subclass may add events, or pass listeners more arguments or
  * narrower ones, since a listener written for the base class still gets what it expects;
  * anything else is a compile error where the subclass declares its map.
+ *
+ * The `[eventMap]` fields are marked @internal only to keep them out of the API reference:
+ * the declarations need them, so the build must not use stripInternal.
  * @packageDocumentation
  */
 import { EventEmitter } from 'node:events';
