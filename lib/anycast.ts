@@ -13,7 +13,7 @@
  * whose replies leave FROM the anycast address, which plain sockets cannot do.
  * @packageDocumentation
  */
-import { EventEmitter } from 'node:events';
+import { EmitterEvents, eventMap, Events, TypedEmitter } from './events';
 import { closedError, ErrorContext, invalidArgType, invalidArgValue, withContext } from './errors';
 import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from './interfaces';
 import { formatIpv6, parseIpv6 } from './ipv6addr';
@@ -21,7 +21,7 @@ import { constants, NativeSocket, Record, RecordWord } from './native';
 import { AddressTableEntry, anycast6 } from './procnet';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 import { BaseSocket, NO_CONTROL, SendControl, SocketOptions } from './socket';
-import { Message, MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
+import { Message, MessageInfo, UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
 import { toBuffer, validateObject, validateOptionalObject, validatePort } from './validate';
 
 /** Options of an AnycastGroup. */
@@ -47,6 +47,18 @@ export type AnycastReply = (data: Buffer | Uint8Array | string) => Promise<numbe
 export interface AnycastMessage extends Message {
   /** Answers the sender from the anycast address, out of the interface the datagram came in on. */
   reply: AnycastReply;
+}
+
+/** Events of an AnycastGroup. */
+export interface AnycastGroupEvents extends EmitterEvents {
+  /** A datagram addressed to the group (serving groups only); `reply` answers from the anycast address. */
+  message: [data: Buffer, info: MessageInfo, reply: AnycastReply];
+  /** The group's interface was removed (the kernel dropped the join), or its socket failed. */
+  error: [err: Error];
+  /** A problem that does not stop the group; without a listener it becomes a process warning. */
+  warning: [warning: Error];
+  /** The group was left and its socket closed. */
+  close: [];
 }
 
 /** Counters of a serving group. */
@@ -125,6 +137,8 @@ function leave(handle: NativeSocket, target: JoinTarget): void {
  * both must set `reuseAddr` (the kernel then prefers the more specific socket).
  */
 class ServiceSocket extends UdpSocket {
+  // Its 'message' listeners get a third argument: one written for a UdpSocket ignores it.
+  declare readonly [eventMap]: Events<Omit<UdpSocketEvents, 'message'> & Pick<AnycastGroupEvents, 'message'>>;
   /** Datagrams to the port whose destination was not the anycast address (dropped). */
   ignored = 0;
   private joined = false;
@@ -158,6 +172,7 @@ class ServiceSocket extends UdpSocket {
   protected override dispatch(count: number, data: Buffer, meta: Buffer): boolean {
     const wantEvents = this.listenerCount('message') > 0;
     const wantItems = this.hasIterators;
+    const events: ServiceSocket = this;
     const words = this.recordWords(meta);
     const dst = Record.destination;
     for (let i = 0; i < count; i++) {
@@ -175,7 +190,7 @@ class ServiceSocket extends UdpSocket {
       const payload = data.subarray(offset, offset + length);
       const info = this.info(meta, at, data);
       const reply = this.replier(words, w, info);
-      if (wantEvents) this.emit('message', payload, info, reply);
+      if (wantEvents) events.emit('message', payload, info, reply);
       if (wantItems) {
         const item: AnycastMessage = { data: payload, info, reply };
         this.pushToIterators(item);
@@ -287,7 +302,10 @@ function joinInterface(value: unknown, netns: string | undefined): InterfaceRef 
  *
  * Needs CAP_NET_ADMIN in the socket's network namespace (EPERM otherwise).
  */
-export class AnycastGroup extends EventEmitter implements AsyncIterable<AnycastMessage> {
+export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastMessage> {
+  /** @internal */
+  declare readonly [eventMap]: Events<AnycastGroupEvents>;
+
   /** The anycast address, in canonical text form. */
   readonly address: string;
   /** The interface the address is joined on. */
@@ -315,29 +333,30 @@ export class AnycastGroup extends EventEmitter implements AsyncIterable<AnycastM
     this.address = a.address;
     this.netns = opts.netns;
     const target: JoinTarget = { address: a.address, bytes: a.bytes, interface: this.interface, netns: opts.netns };
+    const events: AnycastGroup = this;
+    const onError = (err: Error): void => void events.emit('error', err);
+    const onClose = (): void => {
+      this.removal?.cancel();
+      events.emit('close');
+    };
 
     if (port === undefined) {
-      this.socket = new MembershipSocket(opts, target);
+      this.socket = new MembershipSocket(opts, target).on('error', onError).on('close', onClose);
       this.port = null;
     } else {
       // Spread first, then the fixed settings: a JavaScript caller's `address` or
       // `family` cannot move the service off [::]:port, nor `receivePacketInfo` take away
       // the destination the service filters on.
       const service = new ServiceSocket({ ...opts, family: 6, address: '::', ipv6Only: true, port, receivePacketInfo: true }, target);
-      this.socket = service;
+      this.socket = service.on('error', onError).on('close', onClose);
       this.port = service.address().port;
       // Reading starts with the first 'message' listener of the group, as on a socket.
-      this.on('newListener', (event: string | symbol) => {
+      events.on('newListener', (event) => {
         if (event !== 'message' || this.forwarding) return;
         this.forwarding = true;
-        service.on('message', (data: Buffer, info: MessageInfo, reply: AnycastReply) => this.emit('message', data, info, reply));
+        service.on('message', (data, info, reply) => events.emit('message', data, info, reply));
       });
     }
-    this.socket.on('error', (err: Error) => this.emit('error', err));
-    this.socket.on('close', () => {
-      this.removal?.cancel();
-      this.emit('close');
-    });
     // The kernel drops the join when the interface is deleted: say so instead of going silent.
     try {
       this.removal = subscribeLinks(opts.netns, this, AnycastGroup.onLink, AnycastGroup.onWatchError);
@@ -406,16 +425,4 @@ export class AnycastGroup extends EventEmitter implements AsyncIterable<AnycastM
     this.socket.unref();
     return this;
   }
-}
-
-/** Typed events of an AnycastGroup. */
-export interface AnycastGroup {
-  on(event: 'message', listener: (data: Buffer, info: MessageInfo, reply: AnycastReply) => void): this;
-  on(event: 'error', listener: (err: Error) => void): this;
-  on(event: 'close', listener: () => void): this;
-  on(event: string | symbol, listener: (...args: never[]) => void): this;
-  once(event: 'message', listener: (data: Buffer, info: MessageInfo, reply: AnycastReply) => void): this;
-  once(event: 'error', listener: (err: Error) => void): this;
-  once(event: 'close', listener: () => void): this;
-  once(event: string | symbol, listener: (...args: never[]) => void): this;
 }

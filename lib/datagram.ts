@@ -8,7 +8,8 @@ import { invalidArgType, invalidArgValue, noSuchInterface, outOfRange, stateErro
 import { encode as encodeHopByHop, HopByHopOption } from './hopbyhop';
 import { InterfaceRef, InterfaceSpec, list as listInterfaces } from './interfaces';
 import { RecordHalf, RecordWord } from './native';
-import { BaseSocket, NO_CONTROL, SendControl } from './socket';
+import { eventMap, Events } from './events';
+import { BaseSocket, NO_CONTROL, SendControl, SocketEvents } from './socket';
 import { Family, validateAddress, validateInteger, validateInterfaceName } from './validate';
 
 /** What ip6sock knows about one received datagram. */
@@ -156,8 +157,19 @@ class ReceivedBatch implements MessageBatch {
   }
 }
 
+/** Events of the sockets that receive datagrams (UdpSocket, MulticastSocket, RawSocket). */
+export interface DatagramSocketEvents extends SocketEvents {
+  /** One datagram: its payload (a view valid for good) and what is known about it. */
+  message: [data: Buffer, info: MessageInfo];
+  /** The datagrams of one read from the kernel, after their 'message' events (see MessageBatch). */
+  batch: [batch: MessageBatch];
+}
+
 /** Base of the sockets that deliver datagrams as ('message', data, info) and ('batch', batch). */
 export abstract class DatagramSocket extends BaseSocket<Message> {
+  /** @internal */
+  declare readonly [eventMap]: Events<DatagramSocketEvents>;
+
   /** Resolves a destination and its zone; subclasses use it for their own address checks. */
   protected destination(address: unknown, name = 'address'): Readonly<{ address: string; scopeId: number }> {
     // A stream of sends repeats its destination: checking the text again would cost more
@@ -201,6 +213,7 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
     const wantEvents = this.listenerCount('message') > 0;
     const wantItems = this.hasIterators;
     const wantBatch = this.listenerCount('batch') > 0;
+    const events: DatagramSocket = this;
     const words = this.recordWords(meta);
     // Records of datagrams admitted, for the batch; null while every one so far was.
     let picks: Int32Array | null = null;
@@ -221,14 +234,14 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
       const length = words[w + RecordWord.dataLength];
       const info = this.decode(words, w, meta, data);
       const payload = data.subarray(offset, offset + length);
-      if (wantEvents) this.emit('message', payload, info);
+      if (wantEvents) events.emit('message', payload, info);
       if (wantItems) this.pushToIterators({ data: payload, info });
       if (this.closed) return false;
     }
     if (wantBatch && picked > 0) {
       const batch = new ReceivedBatch(picked, picks, data, words, (w) => this.decode(words, w, meta, data));
       try {
-        this.emit('batch', batch);
+        events.emit('batch', batch);
       } finally {
         batch.end();
       }

@@ -4,21 +4,28 @@
  * packet, raw AF_INET6 sockets and hop-by-hop options, in any network namespace.
  * @packageDocumentation
  */
+// The declarations use Node's types (Buffer, node:events, node:net) and Symbol.asyncDispose:
+// load them for every consumer, also one whose `types` does not list node (TypeScript 6 and
+// later list nothing by default) or whose `lib` predates esnext.disposable.
+/// <reference types="node" preserve="true" />
+/// <reference lib="esnext.disposable" preserve="true" />
 export { UdpSocket } from './udp';
-export type { Message, MessageBatch, MessageInfo, SendOptions, UdpSocketOptions } from './udp';
+export type { Message, MessageBatch, MessageInfo, SendOptions, UdpSocketOptions, UdpSocketEvents } from './udp';
 export { MulticastSocket } from './multicast';
-export type { MulticastSocketOptions, JoinOptions, BlockOptions, Membership, MulticastDropStats, MembershipEvent, MembershipChangeReason } from './multicast';
-export type { InterfaceWatcher, WatchOptions, LinkChange, LinkEvent, AddressEvent, InterfaceEvent, WatchedLink, WatchedAddress } from './watch';
+export type { MulticastSocketOptions, MulticastSocketEvents, JoinOptions, BlockOptions, Membership, MulticastDropStats, MembershipEvent, MembershipChangeReason } from './multicast';
+export type { InterfaceWatcher, InterfaceWatcherEvents, WatchOptions, LinkChange, LinkEvent, AddressEvent, InterfaceEvent, WatchedLink, WatchedAddress } from './watch';
 export { AnycastGroup } from './anycast';
-export type { AnycastGroupOptions, AnycastMessage, AnycastReply, AnycastEntry, AnycastStats } from './anycast';
+export type { AnycastGroupOptions, AnycastGroupEvents, AnycastMessage, AnycastReply, AnycastEntry, AnycastStats } from './anycast';
 export type { AddressTableEntry } from './procnet';
 export { RouterAlertSocket } from './routeralert';
-export type { RouterAlertSocketOptions, RouterAlertPacket, RouterAlertPacketOf, Ipv4RouterAlertPacket, Ipv4Header, RouterAlertStats, ForwardOptions, ForwardResult } from './routeralert';
+export type { RouterAlertSocketOptions, RouterAlertSocketEvents, RouterAlertPacket, RouterAlertPacketOf, Ipv4RouterAlertPacket, Ipv4Header, RouterAlertStats, ForwardOptions, ForwardResult } from './routeralert';
 export { RawSocket, icmpv6Types } from './raw';
-export type { RawSocketOptions, RawSendOptions, RawGroupOptions, IcmpFilter, Icmpv6TypeName, Icmpv6TypeSpec } from './raw';
+export type { RawSocketOptions, RawSocketEvents, RawSendOptions, RawGroupOptions, IcmpFilter, Icmpv6TypeName, Icmpv6TypeSpec } from './raw';
 export { connectTcp, createTcpServer } from './tcp';
 export type { TcpConnectOptions, TcpServerOptions } from './tcp';
-export type { SocketOptions, SocketStats } from './socket';
+export type { SocketOptions, SocketStats, SocketEvents } from './socket';
+export type { DatagramSocketEvents } from './datagram';
+export type { EmitterEvents, EventArgs, EventName, Listener } from './events';
 export type { Capability, CodedError, ErrorContext, SystemError } from './errors';
 export type { Family } from './validate';
 export * as interfaces from './interfaces';

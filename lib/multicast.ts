@@ -21,7 +21,8 @@ import { attempt, ErrorContext, invalidArgType, invalidArgValue, stateError, noS
 import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from './interfaces';
 import { formatIpv6, isLinkLocalIpv6, parseIpv6 } from './ipv6addr';
 import { constants, RecordWord } from './native';
-import { MessageBatch, MessageInfo, UdpSocket, UdpSocketOptions } from './udp';
+import { eventMap, Events } from './events';
+import { UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
 import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from './validate';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 
@@ -258,6 +259,15 @@ class OwnAddresses {
 }
 
 /**
+ * Events of a MulticastSocket: a UdpSocket's, and 'membership' for every membership joined
+ * or left by the socket itself (following interfaces for 'all', an interface removed).
+ * A failure to follow an interface is a 'warning'.
+ */
+export interface MulticastSocketEvents extends UdpSocketEvents {
+  membership: [event: MembershipEvent];
+}
+
+/**
  * A UDP socket for IPv6 (`family: 6`, default) or IPv4 multicast. Opens and binds at
  * construction; joins by interface index or name (or 'all'); reports on every datagram the
  * arrival interface, the group it was sent to and its hop limit (inherited 'message' event
@@ -271,6 +281,9 @@ class OwnAddresses {
  * ```
  */
 export class MulticastSocket extends UdpSocket {
+  /** @internal */
+  declare readonly [eventMap]: Events<MulticastSocketEvents>;
+
   /** Datagrams removed by this socket's own filters (membership per interface, ignoreOwn). */
   readonly dropped: MulticastDropStats = { notJoined: 0, own: 0 };
 
@@ -621,14 +634,14 @@ export class MulticastSocket extends UdpSocket {
     for (const spec of this.allSpecs) spec.excluded.delete(iface.index);
     if (named.length > 0) {
       const what = named.length === 1 ? `membership ${named[0]}` : `memberships ${named.join(', ')}`;
-      this.emit('error', interfaceRemovedError(iface, this.netns, `the socket's ${what}, joined on it by name, ended with it`));
+      (this as MulticastSocket).emit('error', interfaceRemovedError(iface, this.netns, `the socket's ${what}, joined on it by name, ended with it`));
     }
   }
 
   private emitMembership(type: 'joined' | 'left', group: string, iface: InterfaceRef, source: string | undefined, reason: MembershipChangeReason): void {
     const event: MembershipEvent = { type, group, interface: { ...iface }, reason };
     if (source !== undefined) event.source = source;
-    this.emit('membership', event);
+    (this as MulticastSocket).emit('membership', event);
   }
 
   /** What joining `group` (for `source`) on `iface` takes: a join, nothing ('held'), or it conflicts. */
@@ -887,18 +900,4 @@ export class MulticastSocket extends UdpSocket {
       else state.sources.delete(s);
     }
   }
-}
-
-/** Typed events of a MulticastSocket (besides 'close' and 'drain'). */
-export interface MulticastSocket {
-  on(event: 'message', listener: (data: Buffer, info: MessageInfo) => void): this;
-  on(event: 'batch', listener: (batch: MessageBatch) => void): this;
-  on(event: 'membership', listener: (event: MembershipEvent) => void): this;
-  on(event: 'warning' | 'error', listener: (err: Error) => void): this;
-  on(event: string | symbol, listener: (...args: never[]) => void): this;
-  once(event: 'message', listener: (data: Buffer, info: MessageInfo) => void): this;
-  once(event: 'batch', listener: (batch: MessageBatch) => void): this;
-  once(event: 'membership', listener: (event: MembershipEvent) => void): this;
-  once(event: 'warning' | 'error', listener: (err: Error) => void): this;
-  once(event: string | symbol, listener: (...args: never[]) => void): this;
 }

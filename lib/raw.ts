@@ -14,7 +14,8 @@ import { attempt, ErrorContext, invalidArgType, invalidArgValue } from './errors
 import { resolve as resolveInterface, type InterfaceSpec } from './interfaces';
 import { constants } from './native';
 import { type SocketOptions } from './socket';
-import { DatagramSocket, type SendOptions } from './datagram';
+import { DatagramSocket, type DatagramSocketEvents, type SendOptions } from './datagram';
+import { eventMap, type Events } from './events';
 import { toBuffer, validateAddress, validateBoolean, validateFamily, validateInteger, validateObject, type Family } from './validate';
 
 /** ICMPv6 message types by name (RFC 4443, RFC 4861, RFC 2710, RFC 3810), for filters. */
@@ -136,6 +137,9 @@ function isMulticast(address: string, family: Family): boolean {
   return first >= 224 && first <= 239;
 }
 
+/** Events of a RawSocket: those of a UdpSocket ('port' is 0 in every info). */
+export interface RawSocketEvents extends DatagramSocketEvents {}
+
 /**
  * A raw socket for one protocol. Needs CAP_NET_RAW (opening it without fails with EPERM,
  * `capability: 'CAP_NET_RAW'`).
@@ -147,6 +151,9 @@ function isMulticast(address: string, family: Family): boolean {
  * Events: 'message' (data, info) as UdpSocket's ('port' is 0), 'error', 'close'.
  */
 export class RawSocket extends DatagramSocket {
+  /** @internal */
+  declare readonly [eventMap]: Events<RawSocketEvents>;
+
   /** The protocol number the socket was opened for. */
   readonly protocol: number;
   /** True when sends carry their own IP header. */

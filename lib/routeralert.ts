@@ -35,7 +35,8 @@ import {
   type UdpDatagram,
 } from './packet';
 import { RawSocket } from './raw';
-import { BaseSocket, NO_CONTROL, type SocketOptions, type SocketStats } from './socket';
+import { eventMap, type Events } from './events';
+import { BaseSocket, NO_CONTROL, type SocketEvents, type SocketOptions, type SocketStats } from './socket';
 import { sysctl } from './system';
 import { toBuffer, validateBoolean, validateFamily, validateInteger, validateObject, validateOptionalObject, type Family } from './validate';
 
@@ -635,6 +636,15 @@ class TappedPacket4 extends Tapped implements Ipv4RouterAlertPacket {
 }
 
 /**
+ * Events of a RouterAlertSocket: 'packet' for every tapped packet, 'warning' (code
+ * IP6SOCK_NO_FORWARDING when the namespace does not forward), 'drain', 'error', 'close'.
+ */
+export interface RouterAlertSocketEvents<F extends Family = 6> extends SocketEvents {
+  /** A tapped packet, held for this socket: forward() or drop() it. */
+  packet: [packet: RouterAlertPacketOf<F>];
+}
+
+/**
  * A Router Alert tap (needs CAP_NET_RAW). Events: 'packet' (packet), 'warning' (error with
  * code IP6SOCK_NO_FORWARDING when the namespace does not forward; without a listener it goes
  * to process.emitWarning), 'error', 'close'. `for await (const pkt of socket)` works too.
@@ -643,6 +653,9 @@ class TappedPacket4 extends Tapped implements Ipv4RouterAlertPacket {
  * for each one (a packet nobody forwards is lost, as the kernel does not forward it).
  */
 export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAlertPacketOf<F>> {
+  /** @internal */
+  declare readonly [eventMap]: Events<RouterAlertSocketEvents<F>>;
+
   /** The Router Alert value tapped (IPv6), or undefined (IPv4 taps every value). */
   readonly value: number | undefined;
   /** IPv4: the protocol tapped; IPv6: 255. */
@@ -748,6 +761,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   protected dispatch(count: number, data: Buffer, meta: Buffer): void {
     const wantEvents = this.listenerCount('packet') > 0;
     const wantItems = this.hasIterators;
+    const events: RouterAlertSocket<F> = this;
     const words = this.recordWords(meta);
     for (let i = 0; i < count; i++) {
       const w = i * RecordWord.size;
@@ -766,7 +780,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       // RouterAlertPacketOf<F> is exactly the family's packet type; TypeScript cannot
       // follow a conditional type through a runtime family check.
       const item = pkt as unknown as RouterAlertPacketOf<F>;
-      if (wantEvents) this.emit('packet', item);
+      if (wantEvents) events.emit('packet', item);
       if (wantItems) this.pushToIterators(item);
       if (this.closed) return;
     }
@@ -925,7 +939,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
     // Next tick: the caller can attach a 'warning' listener right after the constructor.
     process.nextTick(() => {
       if (this.closed) return;
-      if (this.listenerCount('warning') > 0) this.emit('warning', warning);
+      if (this.listenerCount('warning') > 0) (this as RouterAlertSocket<F>).emit('warning', warning);
       else process.emitWarning(warning.message, { type: warning.name, code: warning.code });
     });
   }

@@ -4,10 +4,10 @@
  * with visible backpressure, and one ordered, idempotent close.
  * @packageDocumentation
  */
-import { EventEmitter } from 'node:events';
 import * as os from 'node:os';
 import { inspect } from 'node:util';
 import { attempt, closedError, ErrorContext, withContext } from './errors';
+import { eventMap, EmitterEvents, Events, TypedEmitter } from './events';
 import { AddressCache } from './ipv6addr';
 import { Outbox, SendControl, SendWaiter, SingleSend } from './outbox';
 import { AsyncQueue, closeSignal, endAll } from './queue';
@@ -39,6 +39,18 @@ export interface SocketOptions {
   sendBufferSize?: number;
   /** How many received items an async iterator buffers before reading pauses. Default 1024. */
   iteratorHighWaterMark?: number;
+}
+
+/** Events every socket emits; each class adds its own (its receive event first). */
+export interface SocketEvents extends EmitterEvents {
+  /** A failure of the socket (a failed read, the removal of its `device`). */
+  error: [err: Error];
+  /** The socket closed: emitted once, after the fd was closed. */
+  close: [];
+  /** The backpressure queue emptied: every send waiting in it has left. */
+  drain: [];
+  /** A problem that does not stop the socket; without a listener it becomes a process warning. */
+  warning: [warning: Error];
 }
 
 /** Kernel identity of the socket: what the native constructor needs. */
@@ -109,7 +121,12 @@ const QUEUED = -2147483648;
  * Base class. `M` is what the async iterator yields; `messageEvent` names the event that
  * carries it ('message' for datagram sockets, 'packet' for router-alert taps).
  */
-export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterable<M> {
+export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterable<M> {
+  // Type only, as in every class: its events. Within a class, `this` may be any subclass,
+  // whose events TypeScript cannot list, so the class emits through its own type
+  // (`(this as BaseSocket<M>).emit(...)`): a cast that costs nothing.
+  /** @internal */
+  declare readonly [eventMap]: Events<SocketEvents>;
   /** Address family of the socket: 6 or 4. */
   readonly family: Family;
   /** The namespace the socket lives in, as given. */
@@ -190,7 +207,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
 
     // Reading starts when somebody listens: until then datagrams wait in the kernel's
     // buffer, and a socket nobody reads from can be garbage-collected (its fd closed).
-    this.on('newListener', (event: string | symbol) => {
+    (this as BaseSocket<M>).on('newListener', (event) => {
       if (this.isReceiveEvent(event)) this.startReceiving();
     });
     if (this.signal) {
@@ -305,7 +322,7 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
     if (bound === undefined || this.closed) return;
     bound.watch.cancel();
     this.boundDevice = undefined;
-    this.emit('error', interfaceRemovedError(bound.iface, this.netns, 'this socket is bound to it (device option) and can neither send nor receive any more; close it'));
+    (this as BaseSocket<M>).emit('error', interfaceRemovedError(bound.iface, this.netns, 'this socket is bound to it (device option) and can neither send nor receive any more; close it'));
   }
 
   /** True for an event whose listeners receive datagrams (reading starts with the first). */
@@ -500,12 +517,12 @@ export abstract class BaseSocket<M> extends EventEmitter implements AsyncIterabl
       if (waiter === undefined || slot === undefined) break;
       waiter.settle(slot, r);
     }
-    if (this.queuedWaiters.length === 0) this.emit('drain');
+    if (this.queuedWaiters.length === 0) (this as BaseSocket<M>).emit('drain');
   }
 
   private onMessages(count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): boolean {
     if (error) {
-      this.emit('error', withContext(error, { netns: this.netns }));
+      (this as BaseSocket<M>).emit('error', withContext(error, { netns: this.netns }) as Error);
       return false;
     }
     if (data === undefined || meta === undefined || this.closed) return false;

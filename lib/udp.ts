@@ -5,8 +5,9 @@
  * AnycastGroup build on it.
  * @packageDocumentation
  */
-import { DatagramSocket, hopByHopHeader, SendOptions } from './datagram';
+import { DatagramSocket, DatagramSocketEvents, hopByHopHeader, SendOptions } from './datagram';
 import { attempt, ErrorContext, invalidArgType, invalidArgValue } from './errors';
+import { eventMap, Events } from './events';
 import { HopByHopOption } from './hopbyhop';
 import { isLinkLocalIpv6 } from './ipv6addr';
 import { resolve as resolveInterface } from './interfaces';
@@ -64,8 +65,17 @@ export interface UdpSocketOptions extends SocketOptions {
   hopByHop?: HopByHopOption[] | Buffer;
 }
 
+/**
+ * Events of a UdpSocket: 'message' (data, info) for each datagram, 'batch' (batch) for each
+ * read, 'drain' when the backpressure queue empties, 'warning', 'error', 'close'.
+ */
+export interface UdpSocketEvents extends DatagramSocketEvents {}
+
 /** A UDP socket with per-packet interface, destination and hop-limit reporting. */
 export class UdpSocket extends DatagramSocket {
+  /** @internal */
+  declare readonly [eventMap]: Events<UdpSocketEvents>;
+
   constructor(options: UdpSocketOptions = {}) {
     const opts = validateOptionalObject<UdpSocketOptions>(options, 'options');
     const family = opts.family === undefined ? 6 : validateFamily(opts.family, 'options.family');

@@ -22,7 +22,8 @@
  * @packageDocumentation
  */
 import { AsyncQueue, closeSignal, endAll } from './queue';
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
+import { EmitterEvents, eventMap, Events, TypedEmitter } from './events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { attempt, CodedError, invalidArgType, SystemError, withContext } from './errors';
@@ -123,13 +124,30 @@ function addressKey(index: number, address: string, prefixLength: number): strin
   return `${index}|${address}/${prefixLength}`;
 }
 
+/** Events of an InterfaceWatcher. */
+export interface InterfaceWatcherEvents extends EmitterEvents {
+  /** A link appeared, went up or down, changed or went away. */
+  link: [event: LinkEvent];
+  /** An address was added or removed. */
+  address: [event: AddressEvent];
+  /** After an overrun: the differences were emitted as events, the state is current again. */
+  resync: [];
+  /** A failure of the watcher itself; it closes when it cannot go on. */
+  error: [err: Error];
+  /** The watcher closed. */
+  close: [];
+}
+
 /**
  * Watches the interfaces of a namespace. Create it with interfaces.watch(). Events:
  * 'link' (LinkEvent), 'address' (AddressEvent), 'resync' (after an overrun, once the
  * differences have been emitted), 'error' (a failure of the watcher itself; it closes
  * when it cannot go on), 'close'.
  */
-export class InterfaceWatcher extends EventEmitter implements AsyncIterable<InterfaceEvent> {
+export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<InterfaceEvent> {
+  /** @internal */
+  declare readonly [eventMap]: Events<InterfaceWatcherEvents>;
+
   /** The namespace watched, as given. */
   readonly netns: string | undefined;
 
@@ -372,13 +390,13 @@ export class InterfaceWatcher extends EventEmitter implements AsyncIterable<Inte
   private emitLink(type: LinkChange, l: LinkState): void {
     const event: LinkEvent = { kind: 'link', type, index: l.index, name: l.name, flags: linkFlags(l.bits) };
     for (const q of this.queues) q.push(event);
-    this.emit('link', event);
+    (this as InterfaceWatcher).emit('link', event);
   }
 
   private emitAddress(type: 'added' | 'removed', a: AddressState): void {
     const event: AddressEvent = { kind: 'address', type, index: a.index, name: this.links.get(a.index)?.name ?? '', address: a.address, prefixLength: a.prefixLength, family: a.family };
     for (const q of this.queues) q.push(event);
-    this.emit('address', event);
+    (this as InterfaceWatcher).emit('address', event);
   }
 
   /**
@@ -404,28 +422,14 @@ export class InterfaceWatcher extends EventEmitter implements AsyncIterable<Inte
     }
     for (const l of fresh.links.values()) this.applyLink({ kind: 'link', deleted: false, index: l.index, name: l.name, flags: l.bits });
     for (const a of fresh.addrs.values()) this.applyAddress({ kind: 'address', deleted: false, ...a });
-    if (!this.closed) this.emit('resync');
+    if (!this.closed) (this as InterfaceWatcher).emit('resync');
   }
 
   /** A failure the watcher cannot go on from: 'error', then close. */
   private fail(err: Error): void {
     void this.close();
-    this.emit('error', err);
+    (this as InterfaceWatcher).emit('error', err);
   }
-}
-
-/** Typed events of an InterfaceWatcher. */
-export interface InterfaceWatcher {
-  on(event: 'link', listener: (event: LinkEvent) => void): this;
-  on(event: 'address', listener: (event: AddressEvent) => void): this;
-  on(event: 'resync' | 'close', listener: () => void): this;
-  on(event: 'error', listener: (err: Error) => void): this;
-  on(event: string | symbol, listener: (...args: never[]) => void): this;
-  once(event: 'link', listener: (event: LinkEvent) => void): this;
-  once(event: 'address', listener: (event: AddressEvent) => void): this;
-  once(event: 'resync' | 'close', listener: () => void): this;
-  once(event: 'error', listener: (err: Error) => void): this;
-  once(event: string | symbol, listener: (...args: never[]) => void): this;
 }
 
 /**
