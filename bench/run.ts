@@ -20,7 +20,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { destroyAllSync } from '../lib/testbed';
+import { destroyAllSync } from '../packages/testbed/src';
 import { packageRoot } from './ip6sock';
 import { BenchOptions, BenchReport, compileC, Context, Scenario, Unit } from './runner';
 import { receive } from './scenarios/receive';

@@ -2,7 +2,7 @@
  * The bench's common runner, orchestrator side: what every scenario module (bench/scenarios/)
  * uses to start processes in namespaces, repeat a measurement, take medians and write rows.
  *
- * A scenario builds its topology with the test bed (lib/testbed), starts one process per
+ * A scenario builds its topology with the test bed (packages/testbed), starts one process per
  * role inside the namespaces (a C program from bench/c, or bench/child.ts for node:dgram and
  * ip6sock), drives them over the line protocol (bench/protocol.ts), and returns rows: one
  * number per (case, implementation), the median of the measured runs after the warm-up.
@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { readNetFile } from '../lib/procnet';
-import type { Topology } from '../lib/testbed';
+import type { Topology } from '../packages/testbed/src';
 import { packageRoot } from './ip6sock';
 import type { CounterReport, Reply } from './protocol';
 

@@ -9,7 +9,7 @@
 import { randomInt } from 'node:crypto';
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
-import * as cbor from 'cbor';
+import { Decoder, Encoder } from 'cbor-x';
 import { connectTcp, createTcpServer, interfaces, MessageInfo, MulticastSocket, parseIpv6, formatIpv6 } from 'ip6sock';
 
 export const summary = 'GRASP node (RFC 8990): floods, discovery and responses on ff02::13 port 7017';
@@ -96,13 +96,41 @@ function locatorOf(v: unknown): Locator | null {
   return { address: address16(v[1], 'locator address'), protocol: u32(v[2], 'locator protocol'), port: u32(v[3], 'locator port') };
 }
 
+/**
+ * Plain CBOR both ways, for peers that are not JavaScript: no cbor-x record or structured-
+ * clone extensions, maps as objects, byte strings as Buffers, integers beyond 2^53 as
+ * bigints; a Uint8Array is sent as a plain byte string (not tag 64).
+ */
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
+const encoder = new Encoder({ useRecords: false, tagUint8Array: false, variableMapSize: true });
+
+/** Throws unless a decoded value is a tree: shared-value tags (28/29) can make it contain itself. */
+function acyclic(v: unknown, ancestors = new Set<object>()): void {
+  if (typeof v !== 'object' || v === null || ArrayBuffer.isView(v)) return;
+  if (ancestors.has(v)) throw new Malformed('a value contains itself');
+  ancestors.add(v);
+  for (const child of Array.isArray(v) ? v : Object.values(v)) acyclic(child, ancestors);
+  ancestors.delete(v);
+}
+
+/** An objective value for a log line: JSON, with big integers as their digits. */
+export function formatValue(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(value);
+}
+
 /** Decodes one GRASP message; throws ERR_GRASP_MALFORMED for anything that is not one. */
 export function decodeGrasp(bytes: Uint8Array): GraspMessage {
   let items: unknown[];
   try {
-    items = cbor.decodeAllSync(bytes);
+    items = decoder.decodeMultiple(bytes) as unknown[];
   } catch (err) {
+    // Truncated or ill-formed input, and nesting deeper than the stack (a RangeError).
     throw new Malformed(`not CBOR: ${(err as Error).message}`);
+  }
+  try {
+    acyclic(items);
+  } catch (err) {
+    throw err instanceof Malformed ? err : new Malformed(`nested too deeply: ${(err as Error).message}`);
   }
   if (items.length !== 1) throw new Malformed(`expected one CBOR item, got ${items.length}`);
   const m = items[0];
@@ -136,15 +164,15 @@ const objectiveWire = (o: Objective): unknown[] => [o.name, o.flags, o.loopCount
 const locatorWire = (l: Locator): unknown[] => [GRASP.O_IPv6_LOCATOR, parseIpv6(l.address), l.protocol, l.port];
 
 export function encodeFlood(sessionId: number, initiator: string, ttl: number, objectives: Objective[]): Buffer {
-  return cbor.encode([GRASP.M_FLOOD, sessionId, parseIpv6(initiator), ttl, ...objectives.map((o) => [objectiveWire(o), []])]);
+  return encoder.encode([GRASP.M_FLOOD, sessionId, parseIpv6(initiator), ttl, ...objectives.map((o) => [objectiveWire(o), []])]);
 }
 
 export function encodeDiscovery(sessionId: number, initiator: string, objective: Objective): Buffer {
-  return cbor.encode([GRASP.M_DISCOVERY, sessionId, parseIpv6(initiator), objectiveWire(objective)]);
+  return encoder.encode([GRASP.M_DISCOVERY, sessionId, parseIpv6(initiator), objectiveWire(objective)]);
 }
 
 export function encodeResponse(sessionId: number, initiator: string, ttl: number, locator: Locator, objective: Objective): Buffer {
-  return cbor.encode([GRASP.M_RESPONSE, sessionId, parseIpv6(initiator), ttl, locatorWire(locator), objectiveWire(objective)]);
+  return encoder.encode([GRASP.M_RESPONSE, sessionId, parseIpv6(initiator), ttl, locatorWire(locator), objectiveWire(objective)]);
 }
 
 function parsePair(text: string, flag: string): [string, string] {
@@ -229,7 +257,7 @@ export async function main(args: string[], signal: AbortSignal): Promise<void> {
         const synch = (objective.flags & GRASP.F_SYNCH) !== 0;
         if (synch) synchronized.set(objective.name, { value: objective.value, from: msg.initiator, expires: Date.now() + msg.ttl });
         const where = locator ? ` locator [${locator.address}]:${locator.port}` : '';
-        console.log(`flood       ${info.interface?.name}  from ${msg.initiator}: ${objective.name} = ${JSON.stringify(objective.value)}${synch ? ' (cached)' : ''}${where}`);
+        console.log(`flood       ${info.interface?.name}  from ${msg.initiator}: ${objective.name} = ${formatValue(objective.value)}${synch ? ' (cached)' : ''}${where}`);
       }
     } else if (msg.type === 'discovery') {
       respond(msg, info).catch((err: Error) => console.error(`response to ${info.address}: ${err.message}`));
@@ -244,7 +272,7 @@ export async function main(args: string[], signal: AbortSignal): Promise<void> {
         const msg = decodeGrasp(bytes);
         if (msg.type !== 'response') throw new Malformed(`expected M_RESPONSE, got ${msg.type}`);
         const where = msg.locator ? `[${msg.locator.address}]:${msg.locator.port}` : 'no locator';
-        console.log(`response    ${msg.objective?.name ?? '?'} = ${JSON.stringify(msg.objective?.value)} at ${where}`);
+        console.log(`response    ${msg.objective?.name ?? '?'} = ${formatValue(msg.objective?.value)} at ${where}`);
       })
       .catch((err: Error) => console.error(`dropped TCP message: ${err.message}`));
   });

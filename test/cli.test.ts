@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { describeRoot } from './helpers/privileged';
 import { chain, useTopology } from './helpers/topology';
 
-const CLI = path.join(__dirname, '..', 'dist', 'examples', 'cli.js');
+// The built command (packages/cli, compiled by `npm test`'s pretest), as `npx ip6sock` runs it.
+const CLI = path.join(__dirname, '..', 'packages', 'cli', 'dist', 'cli.js');
 
 function cli(args: string[], prefix: string[] = []): { status: number | null; stdout: string; stderr: string } {
   const argv = [...prefix, process.execPath, CLI, ...args];

@@ -7,7 +7,8 @@ import { describeRoot } from './helpers/privileged';
 import { hopByHop, MulticastSocket, UdpSocket } from '../lib';
 import { chain, hostPair, lan, useTopology, Watched as Running } from './helpers/topology';
 
-const CLI = path.join(__dirname, '..', 'dist', 'examples', 'cli.js');
+// The built command (packages/cli, compiled by `npm test`'s pretest), as `npx ip6sock` runs it.
+const CLI = path.join(__dirname, '..', 'packages', 'cli', 'dist', 'cli.js');
 
 const running = new Set<Running>();
 function start(args: string[]): Running {

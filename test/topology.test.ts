@@ -290,11 +290,11 @@ describeRoot('namespace test bed', () => {
     });
 
     test('a process that dies with topologies left deletes them at exit', () => {
-      // Run the real test bed (compiled by `npm test`'s pretest) in a child node process that
+      // Run the real test bed (packages/testbed/dist, compiled by `npm test`'s pretest) in a child node process that
       // builds a topology and then dies of an unhandled error: the 'exit' fallback must
       // delete the namespaces.
       const dir = mkdtempSync(path.join(tmpdir(), 'ip6sock-topo-'));
-      const testbed = path.join(__dirname, '..', 'dist', 'lib', 'testbed.js');
+      const testbed = path.join(__dirname, '..', 'packages', 'testbed', 'dist', 'index.js');
       let names: string[] = [];
       try {
         writeFileSync(

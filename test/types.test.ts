@@ -1,8 +1,8 @@
 /**
  * The published declarations, as a consumer's compiler sees them: built from lib/ into a
  * package in a temporary directory (package.json and dist/, as `npm pack` would ship them,
- * with @types/node beside it), then test/types/good.ts (every class's events and iterators)
- * must compile without an error and test/types/bad.ts must fail exactly on the lines it
+ * with @types/node beside it), then packages/consumer-types/good.ts (every class's events and iterators)
+ * must compile without an error and bad.ts must fail exactly on the lines it
  * marks, with the codes it marks, under TypeScript 5 and TypeScript 7, for ESM and
  * CommonJS consumers. No network, no skipLibCheck.
  */
@@ -14,12 +14,13 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = path.resolve(__dirname, '..');
-const fixtures = path.join(__dirname, 'types');
+// The consumer project: its fixtures and its own TypeScript 7 (a workspace of this repo).
+const fixtures = path.join(root, 'packages', 'consumer-types');
 
-function bin(pkg: string): string {
-  return path.join(path.dirname(require.resolve(`${pkg}/package.json`, { paths: [root] })), 'bin', 'tsc');
+function tsc(from: string): string {
+  return path.join(path.dirname(require.resolve('typescript/package.json', { paths: [from] })), 'bin', 'tsc');
 }
-const compilers = { 'TypeScript 5': bin('typescript'), 'TypeScript 7': bin('typescript-7') };
+const compilers = { 'TypeScript 5': tsc(root), 'TypeScript 7': tsc(fixtures) };
 
 /** Runs a compiler (on this Node); its diagnostics as `file(line): TSnnnn`. */
 async function compile(tsc: string, cwd: string, flags: string[]): Promise<{ diagnostics: string[]; output: string }> {

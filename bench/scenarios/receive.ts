@@ -14,7 +14,7 @@
  * datagrams a full socket buffer refused) and the receiver's CPU time per packet.
  * @packageDocumentation
  */
-import { hostPair, type Topology } from '../../lib/testbed';
+import { hostPair, type Topology } from '../../packages/testbed/src';
 import { multicastSocket } from '../ip6sock';
 import * as fs from 'node:fs';
 import {

@@ -10,7 +10,7 @@
  * back without a router alert, through plain forwarding).
  * @packageDocumentation
  */
-import { chain, Topology } from '../../lib/testbed';
+import { chain, Topology } from '../../packages/testbed/src';
 import { routerAlertSocket } from '../ip6sock';
 import {
   attemptRows,

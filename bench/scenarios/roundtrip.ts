@@ -4,7 +4,7 @@
  * each run; the rows are the medians over runs, which alternate between the pairs.
  * @packageDocumentation
  */
-import { hostPair } from '../../lib/testbed';
+import { hostPair } from '../../packages/testbed/src';
 import {
   byCase,
   closePeers,

@@ -8,7 +8,7 @@
  * @packageDocumentation
  */
 import { igmp6 } from '../../lib/procnet';
-import { hostPair, star, Topology } from '../../lib/testbed';
+import { hostPair, star, Topology } from '../../packages/testbed/src';
 import { multicastSocket } from '../ip6sock';
 import { ALL_GROUP } from '../roles/joiner';
 import {

@@ -10,7 +10,7 @@
  * count shows that the packets arrived.
  * @packageDocumentation
  */
-import { hostPair } from '../../lib/testbed';
+import { hostPair } from '../../packages/testbed/src';
 import {
   closePeers,
   Context,

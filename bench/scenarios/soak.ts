@@ -5,7 +5,7 @@
  * the first (taken after the first chunk, so start-up allocations are not counted).
  * @packageDocumentation
  */
-import { hostPair } from '../../lib/testbed';
+import { hostPair } from '../../packages/testbed/src';
 import { multicastSocket } from '../ip6sock';
 import { counterReport, mb, num, RECEIVE_BUFFER, Row, RowBase, Scenario, ScenarioResult, timeoutFor, withPeer } from '../runner';
 import { RECEIVE_GROUP } from './receive';

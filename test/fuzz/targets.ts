@@ -13,8 +13,8 @@
  * @packageDocumentation
  */
 import { isIPv6 } from 'node:net';
-import * as cbor from 'cbor';
-import { decodeGrasp, encodeDiscovery, encodeFlood, encodeResponse, type Objective } from '../../examples/grasp';
+import { encode as encodeCbor } from 'cbor-x';
+import { decodeGrasp, encodeDiscovery, encodeFlood, encodeResponse, formatValue, type Objective } from '../../examples/grasp';
 import { decodeMldv2Report } from '../../examples/mld-monitor';
 import {
   decode as decodeHopByHop,
@@ -549,7 +549,7 @@ function randomObjective(r: Rng): Objective {
 function graspTarget(): FuzzTarget<Buffer> {
   return {
     name: 'examples/grasp decodeGrasp',
-    description: 'GRASP messages (RFC 8990) as CBOR: M_FLOOD, M_DISCOVERY, M_RESPONSE and arbitrary CBOR, through the cbor package and the message checks',
+    description: 'GRASP messages (RFC 8990) as CBOR: M_FLOOD, M_DISCOVERY, M_RESPONSE and arbitrary CBOR, through cbor-x and the message checks; every value printable',
     accepts: ['ERR_GRASP_MALFORMED'],
     corpus(r) {
       const out: Buffer[] = [];
@@ -559,7 +559,7 @@ function graspTarget(): FuzzTarget<Buffer> {
         if (k === 0) out.push(encodeFlood(r.u32(), initiator, r.u32(), Array.from({ length: 1 + r.int(3) }, () => randomObjective(r))));
         else if (k === 1) out.push(encodeDiscovery(r.u32(), initiator, randomObjective(r)));
         else if (k === 2) out.push(encodeResponse(r.u32(), initiator, r.u32(), { address: randomAddress(r), protocol: r.pick([6, 17]), port: r.int(0x10000) }, randomObjective(r)));
-        else out.push(cbor.encode([r.int(12), r.u32(), r.bytes(r.pick([0, 4, 16, 17])), r.int(100), []]));
+        else out.push(encodeCbor([r.int(12), r.u32(), r.bytes(r.pick([0, 4, 16, 17])), r.int(100), []]));
       }
       return out;
     },
@@ -575,6 +575,9 @@ function graspTarget(): FuzzTarget<Buffer> {
         check(Number.isInteger(m.sessionId) && m.sessionId >= 0 && m.sessionId <= 0xffffffff, 'session id not u32');
       }
       if (m.type === 'flood') check(m.objectives.length > 0, 'flood without objectives');
+      // The daemon logs every value it accepts: that must never throw (big integers, cycles).
+      const values = m.type === 'flood' ? m.objectives.map((o) => o.objective.value) : m.type === 'discovery' || m.type === 'response' ? [m.objective?.value] : [];
+      for (const v of values) check(typeof formatValue(v) === 'string', 'value not printable');
       return 'accepted';
     },
     show: hex,

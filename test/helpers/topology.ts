@@ -1,11 +1,19 @@
 /**
- * Jest glue for the namespace test bed (lib/testbed.ts, published as ip6sock/testbed):
- * root gating, per-file cleanup, and useTopology() for describe blocks.
+ * Jest glue for the namespace test bed (packages/testbed, @ip6sock/testbed): the real
+ * process for its registry, root gating, per-file cleanup, and useTopology() for describe
+ * blocks.
  */
-import { destroyAllSync, Topology } from '../../lib/testbed';
+import * as vm from 'node:vm';
+import { destroyAllSync, setHostProcess, Topology } from '@ip6sock/testbed';
 import { requireRoot } from './privileged';
 
-export * from '../../lib/testbed';
+export * from '@ip6sock/testbed';
+
+// Jest hands each test file a copy of `process` whose events never fire, so the test
+// bed's 'exit' fallback would be a silent no-op there, and each file would have a registry
+// of its own. vm.runInThisContext evaluates in Node's main context, whose global `process`
+// is the real one: every file of a worker then shares one registry and one exit handler.
+setHostProcess(vm.runInThisContext('process') as NodeJS.Process);
 
 // Loaded by a test file: clean up after that file even when its tests threw.
 afterAll(destroyAllSync);

@@ -1,12 +1,13 @@
 /**
- * ip6sock/testbed — multi-host test bed: named topologies of Linux network namespaces joined by veth links.
+ * @ip6sock/testbed — multi-host test bed: named topologies of Linux network namespaces joined by veth links.
  *
  * Every "host" is a network namespace (`ip netns`), every link a veth pair whose ends are
- * created directly inside their namespaces. The library's own `netns` option then opens
- * sockets inside them, so one process (a test worker, the demo) can play sender, router and receiver at once
- * without touching the machine's own interfaces.
+ * created directly inside their namespaces. ip6sock's `netns` option then opens sockets
+ * inside them, so one process (a test worker, the demo) can play sender, router and receiver at once
+ * without touching the machine's own interfaces. It needs only Node and iproute2; it does
+ * not depend on ip6sock.
  *
- * Why it is built the way it is (see shared/KERNEL-NOTES.md, "Test-bed facts"):
+ * Why it is built the way it is:
  * - Each veth end is created in its namespace with an explicit ifindex; carrier then comes up
  *   in milliseconds instead of about a second.
  * - accept_dad=0 is set in every namespace before any link exists, addresses are added with
@@ -28,12 +29,11 @@
  *   none, for the same reason as above.
  *
  * Cleanup: each topology records its namespaces; destroy() deletes them. A process-wide
- * registry also deletes whatever is left in a file-level afterAll (registered when this
- * module is loaded by a test file) and, as a last resort, in a synchronous 'exit' handler of
- * the real process (a test file that crashes, an afterAll that timed out).
+ * registry keeps whatever is not deleted yet: destroyAllSync() deletes all of it (call it
+ * from a test runner's after-all hook, or in a finally), and a synchronous 'exit' handler of
+ * the process does the same as a last resort (a forgotten destroy(), an unhandled error).
  */
 import { execFile, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import * as vm from 'node:vm';
 
 // ---------------------------------------------------------------------------------------
 // Running commands
@@ -135,7 +135,7 @@ function run(command: readonly string[], options: ExecOptions = {}): Promise<Exe
   });
 }
 
-/** Synchronous twin of run(), for afterAll/exit paths that must not yield. */
+/** Synchronous twin of run(), for cleanup and exit paths that must not yield. */
 function runSync(command: readonly string[], options: ExecOptions = {}): ExecResult {
   const [file, ...args] = command;
   const r = spawnSync(file, args, {
@@ -162,7 +162,7 @@ function runSync(command: readonly string[], options: ExecOptions = {}): ExecRes
 // ---------------------------------------------------------------------------------------
 // Process-wide state
 
-/** What must outlive any one test file's module instance. */
+/** What must outlive any one instance of this module. */
 interface TestbedState {
   /** Next topology number of this process (part of every namespace name). */
   counter: number;
@@ -170,7 +170,7 @@ interface TestbedState {
   readonly live: Set<string>;
   /** pids of processes started by Topology.spawn and not yet seen to exit. */
   readonly children: Set<number>;
-  /** Removal of leftovers of an earlier process with our worker id and pid (once). */
+  /** Removal of leftovers of an earlier process with our pid (once). */
   sweep: Promise<void> | undefined;
 }
 
@@ -178,18 +178,22 @@ const STATE_KEY = Symbol.for('ip6sock.testbed');
 
 type ProcessWithState = NodeJS.Process & { [STATE_KEY]?: TestbedState };
 
+/** The process that carries the registry and whose 'exit' event runs the last cleanup. */
+let hostProcess: ProcessWithState = process;
+
 /**
- * The real `process` object. Jest hands each test file a copy of `process` whose events
- * never fire, so `process.on('exit')` there would be a silent no-op. vm.runInThisContext
- * evaluates in Node's main context, whose global `process` is the real one; outside jest it
- * is simply the same object.
+ * Names the process object that carries the test bed's registry and whose 'exit' event
+ * runs its last-resort cleanup. The default, the global `process`, is right for ordinary
+ * programs. A host that loads this module in a sandbox with its own copy of `process` (one
+ * whose events never fire, or one per loaded file) passes the real one, before building
+ * anything; every copy of this module given the same process then shares one registry.
  */
-function realProcess(): ProcessWithState {
-  return vm.runInThisContext('process') as ProcessWithState;
+export function setHostProcess(proc: NodeJS.Process): void {
+  hostProcess = proc;
 }
 
 function state(): TestbedState {
-  const proc = realProcess();
+  const proc = hostProcess;
   let s = proc[STATE_KEY];
   if (!s) {
     s = { counter: 0, live: new Set(), children: new Set(), sweep: undefined };
@@ -201,7 +205,7 @@ function state(): TestbedState {
       try {
         if (shared.live.size > 0) deleteNamespacesSync([...shared.live]);
       } catch (error) {
-        // Too late to fail a test; at least say what was left behind.
+        // Too late to fail anything; at least say what was left behind.
         process.stderr.write(`ip6sock test bed: could not delete namespaces at exit: ${String(error)}\n`);
       }
     });
@@ -209,9 +213,9 @@ function state(): TestbedState {
   return s;
 }
 
-/** Prefix of every namespace name this process creates: unique per jest worker and pid. */
+/** Prefix of every namespace name this process creates: unique per process. */
 export function namespacePrefix(): string {
-  return `i6s-${process.env.JEST_WORKER_ID ?? 0}-${process.pid}-`;
+  return `i6s-${process.pid}-`;
 }
 
 /** Names in `ip netns list` (its lines look like "name" or "name (id: 3)"). */
@@ -233,7 +237,7 @@ function parseNetnsList(stdout: string): string[] {
 
 /**
  * Namespaces already carrying this process's exact prefix can only be left over from a dead
- * process that had the same worker id and pid (pids are reused), e.g. a run killed with
+ * process that had the same pid (pids are reused), e.g. a run killed with
  * SIGKILL. They would collide with our names, so they go. Nothing else is touched.
  */
 function sweepOwnPrefix(s: TestbedState): Promise<void> {
@@ -291,11 +295,11 @@ function killChildren(pids: Set<number>): void {
 
 /**
  * Deletes every namespace this process created and has not deleted yet, and kills the
- * processes started with Topology.spawn. Registered as a file-level afterAll by this module,
- * so a file whose test failed before its own destroy() still leaves nothing behind.
+ * processes started with Topology.spawn. For a test runner's after-all hook (so a test that
+ * failed before its own destroy() still leaves nothing behind) or a program's finally.
  */
 export function destroyAllSync(): void {
-  const s = realProcess()[STATE_KEY];
+  const s = hostProcess[STATE_KEY];
   if (!s) return;
   killChildren(s.children);
   deleteNamespacesSync([...s.live]);
@@ -480,7 +484,7 @@ export class Topology<H extends string = string> {
 
   /**
    * Starts a long-running command inside a host (tcpdump, a peer daemon). It is killed by
-   * destroy() (and by the file-level/exit cleanup) if still running.
+   * destroy() (and by destroyAllSync() or the exit cleanup) if still running.
    */
   spawn(host: H, cmd: readonly string[], options: SpawnOptions = {}): ChildProcess {
     const [file, ...args] = this.argv(host, cmd);

@@ -15,14 +15,18 @@ export interface ExampleModule {
   main(args: string[], signal: AbortSignal): Promise<void>;
 }
 
-/** Commands and the modules (next to this file) that implement them. */
+/**
+ * Commands and the modules that implement them, relative to this file: the example daemons
+ * are the repository's examples/, compiled into examples/ next to it; the doctor and the
+ * demo are this package's own.
+ */
 const COMMANDS: Record<string, string> = {
-  grasp: 'grasp',
-  'mcast-chat': 'mcast-chat',
-  'mcast-stream': 'mcast-stream',
-  'anycast-responder': 'anycast-responder',
-  'ra-policy': 'ra-policy',
-  'mld-monitor': 'mld-monitor',
+  grasp: 'examples/grasp',
+  'mcast-chat': 'examples/mcast-chat',
+  'mcast-stream': 'examples/mcast-stream',
+  'anycast-responder': 'examples/anycast-responder',
+  'ra-policy': 'examples/ra-policy',
+  'mld-monitor': 'examples/mld-monitor',
   doctor: 'doctor',
   demo: 'demo',
 };

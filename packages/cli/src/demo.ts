@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { hopByHop, interfaces, MessageInfo, MulticastSocket, UdpSocket } from 'ip6sock';
-import { chain, Topology, Watched } from 'ip6sock/testbed';
+import { chain, Topology, Watched } from '@ip6sock/testbed';
 
 type Host = 'sender' | 'router' | 'receiver';
 
