@@ -220,13 +220,14 @@ describeRoot('namespace test bed', () => {
   });
 
   describe('lifecycle', () => {
-    test('comes up and goes away fast (chain: < 1 s each, typically ~30 ms / ~10 ms)', async () => {
+    // How fast is the bench's business (a wall-clock bound here fails on a loaded machine);
+    // this checks that the time is measured and that destroy() removes every namespace.
+    test('comes up with its build time measured, and goes away whole', async () => {
       const topo = await chain();
-      const started = performance.now();
       await topo.destroy();
-      const downMs = performance.now() - started;
-      expect(topo.buildMs).toBeLessThan(1000);
-      expect(downMs).toBeLessThan(1000);
+      expect(Number.isFinite(topo.buildMs) && topo.buildMs > 0).toBe(true);
+      const listed = netnsNames();
+      for (const n of topo.namespaces) expect(listed.has(n)).toBe(false);
     });
 
     test('names are unique across topologies built concurrently', async () => {
