@@ -3,6 +3,7 @@
  * router-alert taps, multicast by interface index with the arrival interface of every
  * packet, raw AF_INET6 sockets and hop-by-hop options, in any network namespace.
  * @packageDocumentation
+ * @module ip6sock
  */
 // The declarations use Node's types (Buffer, node:events, node:net) and Symbol.asyncDispose:
 // load them for every consumer, also one whose `types` does not list node (TypeScript 6 and

@@ -32,6 +32,8 @@
  * registry keeps whatever is not deleted yet: destroyAllSync() deletes all of it (call it
  * from a test runner's after-all hook, or in a finally), and a synchronous 'exit' handler of
  * the process does the same as a last resort (a forgotten destroy(), an unhandled error).
+ * @packageDocumentation
+ * @module @ip6sock/testbed
  */
 import { execFile, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
