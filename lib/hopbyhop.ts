@@ -20,6 +20,7 @@
  */
 
 import { invalidArgType, invalidArgValue, outOfRange, stateError, type CodedError } from './errors';
+import { byteCount, checkUint, snapshotBytes, snapshotOptions, unknownOption } from './snapshot';
 
 /** Option type numbers this codec knows (IANA "Destination Options and Hop-by-Hop Options"). */
 export const optionTypes = Object.freeze({
@@ -166,18 +167,8 @@ function malformed(label: string, offset: number, what: string): OptionsMalforme
   return Object.assign(err, { code: 'ERR_HOPOPTS_MALFORMED' as const, offset });
 }
 
-function checkUint(name: string, value: unknown, max: number): number {
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  if (!Number.isInteger(value) || value < 0 || value > max) throw outOfRange(name, `an integer from 0 to ${max}`, value);
-  return value;
-}
-
 function asBuffer(u: Uint8Array): Buffer {
   return Buffer.isBuffer(u) ? u : Buffer.from(u.buffer, u.byteOffset, u.byteLength);
-}
-
-function unknownOption(type: number, data: Buffer): UnknownOption {
-  return { type, name: 'unknown', data, action: (type >> 6) as OptionAction, mayChange: (type & 0x20) !== 0 };
 }
 
 /**
@@ -218,8 +209,9 @@ export function option(type: number, data: Uint8Array = Buffer.alloc(0)): HopByH
   checkUint('type', type, 0xff);
   if (type === 0 || type === 1) throw invalidArgValue('type', type, 'must not be Pad1 (0) or PadN (1); encode() adds padding');
   if (!(data instanceof Uint8Array)) throw invalidArgType('data', 'an instance of Buffer or Uint8Array', data);
-  if (data.length > 255) throw outOfRange('data.length', 'at most 255', data.length);
-  const copy = Buffer.from(data);
+  const length = byteCount(data);
+  if (length > 255) throw outOfRange('data.length', 'at most 255', length);
+  const copy = snapshotBytes(data);
   return classify(type, copy, copy, 0, 2) ?? unknownOption(type, copy);
 }
 
@@ -245,42 +237,6 @@ function alignment(type: number): [number, number] {
   return [1, 0];
 }
 
-/** How an option's data is written: raw bytes, a 16-bit router alert, a 32-bit jumbo length. */
-const RAW = 0;
-const RA = 1;
-const JUMBO = 2;
-
-/** Validates one option for encoding; returns [type, data length, RAW | RA | JUMBO]. */
-function checkOption(opt: unknown, i: number): [number, number, number] {
-  const name = `options[${i}]`;
-  if (typeof opt !== 'object' || opt === null) throw invalidArgType(name, 'an object', opt);
-  const o = opt as Partial<Record<string, unknown>>;
-  let kind = o.name;
-  if (kind === undefined) {
-    // Plain objects from JavaScript callers ({ type: 5, routerAlert: 5 }) are accepted.
-    kind = o.type === 5 && o.data === undefined ? 'routerAlert' : o.type === 0xc2 && o.data === undefined ? 'jumboPayload' : 'unknown';
-  }
-  switch (kind) {
-    case 'routerAlert':
-      if (o.type !== undefined && o.type !== 5) throw invalidArgValue(`${name}.type`, o.type, "must be 5 for a 'routerAlert' option");
-      checkUint(`${name}.routerAlert`, o.routerAlert, 0xffff);
-      return [5, 2, RA];
-    case 'jumboPayload':
-      if (o.type !== undefined && o.type !== 0xc2) throw invalidArgValue(`${name}.type`, o.type, "must be 0xc2 for a 'jumboPayload' option");
-      checkUint(`${name}.jumboPayloadLength`, o.jumboPayloadLength, 0xffffffff);
-      return [0xc2, 4, JUMBO];
-    case 'unknown': {
-      const type = checkUint(`${name}.type`, o.type, 0xff);
-      if (type === 0 || type === 1) throw invalidArgValue(`${name}.type`, type, 'must not be Pad1 (0) or PadN (1); padding is added automatically');
-      if (!(o.data instanceof Uint8Array)) throw invalidArgType(`${name}.data`, 'an instance of Buffer or Uint8Array', o.data);
-      if (o.data.length > 255) throw outOfRange(`${name}.data.length`, 'at most 255', o.data.length);
-      return [type, o.data.length, RAW];
-    }
-    default:
-      throw invalidArgValue(`${name}.name`, kind, "must be 'routerAlert', 'jumboPayload' or 'unknown'");
-  }
-}
-
 /** Writes `n` bytes of padding at out[off]: Pad1 for one byte, else a zero-filled PadN. */
 function writePadding(out: Buffer, off: number, n: number): void {
   if (n === 0) return;
@@ -294,50 +250,48 @@ function writePadding(out: Buffer, off: number, n: number): void {
 }
 
 function encodeHeader(options: readonly HopByHopOption[], opts: EncodeOptions | undefined, label: string): Buffer {
-  if (!Array.isArray(options)) throw invalidArgType('options', 'an array', options);
+  const list = snapshotOptions(options);
   if (opts !== undefined && (typeof opts !== 'object' || opts === null || Array.isArray(opts))) throw invalidArgType('opts', 'an object', opts);
-  const nextHeader = opts?.nextHeader === undefined ? 0 : checkUint('opts.nextHeader', opts.nextHeader, 0xff);
-  // First pass: validate and lay out, so the buffer is allocated once at its final size.
-  const layout: number[] = []; // per option: padding before, type, data length, kind
+  const given = opts?.nextHeader;
+  const nextHeader = given === undefined ? 0 : checkUint('opts.nextHeader', given, 0xff);
+  // Lay out first, so the buffer is allocated once at its final size. From here on only the
+  // snapshot is read: no code of the caller's runs between the layout and the writing.
+  const pads: number[] = [];
   let off = 2;
-  for (let i = 0; i < options.length; i++) {
-    const [type, len, kind] = checkOption(options[i], i);
-    const [x, y] = alignment(type);
+  for (const o of list) {
+    const [x, y] = alignment(o.type);
     const pad = (((y - off) % x) + x) % x;
-    layout.push(pad, type, len, kind);
-    off += pad + 2 + len;
+    pads.push(pad);
+    off += pad + 2 + optionDataLength(o);
   }
   const total = (off + 7) & ~7;
   if (total > MAX_HEADER_LENGTH) {
     throw outOfRange('options', `options that fit in a ${label} of at most ${MAX_HEADER_LENGTH} bytes`, `${total} bytes`);
   }
-  const out = Buffer.allocUnsafe(total);
+  // Zero-filled, so no byte of it can ever be memory that was not written.
+  const out = Buffer.alloc(total);
   out[0] = nextHeader;
   out[1] = total / 8 - 1;
   off = 2;
-  for (let i = 0; i < options.length; i++) {
-    const pad = layout[i * 4];
-    const type = layout[i * 4 + 1];
-    const len = layout[i * 4 + 2];
-    const kind = layout[i * 4 + 3];
-    writePadding(out, off, pad);
-    off += pad;
-    out[off] = type;
+  list.forEach((o, i) => {
+    writePadding(out, off, pads[i]);
+    off += pads[i];
+    const len = optionDataLength(o);
+    out[off] = o.type;
     out[off + 1] = len;
-    // checkOption validated the field that `kind` names; the others may be absent.
-    const opt = options[i] as { data?: Uint8Array; routerAlert?: number; jumboPayloadLength?: number };
-    if (kind === RAW) {
-      out.set(opt.data as Uint8Array, off + 2);
-    } else if (kind === RA) {
-      out.writeUInt16BE(opt.routerAlert as number, off + 2);
-    } else {
-      out.writeUInt32BE(opt.jumboPayloadLength as number, off + 2);
-    }
+    if (o.name === 'unknown') out.set(o.data, off + 2);
+    else if (o.name === 'routerAlert') out.writeUInt16BE(o.routerAlert, off + 2);
+    else out.writeUInt32BE(o.jumboPayloadLength, off + 2);
     off += 2 + len;
-  }
+  });
   // Trailing padding is at most 7 bytes, so it never forms an over-long padding run.
   writePadding(out, off, total - off);
   return out;
+}
+
+/** Bytes of data of a snapshot option. */
+function optionDataLength(o: HopByHopOption): number {
+  return o.name === 'unknown' ? o.data.length : o.name === 'routerAlert' ? 2 : 4;
 }
 
 function decodeHeader(buf: Uint8Array, opts: DecodeOptions | undefined, label: string): DecodedOptionsHeader {

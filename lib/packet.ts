@@ -16,6 +16,7 @@ import {
   type JumboPayloadOption,
 } from './hopbyhop';
 import { formatIpv6, writeIpv6 } from './ipv6addr';
+import { byteCount, snapshotBytes, snapshotOptions } from './snapshot';
 
 /** Next-header numbers that matter here (IANA "Assigned Internet Protocol Numbers"). */
 export const protocols = Object.freeze({
@@ -418,7 +419,7 @@ function decodeOptionsAt(b: Buffer, off: number, limit: number, strict: boolean,
 }
 
 /** Whether `raw` is exactly one options header whose options equal `options`. */
-function rawMatches(raw: Uint8Array, options: readonly HopByHopOption[]): boolean {
+function rawMatches(raw: Buffer, options: readonly HopByHopOption[]): boolean {
   if (raw.length < 8 || raw.length !== (raw[1] + 1) * 8) return false;
   try {
     return sameOptions(options, decodeHopByHop(raw, { strict: false }).options);
@@ -647,23 +648,25 @@ function planUpper(pkt: Ipv6Packet, snap: Snapshot | undefined, protocol: number
     const s = snap?.udp;
     if (view !== undefined) {
       checkObject('udp', view);
-      const viewChanged = s === undefined || view !== s.view || view.sourcePort !== s.sourcePort ||
-        view.destinationPort !== s.destinationPort || view.checksum !== s.checksum || view.data !== s.data;
+      // Each field read once: a getter answering differently on a second read gets none.
+      const { sourcePort, destinationPort, checksum: checksumField, data: dataField } = view;
+      const viewChanged = s === undefined || view !== s.view || sourcePort !== s.sourcePort ||
+        destinationPort !== s.destinationPort || checksumField !== s.checksum || dataField !== s.data;
       if (payloadReplaced && viewChanged && s !== undefined) {
         throw invalidArgValue('packet.payload', payload, 'was replaced while packet.udp was also changed; change only one of them');
       }
       if (!(payloadReplaced && !viewChanged)) {
-        const data = checkBytes('udp.data', view.data);
-        const checksum = checkUint('udp.checksum', view.checksum, 0xffff);
-        const covered = 8 + data.length;
+        const data = checkBytes('udp.data', dataField);
+        const checksum = checkUint('udp.checksum', checksumField, 0xffff);
+        const covered = 8 + byteCount(data);
         const untouched = !viewChanged && !payloadReplaced;
         // An untouched datagram keeps its received Length field (0 is legal in a jumbogram)
         // and any bytes the sender put after it; a changed one gets RFC 768/2675 values.
         const udpLength = untouched && s !== undefined ? s.length : covered > 0xffff ? 0 : covered;
         const trailer = untouched ? asBuffer(payload).subarray(covered) : EMPTY;
-        const head = Buffer.allocUnsafe(8);
-        head.writeUInt16BE(checkUint('udp.sourcePort', view.sourcePort, 0xffff), 0);
-        head.writeUInt16BE(checkUint('udp.destinationPort', view.destinationPort, 0xffff), 2);
+        const head = Buffer.alloc(8);
+        head.writeUInt16BE(checkUint('udp.sourcePort', sourcePort, 0xffff), 0);
+        head.writeUInt16BE(checkUint('udp.destinationPort', destinationPort, 0xffff), 2);
         head.writeUInt16BE(udpLength, 4);
         head.writeUInt16BE(checksum, 6);
         return {
@@ -674,40 +677,44 @@ function planUpper(pkt: Ipv6Packet, snap: Snapshot | undefined, protocol: number
       }
     }
     const p = checkBytes('payload', payload);
-    if (p.length < 8) throw invalidArgValue('payload', p, 'must hold at least the 8-byte UDP header when protocol is 17');
-    const udpLength = p.length > 0xffff ? 0 : p.length;
-    return { pieces: [p], length: p.length, fix: { nh: 17, at: 6, covered: p.length, udpLength, decide: decider(mode, false, (p[6] << 8) | p[7]) } };
+    const n = byteCount(p);
+    if (n < 8) throw invalidArgValue('payload', p, 'must hold at least the 8-byte UDP header when protocol is 17');
+    const udpLength = n > 0xffff ? 0 : n;
+    return { pieces: [p], length: n, fix: { nh: 17, at: 6, covered: n, udpLength, decide: decider(mode, false, (p[6] << 8) | p[7]) } };
   }
   if (!fragmented && protocol === 58) {
     const view = pkt.icmpv6;
     const s = snap?.icmpv6;
     if (view !== undefined) {
       checkObject('icmpv6', view);
-      const viewChanged = s === undefined || view !== s.view || view.type !== s.type || view.code !== s.code ||
-        view.checksum !== s.checksum || view.body !== s.body;
+      const { type, code, checksum: checksumField, body: bodyField } = view;
+      const viewChanged = s === undefined || view !== s.view || type !== s.type || code !== s.code ||
+        checksumField !== s.checksum || bodyField !== s.body;
       if (payloadReplaced && viewChanged && s !== undefined) {
         throw invalidArgValue('packet.payload', payload, 'was replaced while packet.icmpv6 was also changed; change only one of them');
       }
       if (!(payloadReplaced && !viewChanged)) {
-        const body = checkBytes('icmpv6.body', view.body);
-        const checksum = checkUint('icmpv6.checksum', view.checksum, 0xffff);
-        const head = Buffer.allocUnsafe(4);
-        head[0] = checkUint('icmpv6.type', view.type, 0xff);
-        head[1] = checkUint('icmpv6.code', view.code, 0xff);
+        const body = checkBytes('icmpv6.body', bodyField);
+        const checksum = checkUint('icmpv6.checksum', checksumField, 0xffff);
+        const head = Buffer.alloc(4);
+        head[0] = checkUint('icmpv6.type', type, 0xff);
+        head[1] = checkUint('icmpv6.code', code, 0xff);
         head.writeUInt16BE(checksum, 2);
+        const n = byteCount(body);
         return {
           pieces: [head, body],
-          length: 4 + body.length,
-          fix: { nh: 58, at: 2, covered: 4 + body.length, decide: decider(mode, s !== undefined && view === s.view, checksum, s) },
+          length: 4 + n,
+          fix: { nh: 58, at: 2, covered: 4 + n, decide: decider(mode, s !== undefined && view === s.view, checksum, s) },
         };
       }
     }
     const p = checkBytes('payload', payload);
-    if (p.length < 4) throw invalidArgValue('payload', p, 'must hold at least the 4-byte ICMPv6 header when protocol is 58');
-    return { pieces: [p], length: p.length, fix: { nh: 58, at: 2, covered: p.length, decide: decider(mode, false, (p[2] << 8) | p[3]) } };
+    const n = byteCount(p);
+    if (n < 4) throw invalidArgValue('payload', p, 'must hold at least the 4-byte ICMPv6 header when protocol is 58');
+    return { pieces: [p], length: n, fix: { nh: 58, at: 2, covered: n, decide: decider(mode, false, (p[2] << 8) | p[3]) } };
   }
   const p = checkBytes('payload', payload);
-  return { pieces: [p], length: p.length };
+  return { pieces: [p], length: byteCount(p) };
 }
 
 /**
@@ -746,28 +753,36 @@ export function serializePacket(pkt: Ipv6Packet, opts?: SerializeOptions): Buffe
     throw invalidArgValue('opts.checksum', mode, "must be 'auto', 'recompute' or 'keep'");
   }
   const snap = ParsedPacket.snapshotOf(pkt);
+  // Every field of the caller's objects is read once, and the upper-layer bytes (the only
+  // ones not copied) last: after planUpper no code of the caller's runs, so what was
+  // validated is what gets written.
   const h = checkObject('packet.header', pkt.header);
-  if (h.version !== 6) throw invalidArgValue('header.version', h.version, 'must be 6');
+  const { version, source, destination } = h;
+  if (version !== 6) throw invalidArgValue('header.version', version, 'must be 6');
   const trafficClass = checkUint('header.trafficClass', h.trafficClass, 0xff);
   const flowLabel = checkUint('header.flowLabel', h.flowLabel, 0xfffff);
   const hopLimit = checkUint('header.hopLimit', h.hopLimit, 0xff);
   const protocol = checkUint('protocol', pkt.protocol, 0xff);
-  if (!Array.isArray(pkt.extensions)) throw invalidArgType('extensions', 'an array', pkt.extensions);
+  const extensions: unknown = pkt.extensions;
+  if (!Array.isArray(extensions)) throw invalidArgType('extensions', 'an array', extensions);
 
-  const chain: { type: number; raw: Uint8Array }[] = [];
+  const chain: { type: number; raw: Buffer }[] = [];
   let fragmented = false; // some fragment header is not atomic: the upper layer is partial
   let sawFragment = false;
-  for (let i = 0; i < pkt.extensions.length; i++) {
-    const e = checkObject(`extensions[${i}]`, pkt.extensions[i]);
+  const count = extensions.length;
+  for (let i = 0; i < count; i++) {
+    const e = checkObject(`extensions[${i}]`, extensions[i] as ExtensionHeader);
     const type = checkUint(`extensions[${i}].type`, e.type, 0xff);
     if (type === 0) continue; // hop-by-hop comes from pkt.hopByHop
     if (type !== 44 && type !== 51 && !GENERIC_EXTENSIONS.has(type)) {
       throw invalidArgValue(`extensions[${i}].type`, type, 'must be an extension header type (43, 44, 51, 60, 135, 139, 140)');
     }
-    const raw = checkBytes(`extensions[${i}].raw`, e.raw);
+    const given = checkBytes(`extensions[${i}].raw`, e.raw);
+    // A copy (no extension header is longer than 2048 bytes: anything longer is refused below).
+    const raw = byteCount(given) <= 2048 ? snapshotBytes(given) : asBuffer(given);
     const expected = extensionLength(type, raw);
-    if (raw.length !== expected) {
-      throw invalidArgValue(`extensions[${i}].raw`, raw, `must be one whole ${HEADER_NAMES[type]} header (its length field says ${expected} bytes, it has ${raw.length})`);
+    if (byteCount(raw) !== expected) {
+      throw invalidArgValue(`extensions[${i}].raw`, given, `must be one whole ${HEADER_NAMES[type]} header (its length field says ${expected} bytes, it has ${byteCount(raw)})`);
     }
     if (type === 44) {
       sawFragment = true;
@@ -776,19 +791,21 @@ export function serializePacket(pkt: Ipv6Packet, opts?: SerializeOptions): Buffe
     chain.push({ type, raw });
   }
 
-  const upper = planUpper(pkt, snap, protocol, fragmented, mode);
-
-  let hbh: Uint8Array | undefined;
+  let hbh: Buffer | undefined;
   let jumboIndex = -1;
-  let hbhOptions: readonly HopByHopOption[] = [];
-  if (pkt.hopByHop !== undefined) {
-    const view = checkObject('hopByHop', pkt.hopByHop);
-    hbhOptions = view.options;
-    if (!Array.isArray(hbhOptions)) throw invalidArgType('hopByHop.options', 'an array', hbhOptions);
+  let hbhOptions: HopByHopOption[] = [];
+  const hopByHop = pkt.hopByHop;
+  if (hopByHop !== undefined) {
+    const view = checkObject('hopByHop', hopByHop);
+    hbhOptions = snapshotOptions(view.options, 'hopByHop.options');
+    const given = view.raw;
     // Keep the received bytes (and their padding layout) while they still say the same.
-    hbh = view.raw instanceof Uint8Array && rawMatches(view.raw, hbhOptions) ? view.raw : encodeHopByHop(hbhOptions);
-    jumboIndex = hbhOptions.findIndex((o) => typeof o === 'object' && o !== null && o.name === 'jumboPayload');
+    const raw = given instanceof Uint8Array && byteCount(given) <= 2048 ? snapshotBytes(given) : undefined;
+    hbh = raw !== undefined && rawMatches(raw, hbhOptions) ? raw : encodeHopByHop(hbhOptions);
+    jumboIndex = hbhOptions.findIndex((o) => o.name === 'jumboPayload');
   }
+
+  const upper = planUpper(pkt, snap, protocol, fragmented, mode);
 
   let total = upper.length + (hbh === undefined ? 0 : hbh.length);
   for (const c of chain) total += c.raw.length;
@@ -806,7 +823,8 @@ export function serializePacket(pkt: Ipv6Packet, opts?: SerializeOptions): Buffe
     throw invalidArgValue('hopByHop.options', 'jumboPayload', `must not carry a jumbo payload option for a ${total}-byte payload (RFC 2675: only over 65535)`);
   }
 
-  const out = Buffer.allocUnsafe(40 + total);
+  // Zero-filled, so no byte of it can ever be memory that was not written.
+  const out = Buffer.alloc(40 + total);
   out[0] = 0x60 | (trafficClass >> 4);
   out[1] = ((trafficClass & 0x0f) << 4) | (flowLabel >> 16);
   out[2] = (flowLabel >> 8) & 0xff;
@@ -814,10 +832,10 @@ export function serializePacket(pkt: Ipv6Packet, opts?: SerializeOptions): Buffe
   out.writeUInt16BE(total > 0xffff ? 0 : total, 4);
   out[7] = hopLimit;
   // Unchanged addresses are copied rather than re-parsed: forwarding is the hot path.
-  if (snap !== undefined && h.source === snap.source) out.set(snap.bytes.subarray(8, 24), 8);
-  else writeIpv6(h.source, out, 8, 'header.source');
-  if (snap !== undefined && h.destination === snap.destination) out.set(snap.bytes.subarray(24, 40), 24);
-  else writeIpv6(h.destination, out, 24, 'header.destination');
+  if (snap !== undefined && source === snap.source) out.set(snap.bytes.subarray(8, 24), 8);
+  else writeIpv6(source, out, 8, 'header.source');
+  if (snap !== undefined && destination === snap.destination) out.set(snap.bytes.subarray(24, 40), 24);
+  else writeIpv6(destination, out, 24, 'header.destination');
 
   const segments = hbh === undefined ? chain : [{ type: 0, raw: hbh }, ...chain];
   out[6] = segments.length > 0 ? segments[0].type : protocol;
@@ -838,7 +856,7 @@ export function serializePacket(pkt: Ipv6Packet, opts?: SerializeOptions): Buffe
   const upperStart = off;
   for (const p of upper.pieces) {
     out.set(p, off);
-    off += p.length;
+    off += byteCount(p);
   }
   if (upper.fix !== undefined) {
     const { at, covered, udpLength, decide, nh } = upper.fix;
@@ -890,28 +908,30 @@ export interface Icmpv6PacketSpec extends PacketSpec {
 
 function packetFromSpec(spec: PacketSpec, protocol: number): Ipv6Packet {
   checkObject('spec', spec);
+  // Each field read once (serializePacket then works from these values, not from `spec`).
+  const { source, destination, trafficClass, flowLabel, hopLimit, hopByHop } = spec;
   // Validate here so errors name the builder's own fields.
-  const scratch = Buffer.allocUnsafe(16);
-  writeIpv6(spec.source, scratch, 0, 'source');
-  writeIpv6(spec.destination, scratch, 0, 'destination');
+  const scratch = Buffer.alloc(16);
+  writeIpv6(source, scratch, 0, 'source');
+  writeIpv6(destination, scratch, 0, 'destination');
   const pkt: Ipv6Packet = {
     header: {
       version: 6,
-      trafficClass: spec.trafficClass === undefined ? 0 : checkUint('trafficClass', spec.trafficClass, 0xff),
-      flowLabel: spec.flowLabel === undefined ? 0 : checkUint('flowLabel', spec.flowLabel, 0xfffff),
+      trafficClass: trafficClass === undefined ? 0 : checkUint('trafficClass', trafficClass, 0xff),
+      flowLabel: flowLabel === undefined ? 0 : checkUint('flowLabel', flowLabel, 0xfffff),
       payloadLength: 0,
       nextHeader: protocol,
-      hopLimit: spec.hopLimit === undefined ? 64 : checkUint('hopLimit', spec.hopLimit, 0xff),
-      source: spec.source,
-      destination: spec.destination,
+      hopLimit: hopLimit === undefined ? 64 : checkUint('hopLimit', hopLimit, 0xff),
+      source,
+      destination,
     },
     extensions: [],
     protocol,
     payload: EMPTY,
   };
-  if (spec.hopByHop !== undefined) {
-    if (!Array.isArray(spec.hopByHop)) throw invalidArgType('hopByHop', 'an array of options', spec.hopByHop);
-    pkt.hopByHop = { nextHeader: protocol, length: 0, options: spec.hopByHop.slice(), problems: [], offset: 40, raw: EMPTY };
+  if (hopByHop !== undefined) {
+    if (!Array.isArray(hopByHop)) throw invalidArgType('hopByHop', 'an array of options', hopByHop);
+    pkt.hopByHop = { nextHeader: protocol, length: 0, options: snapshotOptions(hopByHop, 'hopByHop'), problems: [], offset: 40, raw: EMPTY };
   }
   return pkt;
 }
@@ -945,11 +965,12 @@ export function buildUdpPacket(spec: UdpPacketSpec): Buffer {
  */
 export function buildIcmpv6Packet(spec: Icmpv6PacketSpec): Buffer {
   const pkt = packetFromSpec(spec, 58);
+  const { type, code, body } = spec;
   pkt.icmpv6 = {
-    type: checkUint('type', spec.type, 0xff),
-    code: spec.code === undefined ? 0 : checkUint('code', spec.code, 0xff),
+    type: checkUint('type', type, 0xff),
+    code: code === undefined ? 0 : checkUint('code', code, 0xff),
     checksum: 0,
-    body: spec.body === undefined ? EMPTY : asBuffer(checkBytes('body', spec.body)),
+    body: body === undefined ? EMPTY : asBuffer(checkBytes('body', body)),
   };
   return serializePacket(pkt);
 }

@@ -102,9 +102,11 @@ export interface RawGroupOptions {
 /** The 8 x 32-bit ICMP6_FILTER value for a filter: a SET bit BLOCKS that type. */
 export function icmpFilterBytes(filter: unknown, name = 'filter'): Buffer {
   const f = validateObject<Partial<Record<'pass' | 'block', unknown>>>(filter, name);
-  const passing = f.pass !== undefined;
-  if (passing === (f.block !== undefined)) throw invalidArgValue(name, filter, 'must have exactly one of "pass" or "block"');
-  const list = passing ? f.pass : f.block;
+  // Each field read once: a getter must not pass the check with one answer and give another.
+  const { pass, block } = f;
+  const passing = pass !== undefined;
+  if (passing === (block !== undefined)) throw invalidArgValue(name, filter, 'must have exactly one of "pass" or "block"');
+  const list = passing ? pass : block;
   const listName = `${name}.${passing ? 'pass' : 'block'}`;
   if (!Array.isArray(list)) throw invalidArgType(listName, 'an array of ICMPv6 type names or numbers', list);
   // u32 words in host byte order, as glibc's ICMP6_FILTER_SETBLOCK writes them.

@@ -71,8 +71,8 @@ export interface RouterAlertSocketOptions<F extends Family = 6> extends SocketOp
  * An IPv6 packet tapped by a RouterAlertSocket: the parsed packet plus where it came from.
  *
  * `family`, `routerAlert` and `ingress` are plain properties. The fields of the parsed
- * packet (`header`, `hopByHop`, `extensions`, `protocol`, `payload`, `udp`, `icmpv6`, ...)
- * and `bytes` are accessors of the packet's class, decoded on first read and the same
+ * packet (`header`, `hopByHop`, `extensions`, `protocol`, `payload`, `udp`, `icmpv6`, ...),
+ * `routerAlerts` and `bytes` are accessors of the packet's class, decoded on first read and the same
  * objects on every read after; assigning to them works as on a parsed packet. Being
  * accessors, they are not own properties: `{ ...pkt }` and `Object.keys(pkt)` carry only
  * the plain ones, `delete` does not remove them (assign `undefined` instead, e.g. to
@@ -81,8 +81,14 @@ export interface RouterAlertSocketOptions<F extends Family = 6> extends SocketOp
  */
 export interface RouterAlertPacket extends Ipv6Packet {
   family: 6;
-  /** The Router Alert value of the packet (the socket's value). */
+  /**
+   * The Router Alert value the kernel matched: the socket's value. A packet may carry more
+   * than one Router Alert option (see `routerAlerts`); the kernel taps it for the value of
+   * the last one.
+   */
   routerAlert: number;
+  /** Every Router Alert option value of the hop-by-hop header as it arrived, in wire order. */
+  readonly routerAlerts: readonly number[];
   /** The interface the packet arrived on. */
   ingress: InterfaceRef | null;
   /** The whole packet as received (IPv6 header first). */
@@ -322,6 +328,30 @@ export function quickRouterAlert(b: Uint8Array, start: number, length: number): 
   return routerAlert;
 }
 
+/**
+ * The values of every Router Alert option (type 5, length 2) of the hop-by-hop header that
+ * follows the IPv6 header at b[start], in wire order. The packet was validated on arrival.
+ */
+function routerAlertsIn(b: Uint8Array, start: number, length: number): number[] {
+  const values: number[] = [];
+  const hbh = start + 40;
+  if (length < 48 || b[start + 6] !== 0) return values;
+  const hbhEnd = Math.min(hbh + (b[hbh + 1] + 1) * 8, start + length);
+  for (let off = hbh + 2; off < hbhEnd; ) {
+    const type = b[off];
+    if (type === 0) {
+      off++;
+      continue;
+    }
+    if (off + 1 >= hbhEnd) break;
+    const len = b[off + 1];
+    if (off + 2 + len > hbhEnd) break;
+    if (type === 5 && len === 2) values.push((b[off + 2] << 8) | b[off + 3]);
+    off += 2 + len;
+  }
+  return values;
+}
+
 /** Tapped.stateOf: not a packet of this socket, waiting for forward() or drop(), or done. */
 const FOREIGN = 0;
 const PENDING = 1;
@@ -385,6 +415,7 @@ class TappedPacket6 extends Tapped implements RouterAlertPacket {
   #destination = '';
   /** A decoded part other than the header, or `bytes`, was handed out or assigned: forward() rebuilds. */
   #exposed = false;
+  #routerAlerts: readonly number[] | undefined;
 
   constructor(owner: object, data: Buffer, start: number, length: number, routerAlert: number, ingress: InterfaceRef | null, parsed: Ipv6Packet | undefined) {
     super(owner);
@@ -415,6 +446,11 @@ class TappedPacket6 extends Tapped implements RouterAlertPacket {
       this.#parsed = p;
     }
     return p;
+  }
+
+  /** Read from the received bytes, so edits of `hopByHop` do not change what arrived. */
+  get routerAlerts(): readonly number[] {
+    return (this.#routerAlerts ??= Object.freeze(routerAlertsIn(this.#data, this.#start, this.#length)));
   }
 
   #view(): Buffer {
@@ -556,6 +592,7 @@ class TappedPacket6 extends Tapped implements RouterAlertPacket {
     for (const key of Object.keys(p) as Array<keyof Ipv6Packet>) if (p[key] !== undefined) out[key] = p[key];
     out.family = this.family;
     out.routerAlert = this.routerAlert;
+    out.routerAlerts = this.routerAlerts;
     out.ingress = this.ingress;
     out.bytes = this.#view();
     return out;
@@ -789,8 +826,10 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   private packet6(data: Buffer, start: number, length: number, ingress: InterfaceRef | null): TappedPacket6 | undefined {
     // The common shape (hop-by-hop header with the alert, then the upper layer) is checked
     // here without building anything; the rest is decoded when the application reads it.
-    const routerAlert = quickRouterAlert(data, start, length);
-    if (routerAlert >= 0) return new TappedPacket6(this.token, data, start, length, routerAlert, ingress, undefined);
+    // The kernel delivers a packet to this socket for its value (the packet may carry other
+    // Router Alert options too, before it: routerAlerts lists them all).
+    const value = this.value as number;
+    if (quickRouterAlert(data, start, length) >= 0) return new TappedPacket6(this.token, data, start, length, value, ingress, undefined);
     const bytes = data.subarray(start, start + length);
     let parsed: Ipv6Packet;
     try {
@@ -808,7 +847,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       this.stats.malformed++;
       return undefined;
     }
-    return new TappedPacket6(this.token, data, start, length, found, ingress, parsed);
+    return new TappedPacket6(this.token, data, start, length, value, ingress, parsed);
   }
 
   private packet4(bytes: Buffer, ingress: InterfaceRef | null): TappedPacket4 | undefined {

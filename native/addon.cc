@@ -18,6 +18,8 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <memory>
+#include <set>
 
 #include "common.h"
 #include "socket.h"
@@ -67,18 +69,16 @@ Napi::Value Interfaces(const Napi::CallbackInfo& info) {
   NetnsGuard inNamespace(env, OptionalString(info[0]));
   Napi::Array links = Napi::Array::New(env);
   Napi::Array addresses = Napi::Array::New(env);
-  struct if_nameindex* names = if_nameindex();
+  // Owned for the whole function: any Set() below throws when the worker is terminated.
+  const std::unique_ptr<struct if_nameindex, decltype(&if_freenameindex)> names(if_nameindex(), if_freenameindex);
   if (names == nullptr) ThrowErrno(env, errno, "if_nameindex");
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) < 0) {
-    const int e = errno;
-    if_freenameindex(names);
-    ThrowErrno(env, e, "getifaddrs");
-  }
+  ifaddrs* addrs = nullptr;
+  if (getifaddrs(&addrs) < 0) ThrowErrno(env, errno, "getifaddrs");
+  const std::unique_ptr<ifaddrs, decltype(&freeifaddrs)> list(addrs, freeifaddrs);
   uint32_t nl = 0;
-  for (struct if_nameindex* p = names; p->if_index != 0; p++) {
+  for (struct if_nameindex* p = names.get(); p->if_index != 0; p++) {
     unsigned flags = 0;
-    for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    for (ifaddrs* a = list.get(); a != nullptr; a = a->ifa_next) {
       if (a->ifa_name != nullptr && std::strcmp(a->ifa_name, p->if_name) == 0) {
         flags = a->ifa_flags;
         break;
@@ -91,7 +91,7 @@ Napi::Value Interfaces(const Napi::CallbackInfo& info) {
     links.Set(nl++, link);
   }
   uint32_t na = 0;
-  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+  for (ifaddrs* a = list.get(); a != nullptr; a = a->ifa_next) {
     if (a->ifa_addr == nullptr) continue;
     const int family = a->ifa_addr->sa_family;
     if (family != AF_INET6 && family != AF_INET) continue;
@@ -104,8 +104,6 @@ Napi::Value Interfaces(const Napi::CallbackInfo& info) {
     entry.Set("prefixLength", PrefixLength(a->ifa_netmask));
     addresses.Set(na++, entry);
   }
-  freeifaddrs(list);
-  if_freenameindex(names);
   Napi::Object result = Napi::Object::New(env);
   result.Set("links", links);
   result.Set("addresses", addresses);
@@ -229,17 +227,23 @@ Napi::Object Constants(Napi::Env env) {
 
 // Environment teardown (worker exit, process exit): close every socket and wait, as an
 // async cleanup hook, until libuv has called back for each poll handle we closed.
+// Neither it nor ReleaseAddon may let a C++ exception out: Node calls them from C.
 void Teardown(napi_async_cleanup_hook_handle hook, void* data) {
   auto* addon = static_cast<Addon*>(data);
   addon->tearingDown = true;
   addon->teardownHook = hook;
-  // Copy: ForceClose does not erase, but a destructor running meanwhile could.
-  const std::set<Socket*> open(addon->sockets);
-  for (Socket* s : open) s->ForceClose();
+  try {
+    // Copy: ForceClose does not erase, but a destructor running meanwhile could.
+    const std::set<Socket*> open(addon->sockets);
+    for (Socket* s : open) s->ForceClose();
+  } catch (...) {
+    // Out of memory for the copy: close them in place, which ForceClose allows.
+    for (Socket* s : addon->sockets) s->ForceClose();
+  }
   addon->FinishTeardownIfDone();
 }
 
-void ReleaseAddon(Napi::Env, Addon* addon) {
+void ReleaseAddon(Napi::Env, Addon* addon) noexcept {
   addon->released = true;
   addon->DeleteIfUnused();
 }

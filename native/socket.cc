@@ -97,6 +97,20 @@ Napi::Function Socket::Init(Napi::Env env) {
 // AF_NETLINK (with SOCK_RAW, NETLINK_ROUTE) is the interface watcher's socket: it shares the
 // receive path (recvmmsg batches to onmessages); its records carry family 0 and no control data.
 Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
+  try {
+    Open(info);
+  } catch (...) {
+    // A constructor that throws gets no destructor call (and throws whenever a worker is
+    // terminated in the middle of it): let go of the fd and the reference made so far.
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    if (callbackNames_ != nullptr) napi_delete_reference(info.Env(), callbackNames_);
+    callbackNames_ = nullptr;
+    throw;
+  }
+}
+
+void Socket::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int family = IntArg(info, 0);
   family_ = family == 4 ? AF_INET : family == AF_NETLINK ? AF_NETLINK : AF_INET6;
@@ -399,14 +413,14 @@ void Socket::UpdatePoll() {
 
 // While the kernel may still hand us data or take our queued sends, the JavaScript object
 // must stay alive even if user code dropped every reference to it (as a dgram socket does).
+// Through the C API: it runs in libuv callbacks too, where a C++ exception (node-addon-api's
+// Ref()/Unref() throw on failure) would end the process.
 void Socket::UpdatePin() {
   const bool want = fd_ >= 0 && (receiving_ || connecting_ || !queue_.empty());
-  if (want == pinned_) return;
-  pinned_ = want;
-  if (want)
-    Napi::ObjectWrap<Socket>::Ref();
-  else
-    Napi::ObjectWrap<Socket>::Unref();
+  if (want == pinned_ || dead_) return;
+  auto* ref = static_cast<napi_ref>(*this);
+  uint32_t count = 0;
+  if ((want ? napi_reference_ref(Env(), ref, &count) : napi_reference_unref(Env(), ref, &count)) == napi_ok) pinned_ = want;
 }
 
 // startReceive(batchSize, slotSize, deviceIndex): batches go to this.onmessages. A record
@@ -843,10 +857,20 @@ void Socket::FlushQueue() {
 void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
   auto* self = reinterpret_cast<PollHandle*>(handle)->owner;
   if (self == nullptr || self->fd_ < 0 || self->dead_) return;
-  if (self->connecting_ && (status < 0 || (events & UV_WRITABLE) != 0)) {
+  // No C++ exception may leave a libuv callback (std::terminate): the work below talks to
+  // JavaScript through the C API only, and anything else thrown (bad_alloc) ends here.
+  try {
+    self->HandlePoll(status, events);
+  } catch (...) {
+    (void)0;  // nothing to report it to from here; the next event tries again
+  }
+}
+
+void Socket::HandlePoll(int status, int events) {
+  if (connecting_ && (status < 0 || (events & UV_WRITABLE) != 0)) {
     // Writable, or EPOLLERR (UV_EBADF, which also stopped the handle): the connect is over.
-    if (status == UV_EBADF) self->pollEvents_ = 0;
-    self->FinishConnect();
+    if (status == UV_EBADF) pollEvents_ = 0;
+    FinishConnect();
     return;
   }
   if (status == UV_EBADF) {
@@ -856,27 +880,27 @@ void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
     // (consuming it) and reports it; a socket not reading consumes it with SO_ERROR. Then
     // watch again. (An error queue, IPV6_RECVERR, would keep EPOLLERR set until read with
     // MSG_ERRQUEUE; no socket here enables it.)
-    self->pollEvents_ = 0;
-    if (self->receiving_) {
-      self->DrainReceive();
+    pollEvents_ = 0;
+    if (receiving_) {
+      DrainReceive();
     } else {
       int err = 0;
       socklen_t len = sizeof(err);
-      if (getsockopt(self->fd_, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
-        RawScope scope(self->Env());
-        if (scope.ok()) self->DeliverError(err, "uv_poll");
+      if (getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) {
+        RawScope scope(Env());
+        if (scope.ok()) DeliverError(err, "uv_poll");
       }
     }
-    if (self->fd_ >= 0 && !self->dead_) self->UpdatePoll();
+    if (fd_ >= 0 && !dead_) UpdatePoll();
     return;
   }
   if (status < 0) {
-    RawScope scope(self->Env());
-    if (scope.ok()) self->DeliverError(-status, "uv_poll");
+    RawScope scope(Env());
+    if (scope.ok()) DeliverError(-status, "uv_poll");
     return;
   }
-  if ((events & UV_WRITABLE) != 0) self->FlushQueue();
-  if ((events & UV_READABLE) != 0 && self->fd_ >= 0) self->DrainReceive();
+  if ((events & UV_WRITABLE) != 0) FlushQueue();
+  if ((events & UV_READABLE) != 0 && fd_ >= 0) DrainReceive();
 }
 
 void Socket::ClosePollHandle(PollHandle* handle) {
@@ -894,7 +918,7 @@ void Socket::ClosePollHandle(PollHandle* handle) {
       // message callback never frees the object under the callback's feet.
       if (!addon->tearingDown && !self->dead_) {
         RawScope scope(self->Env());
-        if (scope.ok()) self->UpdatePin();
+        if (scope.ok()) self->UpdatePin();  // C API only: nothing here throws
       }
     }
     addon->closingHandles--;

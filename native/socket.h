@@ -125,6 +125,8 @@ class Socket : public Napi::ObjectWrap<Socket> {
   bool Deliver(Callback which, size_t argc, const napi_value* argv, napi_value* returned = nullptr);
   bool DeliverError(int err, const char* syscall);
   static void OnPoll(uv_poll_t* handle, int status, int events);
+  void HandlePoll(int status, int events);
+  void Open(const Napi::CallbackInfo& info);
   void FinishConnect();
 
   int fd_ = -1;

@@ -2,9 +2,9 @@
 # The system tools the test suite drives, checked before any test runs (npm test's pretest).
 #
 # Namespace tests build hosts with `ip`, look at sockets with `ss`, ping across links, watch
-# the wire with tcpdump, talk to an independent peer written in Python (cbor2 for GRASP),
-# tune sysctls, drop capabilities with setpriv and, for the bench's smoke run, compile the
-# C baseline and pin it with taskset. As root on a Debian-like machine the missing ones are
+# the wire with tcpdump, talk to an independent peer written in Python (cbor2 for GRASP) and
+# craft packets with an independent encoder (scapy), tune sysctls, drop capabilities with
+# setpriv and, for the bench's smoke run, compile the C baseline and pin it with taskset. As root on a Debian-like machine the missing ones are
 # installed with apt-get (set IP6SOCK_NO_INSTALL=1 to only report them); otherwise they are
 # reported in one line and the tests go on (without root the namespace tests skip anyway).
 set -uo pipefail
@@ -23,6 +23,7 @@ tools=(
   make:make
   python3:python3
   python3:cbor2:python3-cbor2
+  python3:scapy:python3-scapy
 )
 
 missing=()

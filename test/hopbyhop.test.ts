@@ -110,6 +110,105 @@ describe('encode', () => {
   });
 });
 
+describe('encode reads its input once', () => {
+  /** An unknown option whose data is 200 bytes on the first read and empty on every later one. */
+  function shrinkingOption(): { opt: UnknownOption; reads: () => number } {
+    let reads = 0;
+    const opt = {
+      type: 0x3e,
+      name: 'unknown',
+      action: 0,
+      mayChange: true,
+      get data(): Buffer {
+        return reads++ === 0 ? Buffer.alloc(200, 0xab) : Buffer.alloc(0);
+      },
+    } as UnknownOption;
+    return { opt, reads: () => reads };
+  }
+
+  /** The header encode() must give for one unknown option of `data`: laid out by hand. */
+  function expected(type: number, data: Buffer): Buffer {
+    const total = (2 + 2 + data.length + 7) & ~7;
+    const out = Buffer.alloc(total);
+    out[1] = total / 8 - 1;
+    out[2] = type;
+    out[3] = data.length;
+    data.copy(out, 4);
+    const pad = total - 4 - data.length;
+    if (pad === 1) out[4 + data.length] = 0;
+    if (pad > 1) {
+      out[4 + data.length] = 1;
+      out[5 + data.length] = pad - 2;
+    }
+    return out;
+  }
+
+  test('a data getter that answers 200 bytes, then none: the header is built from one answer, every byte written', () => {
+    // Before: validated as 200 bytes, written as 0, so 200 bytes of the 208-byte header were
+    // whatever Buffer.allocUnsafe's pool held.
+    const { opt, reads } = shrinkingOption();
+    const out = encode([opt]);
+    expect(reads()).toBe(1);
+    expect(hex(out)).toBe(hex(expected(0x3e, Buffer.alloc(200, 0xab))));
+    expect(decode(out).options).toEqual([expect.objectContaining({ type: 0x3e, data: Buffer.alloc(200, 0xab) })]);
+  });
+
+  test('the same option through destinationOptions.encode', () => {
+    const { opt, reads } = shrinkingOption();
+    expect(hex(destinationOptions.encode([opt]))).toBe(hex(expected(0x3e, Buffer.alloc(200, 0xab))));
+    expect(reads()).toBe(1);
+  });
+
+  test('a Proxy answering differently on every read: each field read once, output from those answers', () => {
+    const reads = new Map<PropertyKey, number>();
+    const answers: Record<string, unknown[]> = {
+      name: ['routerAlert', 'unknown'],
+      type: [5, 0x3e],
+      routerAlert: [7, 70000],
+      data: [undefined, Buffer.alloc(100, 1)],
+    };
+    const opt = new Proxy({} as HopByHopOption, {
+      get(_target, key) {
+        const n = reads.get(key) ?? 0;
+        reads.set(key, n + 1);
+        const list = typeof key === 'string' ? answers[key] : undefined;
+        return list === undefined ? undefined : list[Math.min(n, list.length - 1)];
+      },
+    });
+    let lengthReads = 0;
+    const list = new Proxy([opt], {
+      get(target, key, receiver) {
+        if (key === 'length') return ++lengthReads === 1 ? 1 : 3;
+        return Reflect.get(target, key, receiver) as unknown;
+      },
+    });
+    const out = encode(list);
+    expect(hex(out)).toBe(hex(encode([routerAlert(7)])));
+    expect(lengthReads).toBe(1);
+    for (const [key, n] of reads) expect({ key, n }).toEqual({ key, n: 1 });
+  });
+
+  test('a Uint8Array subclass whose length getter lies: the real bytes are written, nothing else', () => {
+    class Liar extends Uint8Array {
+      override get length(): number {
+        return 200;
+      }
+    }
+    const data = new Liar(3).fill(9);
+    expect(hex(encode([{ type: 0x3e, name: 'unknown', data, action: 0, mayChange: true } as UnknownOption]))).toBe(
+      hex(expected(0x3e, Buffer.from([9, 9, 9]))),
+    );
+    expect(hex(encode([option(0x3e, data)]))).toBe(hex(expected(0x3e, Buffer.from([9, 9, 9]))));
+  });
+
+  test('data changed after encode() returns does not change the header (it was copied)', () => {
+    const data = Buffer.alloc(4, 1);
+    const opt = option(0x3e, data);
+    data.fill(2);
+    expect(hex(encode([opt]))).toBe(hex(expected(0x3e, Buffer.alloc(4, 1))));
+  });
+});
+
 describe('option constructors', () => {
   test('routerAlert validates a 16-bit integer', () => {
     expect(routerAlert(routerAlertValues.RSVP)).toEqual({ type: 5, name: 'routerAlert', routerAlert: 1 });

@@ -613,3 +613,49 @@ describe('serializePacket after changes', () => {
     expect(thrown(() => serializePacket(null as never)).code).toBe('ERR_INVALID_ARG_TYPE');
   });
 });
+
+describe('serializing reads its input once', () => {
+  test('a hop-by-hop data getter that answers 200 bytes, then none: a consistent packet, every byte written', () => {
+    let reads = 0;
+    const opt = {
+      type: 0x3e,
+      name: 'unknown',
+      action: 0,
+      mayChange: true,
+      get data(): Buffer {
+        return reads++ === 0 ? Buffer.alloc(200, 0xab) : Buffer.alloc(0);
+      },
+    } as HopByHopOption;
+    const bytes = buildUdpPacket({ source: '2001:db8::1', destination: '2001:db8::2', sourcePort: 1, destinationPort: 2, hopByHop: [opt], data: Buffer.from('hi') });
+    expect(reads).toBe(1);
+    const pkt = parsePacket(bytes);
+    expect(pkt.hopByHop?.options).toEqual([expect.objectContaining({ type: 0x3e, data: Buffer.alloc(200, 0xab) })]);
+    expect(pkt.udp?.checksumValid).toBe(true);
+    expect(pkt.udp?.data.toString()).toBe('hi');
+    expect(bytes.length).toBe(40 + 208 + 8 + 2);
+  });
+
+  test('serializePacket: a Proxy view whose fields change between reads is read once per field', () => {
+    const base = parsePacket(buildUdpPacket({ source: '2001:db8::1', destination: '2001:db8::2', sourcePort: 1, destinationPort: 2, hopByHop: [routerAlert(5)], data: Buffer.from('hi') }));
+    const reads = new Map<PropertyKey, number>();
+    const counted = <T extends object>(target: T, prefix: string, later: Record<string, unknown>): T =>
+      new Proxy(target, {
+        get(t, key, receiver) {
+          const name = `${prefix}${String(key)}`;
+          const n = reads.get(name) ?? 0;
+          reads.set(name, n + 1);
+          if (n > 0 && typeof key === 'string' && key in later) return later[key];
+          return Reflect.get(t, key, receiver) as unknown;
+        },
+      });
+    const pkt = {
+      ...base,
+      header: counted({ ...base.header }, 'header.', { source: 'not an address', hopLimit: 300 }),
+      hopByHop: counted({ ...base.hopByHop! }, 'hopByHop.', { options: [{ type: 0x3e, data: Buffer.alloc(200) }] }),
+      udp: counted({ ...base.udp! }, 'udp.', { data: Buffer.alloc(0), sourcePort: 70000 }),
+    };
+    const out = serializePacket(pkt);
+    expect(out.toString('hex')).toBe(serializePacket({ ...base }).toString('hex'));
+    for (const [key, n] of reads) expect({ key, n }).toEqual({ key, n: 1 });
+  });
+});

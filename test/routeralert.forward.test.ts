@@ -165,7 +165,7 @@ describeRoot('RouterAlertSocket.forward() on a sender - router - receiver chain'
       `${SENDER} ${RECEIVER} 64 44 74565 17 5`,
       'views read false 1 1 18 66',
       '1 destination options',
-      '["header","extensions","protocol","payload","hopByHop","udp","family","routerAlert","ingress","bytes"]',
+      '["header","extensions","protocol","payload","hopByHop","udp","family","routerAlert","routerAlerts","ingress","bytes"]',
       'true',
     ]);
     expect(out.map((b) => b.toString('hex'))).toEqual(sent.map((b) => oneHopLower(b).toString('hex')));

@@ -482,7 +482,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
 
     await expect(ra.forward(null as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     await expect(ra.forward({} as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
-    await expect(ra.forward(Object.assign(parsePacket(pkt.bytes), { family: 6 as const, routerAlert: 5, ingress: null, bytes: pkt.bytes }))).rejects.toMatchObject({
+    await expect(ra.forward(Object.assign(parsePacket(pkt.bytes), { family: 6 as const, routerAlert: 5, routerAlerts: [5], ingress: null, bytes: pkt.bytes }))).rejects.toMatchObject({
       code: 'ERR_INVALID_ARG_VALUE',
     });
     await expect(other.forward(pkt)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
