@@ -121,8 +121,10 @@ export interface Ipv4Header {
 export interface Ipv4RouterAlertPacket {
   family: 4;
   header: Ipv4Header;
-  /** The value of the packet's Router Alert option (0: "examine packet"). */
+  /** The value of the packet's (first) Router Alert option (0: "examine packet"). */
   routerAlert: number;
+  /** Every Router Alert option value of the header as it arrived, in wire order (as on IPv6 taps). */
+  readonly routerAlerts: readonly number[];
   /** Everything after the IPv4 header, up to the total length (a view into `bytes`). */
   payload: Buffer;
   ingress: InterfaceRef | null;
@@ -206,8 +208,8 @@ function malformed(what: string): Error {
   return stateError('ERR_PACKET_MALFORMED', `Malformed IPv4 packet: ${what}`);
 }
 
-/** Parses the IPv4 header of a tapped packet, and the value of its Router Alert option. */
-export function parseIpv4(b: Buffer): { header: Ipv4Header; routerAlert: number | undefined; payload: Buffer } {
+/** Parses the IPv4 header of a tapped packet, and the values of its Router Alert options. */
+export function parseIpv4(b: Buffer): { header: Ipv4Header; routerAlert: number | undefined; routerAlerts: number[]; payload: Buffer } {
   if (b.length < 20) throw malformed(`${b.length} bytes is shorter than the 20-byte IPv4 header`);
   if (b[0] >> 4 !== 4) throw malformed(`IP version ${b[0] >> 4}, expected 4`);
   const headerLength = (b[0] & 0x0f) * 4;
@@ -216,7 +218,7 @@ export function parseIpv4(b: Buffer): { header: Ipv4Header; routerAlert: number 
     throw malformed(`header length ${headerLength} and total length ${totalLength} do not fit ${b.length} bytes`);
   }
   const options = b.subarray(20, headerLength);
-  let routerAlert: number | undefined;
+  const routerAlerts: number[] = [];
   for (let i = 0; i < options.length; ) {
     const type = options[i];
     if (type === 0) break; // end of option list
@@ -227,7 +229,7 @@ export function parseIpv4(b: Buffer): { header: Ipv4Header; routerAlert: number 
     const len = i + 1 < options.length ? options[i + 1] : 0;
     if (len < 2 || i + len > options.length) throw malformed(`option ${type} at ${20 + i} has length ${len}`);
     // RFC 2113: type 148 (copied, class 0, number 20), length 4, 16-bit value.
-    if (type === 148 && len === 4 && routerAlert === undefined) routerAlert = options.readUInt16BE(i + 2);
+    if (type === 148 && len === 4) routerAlerts.push(options.readUInt16BE(i + 2));
     i += len;
   }
   const flags = b.readUInt16BE(6);
@@ -249,7 +251,8 @@ export function parseIpv4(b: Buffer): { header: Ipv4Header; routerAlert: number 
       destination: f(16),
       options,
     },
-    routerAlert,
+    routerAlert: routerAlerts[0],
+    routerAlerts,
     payload: b.subarray(headerLength, totalLength),
   };
 }
@@ -658,14 +661,16 @@ class TappedPacket4 extends Tapped implements Ipv4RouterAlertPacket {
   family = 4 as const;
   header: Ipv4Header;
   routerAlert: number;
+  readonly routerAlerts: readonly number[];
   payload: Buffer;
   ingress: InterfaceRef | null;
   bytes: Buffer;
 
-  constructor(owner: object, header: Ipv4Header, routerAlert: number, payload: Buffer, ingress: InterfaceRef | null, bytes: Buffer) {
+  constructor(owner: object, header: Ipv4Header, routerAlerts: readonly number[], payload: Buffer, ingress: InterfaceRef | null, bytes: Buffer) {
     super(owner);
     this.header = header;
-    this.routerAlert = routerAlert;
+    this.routerAlert = routerAlerts[0];
+    this.routerAlerts = Object.freeze(routerAlerts);
     this.payload = payload;
     this.ingress = ingress;
     this.bytes = bytes;
@@ -858,12 +863,12 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       this.stats.malformed++;
       return undefined;
     }
-    if (parsed.routerAlert === undefined) {
+    if (parsed.routerAlerts.length === 0) {
       // A raw IPv4 socket also gets its protocol's packets addressed to this host.
       this.stats.ignored++;
       return undefined;
     }
-    return new TappedPacket4(this.token, parsed.header, parsed.routerAlert, parsed.payload, ingress, bytes);
+    return new TappedPacket4(this.token, parsed.header, parsed.routerAlerts, parsed.payload, ingress, bytes);
   }
 
   /** Hands the bytes to the kernel; the packet is settled once they are accepted for sending. */

@@ -3,7 +3,7 @@
 // own: the kernel taps it for one of its values; the tapped packet must say which (the
 // socket's) and list every one it carries.
 import { UdpSocket } from '../lib';
-import { RouterAlertSocket, type RouterAlertPacket } from '../lib/routeralert';
+import { parseIpv4, RouterAlertSocket, type RouterAlertPacket } from '../lib/routeralert';
 import { describeRoot } from './helpers/privileged';
 import { chain, useTopology } from './helpers/topology';
 import { nextEvent } from './helpers/wire';
@@ -59,4 +59,21 @@ describeRoot('a packet with two Router Alert options (values 0, then 5)', () => 
     await expect(ra.forward(pkt)).resolves.toMatchObject({ forwarded: true });
     expect((await arrived)[0].toString()).toBe('two alerts');
   }, 30_000);
+});
+
+describe('IPv4: every Router Alert option of the header', () => {
+  test('two options (0 then 5): routerAlert is the first, routerAlerts lists both in wire order', () => {
+    // 20 fixed bytes + RA(0) + RA(5): IHL 7; an 8-byte UDP header with no payload.
+    const b = Buffer.alloc(36);
+    b[0] = 0x47;
+    b.writeUInt16BE(36, 2);
+    b[8] = 64;
+    b[9] = 17;
+    Buffer.from([192, 0, 2, 1, 192, 0, 2, 66]).copy(b, 12);
+    Buffer.from([0x94, 0x04, 0x00, 0x00, 0x94, 0x04, 0x00, 0x05]).copy(b, 20);
+    const parsed = parseIpv4(b);
+    expect(parsed.routerAlert).toBe(0);
+    expect(parsed.routerAlerts).toEqual([0, 5]);
+    expect(parsed.payload.length).toBe(8);
+  });
 });

@@ -429,6 +429,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
     expect(pkt.header).toMatchObject({ version: 4, headerLength: 24, ttl: 64, protocol: 17, source: '192.0.2.1', destination: '192.0.2.66' });
     expect([...pkt.header.options]).toEqual([0x94, 0x04, 0x00, 0x00]);
     expect(pkt.routerAlert).toBe(0);
+    expect(pkt.routerAlerts).toEqual([0]);
     // As sent, but for what the sender's kernel fills in on header-included sends: the
     // identification (it was 0) and the header checksum.
     const asSent = Buffer.from(sent);
