@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the stripped N-API prebuilds that ship in the npm package:
-#   prebuilds/linux-x64/ip6sock.node     native compiler
-#   prebuilds/linux-arm64/ip6sock.node   Debian's aarch64 cross compiler (g++-aarch64-linux-gnu)
+#   prebuilds/linux-x64/ip6sock.glibc.node     native compiler
+#   prebuilds/linux-arm64/ip6sock.glibc.node   Debian's aarch64 cross compiler (g++-aarch64-linux-gnu)
 # node-gyp-build loads them at install time, so users on these platforms need no compiler.
 #
 # Each architecture builds in its own staging copy under build/ (prebuildify runs
@@ -33,7 +33,7 @@ export JOBS="${JOBS:-max}"
 # libstdc++ stays dynamic. Linked statically (-static-libstdc++) it would drop the need for
 # GCC 11's libstdc++ (GLIBCXX_3.4.29, from std::vector in GCC 12's headers) but pull in
 # glibc 2.32/2.36 symbols (__libc_single_threaded, arc4random) from Debian 12's
-# libstdc++.a, a worse floor than glibc 2.14 (x64) / 2.17 (arm64) with GCC 11's libstdc++.
+# libstdc++.a. glibc 2.28 (fcntl64) is the floor either way, as it is Node 20's own.
 
 build_arch() {
   local arch="$1" stage="$root/build/prebuild-$1"
