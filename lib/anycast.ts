@@ -13,7 +13,7 @@
  * whose replies leave FROM the anycast address, which plain sockets cannot do.
  * @packageDocumentation
  */
-import { EmitterEvents, eventMap, Events, TypedEmitter } from './events';
+import { EmitterEvents, eventMap, Events, listenerThrew, TypedEmitter } from './events';
 import { closedError, ErrorContext, invalidArgType, invalidArgValue, withContext } from './errors';
 import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from './interfaces';
 import { formatIpv6, parseIpv6 } from './ipv6addr';
@@ -175,28 +175,40 @@ class ServiceSocket extends UdpSocket {
     const events: ServiceSocket = this;
     const words = this.recordWords(meta);
     const dst = Record.destination;
-    for (let i = 0; i < count; i++) {
-      const w = i * RecordWord.size;
-      const at = i * Record.size;
-      this.countRecord(words, w);
-      // The socket is bound to `::`: datagrams to the host's unicast addresses on this
-      // port arrive too, and must not be answered as if the group had been asked.
-      if (words[w + RecordWord.hasDestination] !== 1 || this.target.bytes.compare(meta, at + dst, at + dst + 16) !== 0) {
-        this.ignored++;
-        continue;
+    // A listener that throws costs only its own call (see DatagramSocket.dispatch).
+    let i = 0;
+    while (i < count) {
+      try {
+        for (; i < count; i++) {
+          if (!this.reading) break;
+          const w = i * RecordWord.size;
+          const at = i * Record.size;
+          this.countRecord(words, w);
+          // The socket is bound to `::`: datagrams to the host's unicast addresses on this
+          // port arrive too, and must not be answered as if the group had been asked.
+          if (words[w + RecordWord.hasDestination] !== 1 || this.target.bytes.compare(meta, at + dst, at + dst + 16) !== 0) {
+            this.ignored++;
+            continue;
+          }
+          const offset = words[w + RecordWord.dataOffset];
+          const length = words[w + RecordWord.dataLength];
+          const payload = data.subarray(offset, offset + length);
+          const info = this.info(meta, at, data);
+          const reply = this.replier(words, w, info);
+          // Iterators first: a listener that throws must not cost them the datagram.
+          if (wantItems) {
+            const item: AnycastMessage = { data: payload, info, reply };
+            this.pushToIterators(item);
+          }
+          if (wantEvents) events.emit('message', payload, info, reply);
+        }
+        break;
+      } catch (err) {
+        listenerThrew(err);
+        i++;
       }
-      const offset = words[w + RecordWord.dataOffset];
-      const length = words[w + RecordWord.dataLength];
-      const payload = data.subarray(offset, offset + length);
-      const info = this.info(meta, at, data);
-      const reply = this.replier(words, w, info);
-      if (wantEvents) events.emit('message', payload, info, reply);
-      if (wantItems) {
-        const item: AnycastMessage = { data: payload, info, reply };
-        this.pushToIterators(item);
-      }
-      if (this.closed) return false;
     }
+    if (i < count) this.holdRest(i, count, data, meta);
     return false;
   }
 

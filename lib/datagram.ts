@@ -8,7 +8,7 @@ import { invalidArgType, invalidArgValue, noSuchInterface, outOfRange, stateErro
 import { encode as encodeHopByHop, HopByHopOption } from './hopbyhop';
 import { InterfaceRef, InterfaceSpec, list as listInterfaces } from './interfaces';
 import { RecordHalf, RecordWord } from './native';
-import { eventMap, Events } from './events';
+import { eventMap, Events, listenerThrew } from './events';
 import { BaseSocket, NO_CONTROL, SendControl, SocketEvents } from './socket';
 import { Family, validateAddress, validateInteger, validateInterfaceName } from './validate';
 
@@ -208,6 +208,10 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
    * Emits the batch's datagrams. True when none of them left a view of `data` behind: a
    * 'batch' listener that only read sizes and info, or nothing admitted. Messages and
    * iterator items always do.
+   *
+   * A listener that throws costs only its own call: the error is raised on the next tick
+   * (listenerThrew) and delivery resumes with the next datagram. The try wraps the loop, not
+   * each datagram, so delivery costs nothing for it until a listener throws.
    */
   protected dispatch(count: number, data: Buffer, meta: Buffer): boolean {
     const wantEvents = this.listenerCount('message') > 0;
@@ -219,29 +223,46 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
     let picks: Int32Array | null = null;
     let picked = 0;
     let viewed = false;
-    for (let i = 0; i < count; i++) {
-      const w = i * RecordWord.size;
-      this.countRecord(words, w);
-      if (!this.admits(words, w, meta)) {
-        if (picks === null && wantBatch) picks = Int32Array.from({ length: count }, (_, k) => k);
-        continue;
+    let i = 0;
+    while (i < count) {
+      try {
+        for (; i < count; i++) {
+          // The last reader went away (or the socket closed) during this read.
+          if (!this.reading) break;
+          const w = i * RecordWord.size;
+          this.countRecord(words, w);
+          if (!this.admits(words, w, meta)) {
+            if (picks === null && wantBatch) picks = Int32Array.from({ length: count }, (_, k) => k);
+            continue;
+          }
+          if (picks !== null) picks[picked] = i;
+          picked++;
+          if (!wantEvents && !wantItems) continue;
+          viewed = true;
+          const offset = words[w + RecordWord.dataOffset];
+          const length = words[w + RecordWord.dataLength];
+          const info = this.decode(words, w, meta, data);
+          const payload = data.subarray(offset, offset + length);
+          // Iterators first: a listener that throws must not cost them the datagram.
+          if (wantItems) this.pushToIterators({ data: payload, info });
+          if (wantEvents) events.emit('message', payload, info);
+        }
+        break;
+      } catch (err) {
+        listenerThrew(err);
+        i++;
       }
-      if (picks !== null) picks[picked] = i;
-      picked++;
-      if (!wantEvents && !wantItems) continue;
-      viewed = true;
-      const offset = words[w + RecordWord.dataOffset];
-      const length = words[w + RecordWord.dataLength];
-      const info = this.decode(words, w, meta, data);
-      const payload = data.subarray(offset, offset + length);
-      if (wantEvents) events.emit('message', payload, info);
-      if (wantItems) this.pushToIterators({ data: payload, info });
-      if (this.closed) return false;
     }
-    if (wantBatch && picked > 0) {
+    if (i < count) {
+      this.holdRest(i, count, data, meta);
+      return false;
+    }
+    if (wantBatch && picked > 0 && !this.closed) {
       const batch = new ReceivedBatch(picked, picks, data, words, (w) => this.decode(words, w, meta, data));
       try {
         events.emit('batch', batch);
+      } catch (err) {
+        listenerThrew(err);
       } finally {
         batch.end();
       }

@@ -77,3 +77,37 @@ export interface TypedEmitter extends Omit<EventEmitter, Typed> {
 
 /** Node's EventEmitter class (the very same at run time), typed as a TypedEmitter. */
 export const TypedEmitter: Omit<typeof EventEmitter, 'prototype'> & { new (): TypedEmitter; readonly prototype: TypedEmitter } = EventEmitter as never;
+
+/**
+ * Raises an error a listener threw the way Node raises any uncaught exception (the
+ * process's 'uncaughtException', or a crash without one), but on the next tick, once the
+ * delivery that called the listener has finished: the datagrams and events after the one
+ * whose listener threw are still delivered. Each error is raised on its own.
+ * @internal
+ */
+export function listenerThrew(err: unknown): void {
+  process.nextTick(rethrow, err);
+}
+
+function rethrow(err: unknown): never {
+  throw err;
+}
+
+/**
+ * Emits `event` to each listener on its own: one that throws (the error goes to
+ * listenerThrew) costs neither the listeners after it nor the caller. For events of
+ * infrastructure several owners listen to (an interface watcher shared by sockets), where
+ * one owner's bug must not silence another. Not for 'error', whose missing listener must
+ * throw. @internal
+ */
+export function emitEach(emitter: EventEmitter, event: string, ...args: unknown[]): void {
+  // rawListeners: a once() wrapper removes itself when called, as emit() does.
+  const listeners = emitter.rawListeners(event) as Array<(...a: unknown[]) => void>;
+  for (const listener of listeners) {
+    try {
+      listener.apply(emitter, args);
+    } catch (err) {
+      listenerThrew(err);
+    }
+  }
+}

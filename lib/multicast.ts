@@ -21,7 +21,7 @@ import { attempt, ErrorContext, invalidArgType, invalidArgValue, stateError, noS
 import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from './interfaces';
 import { formatIpv6, isLinkLocalIpv6, parseIpv6 } from './ipv6addr';
 import { constants, RecordWord } from './native';
-import { eventMap, Events } from './events';
+import { eventMap, Events, listenerThrew } from './events';
 import { UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
 import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from './validate';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
@@ -641,7 +641,13 @@ export class MulticastSocket extends UdpSocket {
   private emitMembership(type: 'joined' | 'left', group: string, iface: InterfaceRef, source: string | undefined, reason: MembershipChangeReason): void {
     const event: MembershipEvent = { type, group, interface: { ...iface }, reason };
     if (source !== undefined) event.source = source;
-    (this as MulticastSocket).emit('membership', event);
+    // Called from the shared link watcher, in the middle of this socket's bookkeeping: a
+    // listener that throws must cost neither the rest of it nor the watcher's other events.
+    try {
+      (this as MulticastSocket).emit('membership', event);
+    } catch (err) {
+      listenerThrew(err);
+    }
   }
 
   /** What joining `group` (for `source`) on `iface` takes: a join, nothing ('held'), or it conflicts. */

@@ -35,7 +35,7 @@ import {
   type UdpDatagram,
 } from './packet';
 import { RawSocket } from './raw';
-import { eventMap, type Events } from './events';
+import { eventMap, type Events, listenerThrew } from './events';
 import { BaseSocket, NO_CONTROL, type SocketEvents, type SocketOptions, type SocketStats } from './socket';
 import { sysctl } from './system';
 import { toBuffer, validateBoolean, validateFamily, validateInteger, validateObject, validateOptionalObject, type Family } from './validate';
@@ -805,27 +805,39 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
     const wantItems = this.hasIterators;
     const events: RouterAlertSocket<F> = this;
     const words = this.recordWords(meta);
-    for (let i = 0; i < count; i++) {
-      const w = i * RecordWord.size;
-      const offset = words[w + RecordWord.dataOffset];
-      const length = words[w + RecordWord.dataLength];
-      this.countRecord(words, w);
-      if (this.truncatedAt(words, w)) {
-        // A cut packet can be neither parsed nor forwarded whole.
-        this.stats.malformed++;
-        continue;
+    // A listener that throws costs only its own call (see DatagramSocket.dispatch).
+    let i = 0;
+    while (i < count) {
+      try {
+        for (; i < count; i++) {
+          if (!this.reading) break;
+          const w = i * RecordWord.size;
+          const offset = words[w + RecordWord.dataOffset];
+          const length = words[w + RecordWord.dataLength];
+          this.countRecord(words, w);
+          if (this.truncatedAt(words, w)) {
+            // A cut packet can be neither parsed nor forwarded whole.
+            this.stats.malformed++;
+            continue;
+          }
+          const ifindex = words[w + RecordWord.ifindex];
+          const ingress = ifindex > 0 ? this.names.ref(ifindex) : null;
+          const pkt = this.family === 6 ? this.packet6(data, offset, length, ingress) : this.packet4(data.subarray(offset, offset + length), ingress);
+          if (pkt === undefined) continue;
+          // RouterAlertPacketOf<F> is exactly the family's packet type; TypeScript cannot
+          // follow a conditional type through a runtime family check.
+          const item = pkt as unknown as RouterAlertPacketOf<F>;
+          // Iterators first: a listener that throws must not cost them the packet.
+          if (wantItems) this.pushToIterators(item);
+          if (wantEvents) events.emit('packet', item);
+        }
+        break;
+      } catch (err) {
+        listenerThrew(err);
+        i++;
       }
-      const ifindex = words[w + RecordWord.ifindex];
-      const ingress = ifindex > 0 ? this.names.ref(ifindex) : null;
-      const pkt = this.family === 6 ? this.packet6(data, offset, length, ingress) : this.packet4(data.subarray(offset, offset + length), ingress);
-      if (pkt === undefined) continue;
-      // RouterAlertPacketOf<F> is exactly the family's packet type; TypeScript cannot
-      // follow a conditional type through a runtime family check.
-      const item = pkt as unknown as RouterAlertPacketOf<F>;
-      if (wantEvents) events.emit('packet', item);
-      if (wantItems) this.pushToIterators(item);
-      if (this.closed) return;
     }
+    if (i < count) this.holdRest(i, count, data, meta);
   }
 
   private packet6(data: Buffer, start: number, length: number, ingress: InterfaceRef | null): TappedPacket6 | undefined {

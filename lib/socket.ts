@@ -12,7 +12,7 @@ import { AddressCache } from './ipv6addr';
 import { Outbox, SendControl, SendWaiter, SingleSend } from './outbox';
 import { AsyncQueue, closeSignal, endAll } from './queue';
 import { InterfaceRef } from './interfaces';
-import { native, NativeSocket, RecordWord, SendPlan } from './native';
+import { native, NativeSocket, Record, RecordWord, SendPlan } from './native';
 import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 import { Family, netnsPath, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from './validate';
 
@@ -62,7 +62,11 @@ export interface SocketKind {
 
 /** Counters a socket keeps about what it received. */
 export interface SocketStats {
-  /** Datagrams or packets delivered to JavaScript. */
+  /**
+   * Datagrams or packets delivered to JavaScript (to a listener or an iterator, or dropped
+   * on purpose and counted as such by the class). Datagrams a read took from the kernel
+   * after the last reader went away are not counted until a new reader gets them.
+   */
   received: number;
   /**
    * Datagrams the kernel dropped because the receive buffer was full: its drop counter
@@ -156,6 +160,13 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   private readonly msgTrunc = native().constants.MSG_TRUNC;
   private receiving = false;
   private paused = false;
+  /**
+   * Datagrams a read took from the kernel after the socket's last reader went away (a
+   * once() listener fired, a `for await` broke out): kept in order for the next reader,
+   * as the kernel keeps what it was not asked for.
+   */
+  private heldRecords: { count: number; data: Buffer; meta: Buffer } | undefined;
+  private readonly deliverHeld = (): void => this.releaseHeld();
   private closing: Promise<void> | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort = (): void => void this.close();
@@ -207,8 +218,12 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
 
     // Reading starts when somebody listens: until then datagrams wait in the kernel's
     // buffer, and a socket nobody reads from can be garbage-collected (its fd closed).
+    // And it stops when the last reader goes: a socket nobody listens to is collectable again.
     (this as BaseSocket<M>).on('newListener', (event) => {
       if (this.isReceiveEvent(event)) this.startReceiving();
+    });
+    (this as BaseSocket<M>).on('removeListener', (event) => {
+      if (this.isReceiveEvent(event)) this.stopReceivingIfUnread();
     });
     if (this.signal) {
       if (this.signal.aborted) process.nextTick(this.onAbort);
@@ -264,6 +279,7 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
       this.dropsAtClose = this.readKernelDrops();
       this.handle.close();
       this.receiving = false;
+      this.heldRecords = undefined;
       this.signal?.removeEventListener('abort', this.onAbort);
       const waiters = this.queuedWaiters.splice(0);
       const slots = this.queuedSlots.splice(0);
@@ -289,6 +305,7 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
     return q.iterator(
       () => {
         this.queues.delete(q);
+        this.stopReceivingIfUnread();
         this.maybeResume();
       },
       () => this.maybeResume(),
@@ -349,11 +366,52 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
     if (this.closed) throw closedError('socket');
   }
 
-  /** Starts reading from the kernel (idempotent). */
+  /** Starts reading from the kernel (idempotent); what a read kept for later comes first. */
   protected startReceiving(): void {
     if (this.receiving || this.closed) return;
     this.receiving = true;
-    this.readFromKernel();
+    // On the next tick: 'newListener' runs before the listener is added.
+    if (this.heldRecords !== undefined) process.nextTick(this.deliverHeld);
+    else this.readFromKernel();
+  }
+
+  /**
+   * True while the socket reads: it has a reader and is open. A dispatch loop checks it
+   * before each datagram and stops (see holdRest()) once it is false.
+   */
+  protected get reading(): boolean {
+    return this.receiving;
+  }
+
+  /** The last reader went away: stop reading, so datagrams wait in the kernel again. */
+  private stopReceivingIfUnread(): void {
+    if (!this.receiving || this.closed || this.queues.size > 0 || this.hasReceiveListeners()) return;
+    this.receiving = false;
+    this.paused = false;
+    this.handle.stopReceive();
+  }
+
+  /**
+   * A dispatch loop found no reader left at record `from` of a read of `count`: keeps the
+   * rest for the next reader (and out of stats.received until then). `data` must stay
+   * unreused: the dispatch returns false.
+   */
+  protected holdRest(from: number, count: number, data: Buffer, meta: Buffer): void {
+    if (this.closed || from >= count) return;
+    this.stats.received -= count - from;
+    // The native side reuses `meta` for its next read; `data` it does not, once kept.
+    const records = Buffer.from(meta.subarray(from * Record.size, count * Record.size));
+    // Nothing is held here: reading stopped when the last reader went, and releaseHeld()
+    // takes what was held before it delivers it.
+    this.heldRecords = { count: count - from, data, meta: records };
+  }
+
+  private releaseHeld(): void {
+    const held = this.heldRecords;
+    if (held === undefined || !this.receiving || this.closed) return;
+    this.heldRecords = undefined;
+    this.onMessages(held.count, held.data, held.meta);
+    if (this.receiving && !this.closed) this.readFromKernel();
   }
 
   private readFromKernel(): void {

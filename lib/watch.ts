@@ -19,11 +19,18 @@
  * listing, so every event it delivers is newer than the list. Changes that cancelled out
  * while events were lost (a link deleted and re-created with the same index) cannot be
  * seen that way; they look like no change.
+ *
+ * Listeners cannot hurt the watcher: the state of a whole read is applied before any
+ * listener runs, and each listener is called on its own, so one that throws (its error is
+ * raised as an uncaught exception on the next tick) costs neither the other listeners nor
+ * later events. The watcher sockets share to follow their namespace also heals itself:
+ * after any failure (no fd left for the fresh socket, ...) it retries with backoff and
+ * resyncs, and each subscriber gets a warning.
  * @packageDocumentation
  */
 import { AsyncQueue, closeSignal, endAll } from './queue';
 import type { EventEmitter } from 'node:events';
-import { EmitterEvents, eventMap, Events, TypedEmitter } from './events';
+import { emitEach, EmitterEvents, eventMap, Events, listenerThrew, TypedEmitter } from './events';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { attempt, CodedError, invalidArgType, SystemError, withContext } from './errors';
@@ -105,6 +112,10 @@ interface AddressState {
   prefixLength: number;
 }
 
+/** The first retry of a healing watcher after a failure, and the longest wait between retries (ms). */
+const RETRY_FIRST = 50;
+const RETRY_MAX = 5000;
+
 /** Netlink messages read per system call, and the most bytes one datagram may take (a dump part is at most 32 KiB). */
 const BATCH = 8;
 const SLOT = 65536;
@@ -160,13 +171,23 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
   private addrs = new Map<string, AddressState>();
   private readonly queues = new Set<AsyncQueue<InterfaceEvent>>();
   private refed = true;
+  /** Events of the read being applied: emitted once its state is all applied. */
+  private pending: InterfaceEvent[] = [];
+  /**
+   * Set for the watcher sockets share: called with a failure the watcher then recovers from
+   * by itself (retrying with backoff), instead of closing with 'error'.
+   */
+  private readonly heal: ((err: Error) => void) | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay = 0;
   private closing: Promise<void> | undefined;
   private readonly signal: AbortSignal | undefined;
   private readonly onAbort = (): void => void this.close();
 
   /** Use interfaces.watch(). Throws coded errors for bad options, an unknown namespace, or a failed socket. */
-  constructor(options?: WatchOptions) {
+  constructor(options?: WatchOptions, /** @internal */ heal?: (err: Error) => void) {
     super();
+    this.heal = heal;
     const opts = validateOptionalObject<WatchOptions>(options, 'options');
     const path = netnsPath(opts.netns, 'options.netns');
     this.signal = validateSignal(opts.signal, 'options.signal');
@@ -242,6 +263,8 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
     if (this.closing) return this.closing;
     const ending = closeSignal(this);
     this.closing = ending.promise;
+    clearTimeout(this.retryTimer);
+    this.pending.length = 0;
     this.handle.close();
     if (this.nsFd !== undefined) fs.closeSync(this.nsFd);
     this.signal?.removeEventListener('abort', this.onAbort);
@@ -314,6 +337,22 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
   private onMessages(handle: NativeSocket, count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): void {
     // A socket replaced by resync() may still deliver the rest of a batch.
     if (handle !== this.handle || this.closed) return;
+    try {
+      this.apply(handle, count, data, meta, error);
+    } finally {
+      this.flushResync();
+    }
+  }
+
+  /** flush(), with the 'resync' of a resync that happened since the last one. */
+  private flushResync(): void {
+    const resynced = this.resynced;
+    this.resynced = false;
+    this.flush(resynced);
+  }
+
+  /** Applies one read to the state; its events wait in `pending`. */
+  private apply(handle: NativeSocket, count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): void {
     if (error) {
       if ((error as CodedError).code === 'ENOBUFS') this.resync();
       else this.fail(withContext(error, { netns: this.netns }) as Error);
@@ -388,15 +427,28 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
   }
 
   private emitLink(type: LinkChange, l: LinkState): void {
-    const event: LinkEvent = { kind: 'link', type, index: l.index, name: l.name, flags: linkFlags(l.bits) };
-    for (const q of this.queues) q.push(event);
-    (this as InterfaceWatcher).emit('link', event);
+    this.pending.push({ kind: 'link', type, index: l.index, name: l.name, flags: linkFlags(l.bits) });
   }
 
   private emitAddress(type: 'added' | 'removed', a: AddressState): void {
-    const event: AddressEvent = { kind: 'address', type, index: a.index, name: this.links.get(a.index)?.name ?? '', address: a.address, prefixLength: a.prefixLength, family: a.family };
-    for (const q of this.queues) q.push(event);
-    (this as InterfaceWatcher).emit('address', event);
+    this.pending.push({ kind: 'address', type, index: a.index, name: this.links.get(a.index)?.name ?? '', address: a.address, prefixLength: a.prefixLength, family: a.family });
+  }
+
+  /**
+   * Emits the events of what was just applied, in order, each to every iterator and then
+   * to each listener on its own (emitEach): a listener that throws costs nothing else. A
+   * 'resync' (`resynced`) comes after the differences it found.
+   */
+  private flush(resynced = false): void {
+    const events = this.pending;
+    if (events.length === 0 && !resynced) return;
+    this.pending = [];
+    for (const event of events) {
+      if (this.closed) return;
+      for (const q of this.queues) q.push(event);
+      emitEach(this, event.kind, event);
+    }
+    if (resynced && !this.closed) emitEach(this, 'resync');
   }
 
   /**
@@ -411,9 +463,13 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
       this.handle = this.open();
       fresh = this.snapshot();
     } catch (err) {
-      this.fail(err as Error);
+      // A socket opened before the listing failed must not deliver on its own.
+      this.handle.onmessages = undefined;
+      this.handle.close();
+      this.fail(withContext(err, { netns: this.netns }) as Error);
       return;
     }
+    this.retryDelay = 0;
     for (const l of [...this.links.values()]) {
       if (!fresh.links.has(l.index)) this.applyLink({ kind: 'link', deleted: true, index: l.index, name: l.name, flags: l.bits });
     }
@@ -422,13 +478,46 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
     }
     for (const l of fresh.links.values()) this.applyLink({ kind: 'link', deleted: false, index: l.index, name: l.name, flags: l.bits });
     for (const a of fresh.addrs.values()) this.applyAddress({ kind: 'address', deleted: false, ...a });
-    if (!this.closed) (this as InterfaceWatcher).emit('resync');
+    this.resynced = true;
   }
 
-  /** A failure the watcher cannot go on from: 'error', then close. */
+  /** A resync happened during the read being applied: 'resync' follows its events. */
+  private resynced = false;
+
+  /**
+   * A failure the watcher cannot go on from: 'error', then close; or, for a healing watcher,
+   * a warning to its owner and a retry (a fresh socket, a listing, the differences) after a
+   * backoff, as many times as it takes.
+   */
   private fail(err: Error): void {
+    if (this.heal !== undefined && !this.closed) {
+      this.handle.onmessages = undefined;
+      this.handle.close();
+      const first = this.retryDelay === 0;
+      this.retryDelay = first ? RETRY_FIRST : Math.min(this.retryDelay * 2, RETRY_MAX);
+      this.retryTimer = setTimeout(() => this.retry(), this.retryDelay).unref();
+      // One warning per outage, not one per retry.
+      if (first) {
+        try {
+          this.heal(err);
+        } catch (e) {
+          listenerThrew(e);
+        }
+      }
+      return;
+    }
     void this.close();
     (this as InterfaceWatcher).emit('error', err);
+  }
+
+  private retry(): void {
+    this.retryTimer = undefined;
+    if (this.closed) return;
+    try {
+      this.resync();
+    } finally {
+      this.flushResync();
+    }
   }
 }
 
@@ -454,6 +543,8 @@ export function watch(options?: WatchOptions): InterfaceWatcher {
 interface SharedWatcher {
   readonly watcher: InterfaceWatcher;
   users: number;
+  /** Each subscriber's onError, told when the watcher fails (it then heals by itself). */
+  readonly troubled: Set<(err: Error) => void>;
 }
 
 const sharedWatchers = new Map<string, SharedWatcher>();
@@ -477,8 +568,11 @@ export interface LinkSubscription {
  * subscriber in that namespace (one netlink socket per namespace, unreferenced: it never
  * keeps the process alive by itself). The watcher holds `target` weakly, so a socket
  * dropped without close() can still be collected; `onLink` and `onError` must therefore
- * not close over it (pass module-level or static functions). Throws what opening the
- * watcher throws (ENOENT for an unknown namespace, ...).
+ * not close over it (pass module-level or static functions). `onError` hears of a failure
+ * of the watcher, which then heals by itself (retries with backoff and resyncs, so the
+ * events missed in between come as differences). Each subscriber's `onLink` runs on its
+ * own: one that throws silences no other. Throws what opening the watcher throws (ENOENT
+ * for an unknown namespace, ...).
  */
 export function subscribeLinks<T extends object>(
   netns: string | undefined,
@@ -491,7 +585,20 @@ export function subscribeLinks<T extends object>(
   let started = false;
   if (shared === undefined || shared.watcher.closed) {
     started = true;
-    const created: SharedWatcher = { watcher: new InterfaceWatcher({ netns }).unref(), users: 0 };
+    const troubled = new Set<(err: Error) => void>();
+    // Healing: sockets cannot restart a watcher they share, so it restarts itself after any
+    // failure (an overrun met with no fd free, a failed read) and resyncs; until then each
+    // subscriber gets a warning.
+    const heal = (err: Error): void => {
+      for (const tell of [...troubled]) {
+        try {
+          tell(err);
+        } catch (e) {
+          listenerThrew(e);
+        }
+      }
+    };
+    const created: SharedWatcher = { watcher: new InterfaceWatcher({ netns }, heal).unref(), users: 0, troubled };
     // One listener pair per subscribed socket: any number is expected, not a leak.
     created.watcher.setMaxListeners(0);
     created.watcher.once('close', () => {
@@ -511,7 +618,9 @@ export function subscribeLinks<T extends object>(
     if (t !== undefined) onError(t, err);
   };
   entry.watcher.on('link', linkListener);
+  // Not expected from a healing watcher; kept so that nothing it emits goes unheard.
   entry.watcher.on('error', errorListener);
+  entry.troubled.add(errorListener);
   entry.users++;
   let active = true;
   const cancel = (): void => {
@@ -519,6 +628,7 @@ export function subscribeLinks<T extends object>(
     active = false;
     entry.watcher.off('link', linkListener);
     entry.watcher.off('error', errorListener);
+    entry.troubled.delete(errorListener);
     if (--entry.users === 0) void entry.watcher.close();
   };
   const token = {};
