@@ -475,16 +475,18 @@ export interface LinkSubscription {
  * @internal
  * Delivers the link events of `netns` to `target` through a watcher shared by every
  * subscriber in that namespace (one netlink socket per namespace, unreferenced: it never
- * keeps the process alive by itself). The watcher holds `target` weakly, so a socket
- * dropped without close() can still be collected; `onLink` and `onError` must therefore
- * not close over it (pass module-level or static functions). Throws what opening the
- * watcher throws (ENOENT for an unknown namespace, ...).
+ * keeps the process alive by itself), and its address events too when `onAddress` is
+ * given. The watcher holds `target` weakly, so a socket dropped without close() can still
+ * be collected; `onLink`, `onError` and `onAddress` must therefore not close over it (pass
+ * module-level or static functions). Throws what opening the watcher throws (ENOENT for
+ * an unknown namespace, ...).
  */
 export function subscribeLinks<T extends object>(
   netns: string | undefined,
   target: T,
   onLink: (target: T, event: LinkEvent) => void,
   onError: (target: T, err: Error) => void,
+  onAddress?: (target: T, event: AddressEvent) => void,
 ): LinkSubscription {
   const key = netnsPath(netns) ?? '';
   let shared = sharedWatchers.get(key);
@@ -510,8 +512,16 @@ export function subscribeLinks<T extends object>(
     const t = weak.deref();
     if (t !== undefined) onError(t, err);
   };
+  const addressListener =
+    onAddress === undefined
+      ? undefined
+      : (event: AddressEvent): void => {
+          const t = weak.deref();
+          if (t !== undefined) onAddress(t, event);
+        };
   entry.watcher.on('link', linkListener);
   entry.watcher.on('error', errorListener);
+  if (addressListener !== undefined) entry.watcher.on('address', addressListener);
   entry.users++;
   let active = true;
   const cancel = (): void => {
@@ -519,6 +529,7 @@ export function subscribeLinks<T extends object>(
     active = false;
     entry.watcher.off('link', linkListener);
     entry.watcher.off('error', errorListener);
+    if (addressListener !== undefined) entry.watcher.off('address', addressListener);
     if (--entry.users === 0) void entry.watcher.close();
   };
   const token = {};
