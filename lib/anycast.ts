@@ -11,18 +11,28 @@
  * An AnycastGroup owns one socket and makes exactly one join on it, undone by close()
  * (IPV6_LEAVE_ANYCAST, then the fd closes). With a `port` the group is also a UDP service
  * whose replies leave FROM the anycast address, which plain sockets cannot do.
+ *
+ * Link flaps: when an interface goes down (IFF_UP cleared) the kernel deletes the local
+ * `anycast` route of every address joined on it, but keeps the join itself:
+ * /proc/net/anycast6 still lists it with its users, and nothing puts the route back when
+ * the link comes up, with or without keep_addr_on_down. Without the route nothing sent to
+ * the address reaches the host. The route is created only with the kernel's entry, when
+ * the first join of the address comes, and goes only with it, when the last join leaves:
+ * so the group heals by leaving and joining again, every group of the process holding that
+ * address on that interface together (see rejoinAll). A loss of carrier alone (IFF_RUNNING)
+ * leaves the route in place.
  * @packageDocumentation
  */
 import { EmitterEvents, eventMap, Events, listenerThrew, TypedEmitter } from './events';
-import { closedError, ErrorContext, invalidArgType, invalidArgValue, withContext } from './errors';
+import { closedError, ErrorContext, invalidArgType, invalidArgValue, stateError, withContext } from './errors';
 import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from './interfaces';
 import { formatIpv6, parseIpv6 } from './ipv6addr';
 import { constants, NativeSocket, Record, RecordWord } from './native';
 import { AddressTableEntry, anycast6 } from './procnet';
-import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
+import { AddressEvent, interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
 import { BaseSocket, NO_CONTROL, SendControl, SocketOptions } from './socket';
 import { Message, MessageInfo, UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
-import { toBuffer, validateObject, validateOptionalObject, validatePort } from './validate';
+import { netnsPath, toBuffer, validateObject, validateOptionalObject, validatePort } from './validate';
 
 /** Options of an AnycastGroup. */
 export interface AnycastGroupOptions extends Omit<UdpSocketOptions, 'family' | 'address' | 'ipv6Only' | 'port' | 'receivePacketInfo'> {
@@ -55,10 +65,38 @@ export interface AnycastGroupEvents extends EmitterEvents {
   message: [data: Buffer, info: MessageInfo, reply: AnycastReply];
   /** The group's interface was removed (the kernel dropped the join), or its socket failed. */
   error: [err: Error];
+  /**
+   * The address stopped reaching the host: its interface went down, and the kernel deleted
+   * the address's route with it. The group stays open and heals when the link returns.
+   */
+  down: [event: AnycastStateEvent];
+  /** The address reaches the host again after a 'down': the group re-joined it. */
+  up: [event: AnycastStateEvent];
   /** A problem that does not stop the group; without a listener it becomes a process warning. */
   warning: [warning: Error];
   /** The group was left and its socket closed. */
   close: [];
+}
+
+/**
+ * Whether an anycast address currently reaches the host: 'up' while the kernel holds its
+ * join with a route, 'down' while its interface is down or the join waits for an address.
+ */
+export type AnycastState = 'up' | 'down';
+
+/** What an AnycastGroup's 'down' and 'up' events carry. */
+export interface AnycastStateEvent {
+  /** The state the group is now in. */
+  state: AnycastState;
+  /** The group's interface, with its current name. */
+  interface: InterfaceRef;
+  /**
+   * Why: 'link-down' (the interface went down), 'link-up' (it came back and the join was
+   * renewed), 'address-added' (an address of the interface returned, which a host needs
+   * before the join is accepted again), 'rejoin-failed' (renewing the join failed; a
+   * 'warning' says why).
+   */
+  reason: 'link-down' | 'link-up' | 'address-added' | 'rejoin-failed';
 }
 
 /** Counters of a serving group. */
@@ -125,6 +163,29 @@ function leave(handle: NativeSocket, target: JoinTarget): void {
   }
 }
 
+/** The one join of a group's socket: whether the kernel holds it, and how to make or undo it. */
+class Join {
+  held = false;
+
+  constructor(
+    readonly handle: NativeSocket,
+    readonly target: JoinTarget,
+  ) {}
+
+  /** IPV6_JOIN_ANYCAST; throws the coded error with its hint. */
+  join(): void {
+    join(this.handle, this.target);
+    this.held = true;
+  }
+
+  /** IPV6_LEAVE_ANYCAST if held; never throws. */
+  leave(): void {
+    if (!this.held) return;
+    this.held = false;
+    leave(this.handle, this.target);
+  }
+}
+
 /**
  * The socket of a serving group: a UDP socket on [::]:port holding the join, delivering
  * only datagrams whose destination is the anycast address, each with a reply function.
@@ -141,16 +202,16 @@ class ServiceSocket extends UdpSocket {
   declare readonly [eventMap]: Events<Omit<UdpSocketEvents, 'message'> & Pick<AnycastGroupEvents, 'message'>>;
   /** Datagrams to the port whose destination was not the anycast address (dropped). */
   ignored = 0;
-  private joined = false;
+  readonly join: Join;
 
   constructor(
     options: UdpSocketOptions,
     private readonly target: JoinTarget,
   ) {
     super(options);
+    this.join = new Join(this.handle, target);
     try {
-      join(this.handle, target);
-      this.joined = true;
+      this.join.join();
     } catch (err) {
       void this.close();
       throw err;
@@ -162,10 +223,9 @@ class ServiceSocket extends UdpSocket {
     return super[Symbol.asyncIterator]() as AsyncIterator<AnycastMessage>;
   }
 
+  // The base constructor closes on a failed bind(), before `join` exists.
   protected override beforeClose(): void {
-    if (!this.joined) return;
-    this.joined = false;
-    leave(this.handle, this.target);
+    (this.join as Join | undefined)?.leave();
   }
 
   // False: every datagram it hands out is a view of `data` (see BaseSocket.dispatch).
@@ -245,26 +305,22 @@ class ServiceSocket extends UdpSocket {
  * nothing (an unbound UDP socket is in no lookup table); it only carries the join.
  */
 class MembershipSocket extends BaseSocket<never> {
-  private joined = false;
+  readonly join: Join;
 
-  constructor(
-    options: SocketOptions,
-    private readonly target: JoinTarget,
-  ) {
+  constructor(options: SocketOptions, target: JoinTarget) {
     super({ family: 6, type: constants().SOCK_DGRAM, protocol: 0 }, options, 'message');
+    this.join = new Join(this.handle, target);
     try {
-      join(this.handle, target);
-      this.joined = true;
+      this.join.join();
     } catch (err) {
       void this.close();
       throw err;
     }
   }
 
+  // The base constructor closes on a failed bind(), before `join` exists.
   protected override beforeClose(): void {
-    if (!this.joined) return;
-    this.joined = false;
-    leave(this.handle, this.target);
+    (this.join as Join | undefined)?.leave();
   }
 
   // Nothing can arrive: do not poll the fd (an iterator then simply ends at close()).
@@ -298,6 +354,20 @@ function joinInterface(value: unknown, netns: string | undefined): InterfaceRef 
 }
 
 /**
+ * The open groups of this process that join one address on one interface of one
+ * namespace, held weakly (a group dropped without close() can still be collected). A
+ * rejoin must leave all of them before any joins again: the kernel recreates the address's
+ * route only when its entry is recreated, that is, when the join count went to zero.
+ */
+interface Holders {
+  readonly groups: Set<WeakRef<AnycastGroup>>;
+  /** The watcher event the last rejoin answered: every group of the key hears the same event, one rejoin serves them all. */
+  lastEvent: object | undefined;
+}
+
+const holders = new Map<string, Holders>();
+
+/**
  * An IPv6 anycast address held by this process on one interface, and optionally a UDP
  * service on it.
  *
@@ -309,8 +379,15 @@ function joinInterface(value: unknown, netns: string | undefined): InterfaceRef 
  *   kernel counts joins per socket, and the address stays until the last one goes.
  * - With `port`, datagrams sent to the anycast address arrive as
  *   `'message' (data, info, reply)`; `reply(data)` answers from the anycast address.
+ * - It heals after link flaps. When its interface goes down the kernel deletes the
+ *   address's route (nothing reaches the host any more) but keeps the join, and does not
+ *   restore the route when the link comes back. The group emits `'down'` (`state` becomes
+ *   'down'); when the link is up again, or, without keep_addr_on_down, when an address of
+ *   the interface returns (a host may join only inside an on-link prefix), it leaves and
+ *   joins again, which recreates the route, and emits `'up'`. If renewing fails it stays
+ *   'down' and emits a 'warning'; the next link or address event tries again.
  *
- * Events: 'message' (serving groups), 'error', 'close'.
+ * Events: 'message' (serving groups), 'down', 'up', 'warning', 'error', 'close'.
  *
  * Needs CAP_NET_ADMIN in the socket's network namespace (EPERM otherwise).
  */
@@ -329,6 +406,10 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
 
   private readonly socket: ServiceSocket | MembershipSocket;
   private forwarding = false;
+  private current: AnycastState;
+  /** This group's entry in `holders`: namespace, interface index and address. */
+  private readonly key: string;
+  private readonly holderRef = new WeakRef<AnycastGroup>(this);
 
   /**
    * Joins `address` on `options.interface` (index or name, required).
@@ -349,6 +430,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     const onError = (err: Error): void => void events.emit('error', err);
     const onClose = (): void => {
       this.removal?.cancel();
+      this.unregister();
       events.emit('close');
     };
 
@@ -369,22 +451,124 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
         service.on('message', (data, info, reply) => events.emit('message', data, info, reply));
       });
     }
-    // The kernel drops the join when the interface is deleted: say so instead of going silent.
+    this.key = `${netnsPath(opts.netns) ?? ''}|${this.interface.index}|${this.address}`;
+    let entry = holders.get(this.key);
+    if (entry === undefined) holders.set(this.key, (entry = { groups: new Set(), lastEvent: undefined }));
+    entry.groups.add(this.holderRef);
+    // The kernel drops the join when the interface is deleted, and the address's route when
+    // it goes down: say so instead of going silent, and heal when the link returns.
     try {
-      this.removal = subscribeLinks(opts.netns, this, AnycastGroup.onLink, AnycastGroup.onWatchError);
+      this.removal = subscribeLinks(opts.netns, this, AnycastGroup.onLink, AnycastGroup.onWatchError, AnycastGroup.onAddress);
     } catch (err) {
       void this.socket.close();
       throw err;
     }
+    // A join made while the link is down gets its route, which the link's coming up keeps;
+    // it starts 'down' all the same (nothing arrives on a down link) and renews at 'up'.
+    this.current = this.removal.watcher.link(this.interface.index)?.flags.up === false ? 'down' : 'up';
   }
 
-  /** Watches for the removal of the group's interface (static: the shared watcher holds groups weakly). */
+  /** Watches the group's interface: removal, down and up (static: the shared watcher holds groups weakly). */
   private readonly removal: LinkSubscription | undefined;
 
+  /**
+   * 'up' while the address reaches the host; 'down' from the moment its interface went down
+   * until the group has renewed its join (see the 'down' and 'up' events). A closed group
+   * keeps the state it had.
+   */
+  get state(): AnycastState {
+    return this.current;
+  }
+
   private static onLink(group: AnycastGroup, event: LinkEvent): void {
-    if (event.type !== 'removed' || event.index !== group.interface.index || group.closed) return;
-    group.removal?.cancel();
-    group.emit('error', interfaceRemovedError(group.interface, group.netns, `the kernel dropped anycast ${group.address} with it; close this group`));
+    if (event.index !== group.interface.index || group.closed) return;
+    if (event.type === 'removed') {
+      group.removal?.cancel();
+      group.emit('error', interfaceRemovedError(group.interface, group.netns, `the kernel dropped anycast ${group.address} with it; close this group`));
+      return;
+    }
+    if (!event.flags.up) {
+      if (group.current === 'up') group.changeState('down', 'link-down', event.name);
+      return;
+    }
+    if (group.current === 'down') AnycastGroup.rejoinAll(group.key, event, 'link-up', event.name);
+  }
+
+  /** An address returned: a host accepts the join again once an on-link prefix holds the anycast address. */
+  private static onAddress(group: AnycastGroup, event: AddressEvent): void {
+    if (event.type !== 'added' || event.family !== 6 || event.index !== group.interface.index) return;
+    if (group.closed || group.current === 'up') return;
+    const link = group.removal?.watcher.link(event.index);
+    if (link === undefined || !link.flags.up) return;
+    AnycastGroup.rejoinAll(group.key, event, 'address-added', link.name);
+  }
+
+  /**
+   * Renews the joins of every open group of this process on one address and interface:
+   * all leave, then each joins again. The kernel keeps an anycast entry (and, after a link
+   * flap, its missing route) as long as any join holds it, so one group leaving and
+   * joining while another still holds the address would change nothing.
+   */
+  private static rejoinAll(key: string, event: object, reason: AnycastStateEvent['reason'], name: string): void {
+    const entry = holders.get(key);
+    if (entry === undefined || entry.lastEvent === event) return;
+    entry.lastEvent = event;
+    const groups: AnycastGroup[] = [];
+    for (const ref of entry.groups) {
+      const g = ref.deref();
+      if (g === undefined) entry.groups.delete(ref);
+      else if (!g.closed) groups.push(g);
+    }
+    if (groups.length === 0) return;
+    for (const g of groups) g.socket.join.leave();
+    // A join outside this process (another daemon's socket) keeps the entry alive, and
+    // joining again then brings back no route: detect it rather than claim to serve.
+    const first = groups[0];
+    let heldElsewhere = false;
+    try {
+      heldElsewhere = anycast6(first.netns).some((e) => e.interface.index === first.interface.index && e.address === first.address);
+    } catch {
+      /* unreadable: renew anyway, which is right whenever no one else holds the address */
+    }
+    const failures = groups.map((g): Error | undefined => {
+      try {
+        g.socket.join.join();
+        return undefined;
+      } catch (err) {
+        return err as Error;
+      }
+    });
+    groups.forEach((g, i) => {
+      if (g.closed) return;
+      let failure = failures[i];
+      if (failure === undefined && heldElsewhere) {
+        failure = stateError(
+          'ERR_ANYCAST_HELD_ELSEWHERE',
+          `anycast ${g.address} on ${name} (${g.interface.index}) came back without its route: a socket outside this process still holds a join of it, so the kernel kept the entry whose route the link's going down deleted; it returns once that join is renewed or left`,
+        );
+      }
+      if (failure === undefined) {
+        if (g.current === 'down') g.changeState('up', reason, name);
+        return;
+      }
+      // Waiting for an address is the normal course of a flap without keep_addr_on_down:
+      // the address event that ends it renews the join. Anything else is worth a warning.
+      if ((failure as { code?: unknown }).code !== 'EADDRNOTAVAIL') warn(g, withContext(failure, { netns: g.netns }) as Error);
+      if (g.current === 'up') g.changeState('down', 'rejoin-failed', name);
+    });
+  }
+
+  private changeState(state: AnycastState, reason: AnycastStateEvent['reason'], name: string): void {
+    this.current = state;
+    const event: AnycastStateEvent = { state, interface: { index: this.interface.index, name: name || this.interface.name }, reason };
+    (this as AnycastGroup).emit(state, event);
+  }
+
+  private unregister(): void {
+    const entry = holders.get(this.key);
+    if (entry === undefined) return;
+    entry.groups.delete(this.holderRef);
+    if (entry.groups.size === 0) holders.delete(this.key);
   }
 
   private static onWatchError(group: AnycastGroup, err: Error): void {

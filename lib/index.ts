@@ -16,7 +16,7 @@ export { MulticastSocket } from './multicast';
 export type { MulticastSocketOptions, MulticastSocketEvents, JoinOptions, BlockOptions, Membership, MulticastDropStats, MembershipEvent, MembershipChangeReason } from './multicast';
 export type { InterfaceWatcher, InterfaceWatcherEvents, WatchOptions, LinkChange, LinkEvent, AddressEvent, InterfaceEvent, WatchedLink, WatchedAddress } from './watch';
 export { AnycastGroup } from './anycast';
-export type { AnycastGroupOptions, AnycastGroupEvents, AnycastMessage, AnycastReply, AnycastEntry, AnycastStats } from './anycast';
+export type { AnycastGroupOptions, AnycastGroupEvents, AnycastMessage, AnycastReply, AnycastEntry, AnycastStats, AnycastState, AnycastStateEvent } from './anycast';
 export type { AddressTableEntry } from './procnet';
 export { RouterAlertSocket } from './routeralert';
 export type { RouterAlertSocketOptions, RouterAlertSocketEvents, RouterAlertPacket, RouterAlertPacketOf, Ipv4RouterAlertPacket, Ipv4Header, RouterAlertStats, ForwardOptions, ForwardResult } from './routeralert';

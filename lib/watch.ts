@@ -566,19 +566,21 @@ export interface LinkSubscription {
  * @internal
  * Delivers the link events of `netns` to `target` through a watcher shared by every
  * subscriber in that namespace (one netlink socket per namespace, unreferenced: it never
- * keeps the process alive by itself). The watcher holds `target` weakly, so a socket
- * dropped without close() can still be collected; `onLink` and `onError` must therefore
- * not close over it (pass module-level or static functions). `onError` hears of a failure
- * of the watcher, which then heals by itself (retries with backoff and resyncs, so the
- * events missed in between come as differences). Each subscriber's `onLink` runs on its
- * own: one that throws silences no other. Throws what opening the watcher throws (ENOENT
- * for an unknown namespace, ...).
+ * keeps the process alive by itself), and its address events too when `onAddress` is
+ * given. The watcher holds `target` weakly, so a socket dropped without close() can still
+ * be collected; `onLink`, `onError` and `onAddress` must therefore not close over it (pass
+ * module-level or static functions). `onError` hears of a failure of the watcher, which
+ * then heals by itself (retries with backoff and resyncs, so the events missed in between
+ * come as differences). Each subscriber's callbacks run on their own: one that throws
+ * silences no other. Throws what opening the watcher throws (ENOENT for an unknown
+ * namespace, ...).
  */
 export function subscribeLinks<T extends object>(
   netns: string | undefined,
   target: T,
   onLink: (target: T, event: LinkEvent) => void,
   onError: (target: T, err: Error) => void,
+  onAddress?: (target: T, event: AddressEvent) => void,
 ): LinkSubscription {
   const key = netnsPath(netns) ?? '';
   let shared = sharedWatchers.get(key);
@@ -617,10 +619,18 @@ export function subscribeLinks<T extends object>(
     const t = weak.deref();
     if (t !== undefined) onError(t, err);
   };
+  const addressListener =
+    onAddress === undefined
+      ? undefined
+      : (event: AddressEvent): void => {
+          const t = weak.deref();
+          if (t !== undefined) onAddress(t, event);
+        };
   entry.watcher.on('link', linkListener);
   // Not expected from a healing watcher; kept so that nothing it emits goes unheard.
   entry.watcher.on('error', errorListener);
   entry.troubled.add(errorListener);
+  if (addressListener !== undefined) entry.watcher.on('address', addressListener);
   entry.users++;
   let active = true;
   const cancel = (): void => {
@@ -629,6 +639,7 @@ export function subscribeLinks<T extends object>(
     entry.watcher.off('link', linkListener);
     entry.watcher.off('error', errorListener);
     entry.troubled.delete(errorListener);
+    if (addressListener !== undefined) entry.watcher.off('address', addressListener);
     if (--entry.users === 0) void entry.watcher.close();
   };
   const token = {};

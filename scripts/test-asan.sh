@@ -4,6 +4,8 @@
 #
 #   scripts/test-asan.sh                      # every test whose imports reach lib/native.ts
 #   scripts/test-asan.sh test/udp.test.ts     # or the jest arguments you give
+#   scripts/test-asan.sh --script scripts/fuzz-native.js --seconds 60
+#                                             # or a node script (the native fuzz harness)
 #
 # Needs dist/ (some tests run the compiled library in child processes: npm run test:asan
 # builds it first), cmake, a C++ compiler and patchelf.
@@ -70,16 +72,25 @@ if [ "$loaded" != "$addon" ]; then
   exit 1
 fi
 
-if [ "$#" -eq 0 ]; then
+script=()
+if [ "${1:-}" = "--script" ]; then
+  shift
+  script=("$@")
+elif [ "$#" -eq 0 ]; then
   # Every test file whose module graph reaches lib/native.ts, so new socket tests are picked
   # up without a list to maintain. lib/ and examples/ must be roots for jest to see the graph.
   set -- --roots '<rootDir>/test' '<rootDir>/lib' '<rootDir>/examples' --findRelatedTests lib/native.ts
 fi
 
-echo "test-asan: running jest with $addon"
 status=0
 # A hung run (an open handle) must fail inside the CI budget rather than eat it.
-timeout -k 10 "${IP6SOCK_ASAN_TIMEOUT:-600}" "$asan_node" node_modules/jest/bin/jest.js "$@" || status=$?
+if [ "${#script[@]}" -gt 0 ]; then
+  echo "test-asan: running ${script[*]} with $addon"
+  timeout -k 10 "${IP6SOCK_ASAN_TIMEOUT:-600}" "$asan_node" "${script[@]}" || status=$?
+else
+  echo "test-asan: running jest with $addon"
+  timeout -k 10 "${IP6SOCK_ASAN_TIMEOUT:-600}" "$asan_node" node_modules/jest/bin/jest.js "$@" || status=$?
+fi
 
 shopt -s nullglob
 reports=("$logs"/*)

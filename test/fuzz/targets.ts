@@ -26,6 +26,8 @@ import {
   type HopByHopOption,
 } from '../../lib/hopbyhop';
 import { formatIpv6, parseIpv6 } from '../../lib/ipv6addr';
+import { constants } from '../../lib/native';
+import { parseMessages, type NetlinkMessage } from '../../lib/netlink';
 import { buildIcmpv6Packet, buildUdpPacket, parsePacket, serializePacket, type Ipv6Packet } from '../../lib/packet';
 import { parseAddressTable } from '../../lib/procnet';
 import { parseIpv4 } from '../../lib/routeralert';
@@ -717,6 +719,197 @@ function ipv4Target(): FuzzTarget<Buffer> {
   };
 }
 
+// ---------------------------------------------------------------------------------------
+// rtnetlink datagrams (lib/netlink.ts parseMessages, what the interface watcher reads)
+
+/** One rtattr: length word, type word (nested / byte-order bits sometimes set), payload, padding to 4. */
+function rtattr(r: Rng, type: number, payload: Buffer): Buffer {
+  const c = constants();
+  const head = Buffer.alloc(c['sizeof(rtattr)']);
+  head.writeUInt16LE(head.length + payload.length, c['rtattr.rta_len']);
+  head.writeUInt16LE(type | (r.bool(0.1) ? 0x8000 : 0) | (r.bool(0.1) ? 0x4000 : 0), c['rtattr.rta_type']);
+  return Buffer.concat([head, payload, Buffer.alloc((4 - (payload.length % 4)) % 4)]);
+}
+
+/** One nlmsghdr-framed message of `type` with `body`; `pad` adds the alignment padding after it. */
+function nlmsg(r: Rng, type: number, body: Buffer, pad = true): Buffer {
+  const c = constants();
+  const head = Buffer.alloc(c.NLMSG_HDRLEN);
+  head.writeUInt32LE(head.length + body.length, c['nlmsghdr.nlmsg_len']);
+  head.writeUInt16LE(type, c['nlmsghdr.nlmsg_type']);
+  head.writeUInt16LE(r.pick([0, c.NLM_F_MULTI, c.NLM_F_MULTI | c.NLM_F_DUMP_INTR, r.int(0x10000)]), c['nlmsghdr.nlmsg_flags']);
+  head.writeUInt32LE(r.u32(), c['nlmsghdr.nlmsg_seq']);
+  head.writeUInt32LE(r.u32(), c['nlmsghdr.nlmsg_pid']);
+  return Buffer.concat([head, body, pad ? Buffer.alloc((4 - (body.length % 4)) % 4) : Buffer.alloc(0)]);
+}
+
+/** A random message as the kernel sends them (links, addresses, done, error), or of a type the parser skips. */
+function randomNetlinkMessage(r: Rng): Buffer {
+  const c = constants();
+  const attrs = (list: Buffer[]): Buffer => Buffer.concat(list);
+  const junkAttrs = (): Buffer[] => Array.from({ length: r.int(4) }, () => rtattr(r, r.int(60), r.bytes(r.pick([0, 1, 4, 8, 16, r.int(64)]))));
+  switch (r.int(6)) {
+    case 0:
+    case 1: {
+      const info = Buffer.alloc(c['sizeof(ifinfomsg)']);
+      info[c['ifinfomsg.ifi_family']] = r.bool(0.85) ? c.AF_UNSPEC : r.pick([c.AF_INET6, 7, r.int(256)]);
+      info.writeInt32LE(r.pick([1, 2, 10, 0x7fffffff, -1, r.int(100000)]), c['ifinfomsg.ifi_index']);
+      info.writeUInt32LE(r.u32(), c['ifinfomsg.ifi_flags']);
+      const name = Buffer.from(`${r.pick(['eth', 'veth', 'br', 'wg', 'é'])}${r.int(100)}${r.bool(0.9) ? '\0' : ''}`);
+      const list = [...junkAttrs(), rtattr(r, c.IFLA_IFNAME, name), ...junkAttrs()];
+      return nlmsg(r, r.pick([c.RTM_NEWLINK, c.RTM_DELLINK]), Buffer.concat([info, attrs(r.bool(0.1) ? [] : list)]));
+    }
+    case 2:
+    case 3: {
+      const family = r.bool(0.9) ? r.pick([c.AF_INET6, c.AF_INET]) : r.int(256);
+      const msg = Buffer.alloc(c['sizeof(ifaddrmsg)']);
+      msg[c['ifaddrmsg.ifa_family']] = family;
+      msg[c['ifaddrmsg.ifa_prefixlen']] = r.pick([64, 128, 24, 32, r.int(256)]);
+      msg.writeUInt32LE(r.pick([1, 2, 10, r.u32()]), c['ifaddrmsg.ifa_index']);
+      const size = family === c.AF_INET ? 4 : 16;
+      const addr = (): Buffer => r.bytes(r.bool(0.9) ? size : r.pick([0, 4, 15, 16, 17]));
+      const list = [...junkAttrs(), ...(r.bool(0.8) ? [rtattr(r, c.IFA_ADDRESS, addr())] : []), ...(r.bool(0.4) ? [rtattr(r, c.IFA_LOCAL, addr())] : []), ...junkAttrs()];
+      return nlmsg(r, r.pick([c.RTM_NEWADDR, c.RTM_DELADDR]), Buffer.concat([msg, attrs(list)]));
+    }
+    case 4: {
+      if (r.bool()) return nlmsg(r, c.NLMSG_DONE, r.bytes(r.pick([0, 4])));
+      const err = Buffer.alloc(c['sizeof(nlmsgerr)'] + (r.bool(0.3) ? c.NLMSG_HDRLEN : 0));
+      err.writeInt32LE(r.pick([0, -1, -22, -105, -0x80000000, r.u32() | 0]), c['nlmsgerr.error']);
+      return nlmsg(r, c.NLMSG_ERROR, r.bool(0.9) ? err : err.subarray(0, r.int(err.length)));
+    }
+    default:
+      return nlmsg(r, r.pick([c.NLMSG_NOOP, c.NLMSG_OVERRUN, c.RTM_GETLINK, 24, 25, 28, 0xffff, r.int(0x10000)]), r.bytes(r.int(48)));
+  }
+}
+
+/** One datagram: 1 to 6 messages back to back, as one recv() gives them. */
+function randomNetlinkDatagram(r: Rng): Buffer {
+  return Buffer.concat(Array.from({ length: 1 + r.int(6) }, () => randomNetlinkMessage(r)));
+}
+
+/**
+ * What parseMessages must make of `buf`, worked out independently (a DataView walk, no code
+ * shared with lib/netlink.ts): the messages as short strings, or 'malformed'.
+ */
+function netlinkOracle(buf: Buffer): string[] | 'malformed' {
+  const c = constants();
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  const out: string[] = [];
+  const up4 = (n: number): number => Math.ceil(n / 4) * 4;
+  const attrsOf = (start: number, end: number): Map<number, [number, number]> | undefined => {
+    const m = new Map<number, [number, number]>();
+    for (let at = start; at + 4 <= end; ) {
+      const len = v.getUint16(at, true);
+      if (len < 4 || at + len > end) return undefined;
+      m.set(v.getUint16(at + 2, true) & 0x3fff, [at + 4, at + len]);
+      at += up4(len);
+    }
+    return m;
+  };
+  for (let at = 0; at + 16 <= buf.length; ) {
+    const len = v.getUint32(at, true);
+    if (len < 16 || at + len > buf.length) return 'malformed';
+    const type = v.getUint16(at + 4, true);
+    const body = at + 16;
+    const end = at + len;
+    if (type === c.NLMSG_DONE) out.push(`done ${v.getUint32(at + 8, true)}`);
+    else if (type === c.NLMSG_ERROR) {
+      if (body + 4 > end) return 'malformed';
+      out.push(`error ${-v.getInt32(body, true)}`);
+    } else if (type === c.RTM_NEWLINK || type === c.RTM_DELLINK) {
+      if (body + 16 > end) return 'malformed';
+      if (buf[body] === 0) {
+        const attrs = attrsOf(body + 16, end);
+        if (attrs === undefined) return 'malformed';
+        const n = attrs.get(c.IFLA_IFNAME);
+        let name = n === undefined ? '' : buf.toString('utf8', n[0], n[1]);
+        if (name.includes('\0')) name = name.slice(0, name.indexOf('\0'));
+        out.push(`link ${type === c.RTM_DELLINK} ${v.getInt32(body + 4, true)} ${JSON.stringify(name)} ${v.getUint32(body + 8, true)}`);
+      }
+    } else if (type === c.RTM_NEWADDR || type === c.RTM_DELADDR) {
+      if (body + 8 > end) return 'malformed';
+      const family = buf[body] === c.AF_INET6 ? 6 : buf[body] === c.AF_INET ? 4 : 0;
+      if (family !== 0) {
+        const attrs = attrsOf(body + 8, end);
+        if (attrs === undefined) return 'malformed';
+        const a = attrs.get(c.IFA_LOCAL) ?? attrs.get(c.IFA_ADDRESS);
+        if (a !== undefined && a[1] - a[0] === (family === 6 ? 16 : 4)) {
+          const bytes = buf.subarray(a[0], a[1]);
+          const text = family === 6 ? formatIpv6(Buffer.from(bytes)) : [...bytes].join('.');
+          out.push(`address ${type === c.RTM_DELADDR} ${v.getUint32(body + 4, true)} ${family} ${text}/${buf[body + 1]}`);
+        }
+      }
+    }
+    at += up4(len);
+  }
+  return out;
+}
+
+function netlinkShort(m: NetlinkMessage): string {
+  switch (m.kind) {
+    case 'done':
+      return `done ${m.seq}`;
+    case 'error':
+      return `error ${m.errno}`;
+    case 'link':
+      return `link ${m.deleted} ${m.index} ${JSON.stringify(m.name)} ${m.flags}`;
+    case 'address':
+      return `address ${m.deleted} ${m.index} ${m.family} ${m.address}/${m.prefixLength}`;
+  }
+}
+
+function netlinkTarget(): FuzzTarget<Buffer> {
+  return {
+    name: 'netlink parseMessages',
+    description:
+      'rtnetlink datagrams as the interface watcher reads them: nlmsghdr-framed RTM_NEWLINK/DELLINK, RTM_NEWADDR/DELADDR, NLMSG_DONE/ERROR and skipped types, with rtattrs; mutated lengths, types and truncations; checked against an independent walk',
+    accepts: ['ERR_NETLINK_MALFORMED'],
+    corpus(r) {
+      return Array.from({ length: 256 }, () => randomNetlinkDatagram(r));
+    },
+    generate(r, corpus) {
+      const c = constants();
+      const roll = r.int(20);
+      if (roll === 0) return r.bytes(r.int(96));
+      const base = r.pick(corpus);
+      // Truncated anywhere, as a short read would leave it.
+      if (roll === 1) return base.subarray(0, r.int(base.length + 1));
+      // A random length word in one message's header or one attribute's, edges preferred.
+      if (roll <= 4) {
+        const b = Buffer.from(base);
+        const at = r.int(Math.max(1, b.length - 3));
+        const word = r.pick([0, 1, 3, 4, 15, 16, 17, 19, 20, 0xffff, b.length - at, b.length - at + 1, b.length - at - 1, r.int(0x10000)]) >>> 0;
+        if (r.bool()) b.writeUInt32LE(r.bool(0.1) ? 0xffffffff : word, Math.min(at, b.length - 4));
+        else b.writeUInt16LE(word & 0xffff, Math.min(at, b.length - 2));
+        return b;
+      }
+      if (roll === 5) return Buffer.concat([base, nlmsg(r, c.RTM_NEWLINK, r.bytes(r.int(40)), r.bool())]);
+      // Length fields of the first message and its first attributes are the hot spots.
+      return mutateBytes(r, base, corpus, [0, 1, 2, 3, 4, 5, c.NLMSG_HDRLEN + 16, c.NLMSG_HDRLEN + 17, c.NLMSG_HDRLEN + 8, c.NLMSG_HDRLEN + 9]);
+    },
+    run(bytes) {
+      const expected = netlinkOracle(bytes);
+      let got: NetlinkMessage[];
+      try {
+        got = parseMessages(bytes);
+      } catch (err) {
+        check(expected === 'malformed', `rejected (${(err as Error).message}) what the independent walk decodes as ${JSON.stringify(expected)}`);
+        throw err;
+      }
+      check(expected !== 'malformed', 'accepted what the independent walk finds malformed');
+      // Bounded output: every message takes at least a header.
+      check(got.length <= Math.floor(bytes.length / constants().NLMSG_HDRLEN), `${got.length} messages from ${bytes.length} bytes`);
+      check(JSON.stringify(got.map(netlinkShort)) === JSON.stringify(expected), `decoded ${JSON.stringify(got.map(netlinkShort))}, expected ${JSON.stringify(expected)}`);
+      for (const m of got) {
+        if (m.kind === 'address') check(m.family === 6 ? isIPv6(m.address) : /^\d{1,3}(\.\d{1,3}){3}$/.test(m.address), `address ${m.address}`);
+        if (m.kind === 'link') check(!m.name.includes('\0') && Number.isInteger(m.index), `link ${m.index} ${JSON.stringify(m.name)}`);
+      }
+      return 'accepted';
+    },
+    show: hex,
+  };
+}
+
 /** A target of any input type, as the runner holds them. */
 export type AnyTarget = FuzzTarget<ModedBytes> | FuzzTarget<string> | FuzzTarget<BytesAt> | FuzzTarget<Buffer>;
 
@@ -732,6 +925,7 @@ export function allTargets(): AnyTarget[] {
     ipv4Target(),
     graspTarget(),
     mldTarget(),
+    netlinkTarget(),
   ];
 }
 
