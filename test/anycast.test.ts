@@ -9,6 +9,7 @@ import * as vm from 'node:vm';
 import { AnycastGroup, AnycastGroupOptions, AnycastMessage, AnycastReply } from '../lib/anycast';
 import { MessageInfo, UdpSocket } from '../lib';
 import { describeRoot } from './helpers/privileged';
+import { nextMessage } from './helpers/wire';
 import { chain, CommandError, lan, Topology, useTopology } from './helpers/topology';
 
 const ANYCAST = '2001:db8:1::99'; // inside the lan's on-link prefix 2001:db8:1::/64
@@ -20,35 +21,6 @@ function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> 
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms)));
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
-function nextMessage(sock: UdpSocket, timeoutMs = WAIT_MS): Promise<[Buffer, MessageInfo]> {
-  const waiting = new Promise<[Buffer, MessageInfo]>((resolve, reject) => {
-    const onMessage = (data: Buffer, info: MessageInfo): void => {
-      settle();
-      resolve([data, info]);
-    };
-    // Closed (a failed test disposed of it), the socket delivers nothing: stop waiting.
-    const onClose = (): void => {
-      settle();
-      reject(new Error('no datagram: the socket closed'));
-    };
-    const settle = (): void => {
-      clearTimeout(timer);
-      sock.removeListener('message', onMessage);
-      sock.removeListener('close', onClose);
-    };
-    const timer = setTimeout(() => {
-      settle();
-      reject(new Error(`no datagram within ${timeoutMs} ms`));
-    }, timeoutMs);
-    sock.once('message', onMessage);
-    sock.once('close', onClose);
-  });
-  // Awaited, it still rejects; abandoned by a test that failed earlier, it is no second
-  // (unhandled) failure.
-  waiting.catch(() => undefined);
-  return waiting;
 }
 
 /** A group that answers every datagram with `${name}:${data}`. */

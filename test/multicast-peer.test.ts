@@ -1,9 +1,9 @@
 // An independent peer: Debian's Python (/usr/bin/python3, standard library `socket` only),
 // run inside the namespaces, exchanges multicast with MulticastSocket. Its view of hop
 // limit, arrival interface and group comes from the kernel through code we did not write.
-import { MessageInfo } from '../lib';
 import { MulticastSocket } from '../lib/multicast';
 import { describeRoot } from './helpers/privileged';
+import { nextMessage } from './helpers/wire';
 import { hostPair, Topology, useTopology } from './helpers/topology';
 
 const PYTHON = '/usr/bin/python3';
@@ -81,35 +81,6 @@ function pythonReceiver(topo: Topology<'a' | 'b'>, host: 'a' | 'b', args: string
   });
   // A receiver that dies before "ready" fails the test through `result`, not by hanging.
   return { ready: Promise.race([ready, result.then(() => undefined)]), result };
-}
-
-function nextMessage(sock: MulticastSocket, timeoutMs = 3000): Promise<[Buffer, MessageInfo]> {
-  const waiting = new Promise<[Buffer, MessageInfo]>((resolve, reject) => {
-    const onMessage = (data: Buffer, info: MessageInfo): void => {
-      settle();
-      resolve([data, info]);
-    };
-    // Closed (a failed test disposed of it), the socket delivers nothing: stop waiting.
-    const onClose = (): void => {
-      settle();
-      reject(new Error('no datagram: the socket closed'));
-    };
-    const settle = (): void => {
-      clearTimeout(timer);
-      sock.removeListener('message', onMessage);
-      sock.removeListener('close', onClose);
-    };
-    const timer = setTimeout(() => {
-      settle();
-      reject(new Error('no datagram within timeout'));
-    }, timeoutMs);
-    sock.once('message', onMessage);
-    sock.once('close', onClose);
-  });
-  // Awaited, it still rejects; abandoned by a test that failed earlier, it is no second
-  // (unhandled) failure.
-  waiting.catch(() => undefined);
-  return waiting;
 }
 
 describeRoot("Python's socket module as the peer (hostPair)", () => {

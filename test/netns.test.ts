@@ -2,36 +2,8 @@
 import { execFileSync } from 'node:child_process';
 import { interfaces, MessageInfo, UdpSocket } from '../lib';
 import { describeRoot } from './helpers/privileged';
+import { nextMessage } from './helpers/wire';
 import { hostPair, star, useTopology } from './helpers/topology';
-
-function nextMessage(sock: UdpSocket, timeoutMs = 3000): Promise<[Buffer, MessageInfo]> {
-  const waiting = new Promise<[Buffer, MessageInfo]>((resolve, reject) => {
-    const onMessage = (data: Buffer, info: MessageInfo): void => {
-      settle();
-      resolve([data, info]);
-    };
-    // Closed (a failed test disposed of it), the socket delivers nothing: stop waiting.
-    const onClose = (): void => {
-      settle();
-      reject(new Error('no datagram: the socket closed'));
-    };
-    const settle = (): void => {
-      clearTimeout(timer);
-      sock.removeListener('message', onMessage);
-      sock.removeListener('close', onClose);
-    };
-    const timer = setTimeout(() => {
-      settle();
-      reject(new Error('no datagram within timeout'));
-    }, timeoutMs);
-    sock.once('message', onMessage);
-    sock.once('close', onClose);
-  });
-  // Awaited, it still rejects; abandoned by a test that failed earlier, it is no second
-  // (unhandled) failure.
-  waiting.catch(() => undefined);
-  return waiting;
-}
 
 interface IpAddrJson {
   ifindex: number;

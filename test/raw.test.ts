@@ -6,41 +6,11 @@ import { UdpSocket, type MessageInfo } from '../lib';
 import { buildUdpPacket } from '../lib/packet';
 import { icmpFilterBytes, icmpv6Types, RawSocket } from '../lib/raw';
 import { describeRoot, testRoot } from './helpers/privileged';
+import { nextMessage } from './helpers/wire';
 import { hostPair, useTopology, type Topology } from './helpers/topology';
 
 const A = '2001:db8:1::1';
 const B = '2001:db8:1::2';
-
-/** Every wait is bounded: the next 'message' that `accept` takes, or a rejection after `ms`. */
-function nextMessage(sock: RawSocket | UdpSocket, accept: (data: Buffer, info: MessageInfo) => boolean = () => true, ms = 3000): Promise<[Buffer, MessageInfo]> {
-  const waiting = new Promise<[Buffer, MessageInfo]>((resolve, reject) => {
-    const settle = (): void => {
-      clearTimeout(timer);
-      sock.off('message', on);
-      sock.off('close', onClose);
-    };
-    const timer = setTimeout(() => {
-      settle();
-      reject(new Error(`no matching message within ${ms} ms`));
-    }, ms);
-    const on = (data: Buffer, info: MessageInfo): void => {
-      if (!accept(data, info)) return;
-      settle();
-      resolve([data, info]);
-    };
-    // Closed (a failed test disposed of it), the socket delivers nothing more.
-    const onClose = (): void => {
-      settle();
-      reject(new Error('no matching message: the socket closed'));
-    };
-    sock.on('message', on);
-    sock.once('close', onClose);
-  });
-  // Awaited, it still rejects; abandoned by a test that failed earlier, it is no second
-  // (unhandled) failure.
-  waiting.catch(() => undefined);
-  return waiting;
-}
 
 /** Collects the ICMPv6 types a socket receives. */
 function typesSeen(sock: RawSocket): number[] {

@@ -1,6 +1,7 @@
 // Waiting for events and watching the wire, bounded in time: shared by the packet-level tests.
 import type { ChildProcess } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
+import type { MessageInfo } from '../../lib';
 import type { Topology } from './topology';
 
 /**
@@ -36,6 +37,14 @@ export function nextEvent<T extends unknown[]>(emitter: EventEmitter, event: str
   // (unhandled) failure.
   waiting.catch(() => undefined);
   return waiting;
+}
+
+/**
+ * The next datagram a socket delivers (that `accept` takes, if given), or a rejection after
+ * `ms` or once the socket closed.
+ */
+export function nextMessage(sock: EventEmitter, accept?: (data: Buffer, info: MessageInfo) => boolean, ms = 5000): Promise<[Buffer, MessageInfo]> {
+  return nextEvent<[Buffer, MessageInfo]>(sock, 'message', ms, accept);
 }
 
 /**
