@@ -103,6 +103,78 @@ export class SendGroup implements SendWaiter {
 }
 
 /**
+ * Who waits for each datagram of the native backpressure queue, oldest first. The native
+ * queue is first in, first out and reports its datagrams in that order (onsent), so the
+ * n-th result belongs to the n-th waiter here. A read index, not Array#shift: shift copies
+ * the whole array once it is large, which made a drain of 100,000 queued sends quadratic
+ * (seconds with the event loop blocked). The taken part is cut off only once it is at
+ * least half of the array, so each send costs O(1) amortised.
+ */
+export class WaitingSends {
+  private waiters: SendWaiter[] = [];
+  private slots: number[] = [];
+  private head = 0;
+
+  /** Sends still waiting. */
+  get length(): number {
+    return this.waiters.length - this.head;
+  }
+
+  push(waiter: SendWaiter, slot: number): void {
+    this.waiters.push(waiter);
+    this.slots.push(slot);
+  }
+
+  /** Settles the oldest waiting sends with `results`, in order; returns how many it settled. */
+  settle(results: Int32Array): number {
+    const n = Math.min(results.length, this.length);
+    const start = this.head;
+    this.head += n;
+    // One waiter that throws (a sendMany's error context reads the caller's objects) must not
+    // leave the others of the batch waiting for results that were already delivered.
+    let thrown: { err: unknown } | undefined;
+    for (let i = start; i < start + n; i++) {
+      const waiter = this.waiters[i];
+      this.waiters[i] = DONE;
+      try {
+        waiter.settle(this.slots[i], results[i - start]);
+      } catch (err) {
+        thrown ??= { err };
+      }
+    }
+    this.compact();
+    if (thrown !== undefined) throw thrown.err;
+    return n;
+  }
+
+  /** Fails every waiting send with `err` (the socket closed) and empties the queue. */
+  abandonAll(err: Error): void {
+    const waiters = this.waiters;
+    const slots = this.slots;
+    const head = this.head;
+    this.waiters = [];
+    this.slots = [];
+    this.head = 0;
+    for (let i = head; i < waiters.length; i++) waiters[i].abandon(slots[i], err);
+  }
+
+  private compact(): void {
+    if (this.head === this.waiters.length) {
+      this.waiters.length = 0;
+      this.slots.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.waiters.length) {
+      this.waiters = this.waiters.slice(this.head);
+      this.slots = this.slots.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** What a settled entry of WaitingSends holds until it is cut off, so it keeps no promise alive. */
+const DONE: SendWaiter = { settle() {}, abandon() {} };
+
+/**
  * The datagrams of this tick, in the form the native sendBatch takes: the buffers, a plan
  * of SendPlan.fields int32 each, and the strings and headers the plan refers to. Arrays are
  * reused from tick to tick, so a steady stream of sends allocates nothing here.
