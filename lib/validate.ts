@@ -49,6 +49,24 @@ export function validateFamily(value: unknown, name = 'family'): Family {
   return value;
 }
 
+/**
+ * An array argument, checked before anything is made for it: at most `max` elements (a
+ * sparse array's length is free to give, and a results array or a loop of that length is
+ * not), and no holes (a hole would pass as `undefined`, or be skipped by forEach/map).
+ * Returns the length as read once (a Proxy may answer differently each time): callers loop
+ * up to it, never to a fresh read. Costs a loop over the elements, bounded by `max`.
+ */
+export function validateList(value: unknown, name: string, max: number, expected: string): number {
+  if (!Array.isArray(value)) throw invalidArgType(name, expected, value);
+  const list = value as readonly unknown[];
+  const length = list.length;
+  if (length > max) throw outOfRange(`${name}.length`, `at most ${max}`, length);
+  for (let i = 0; i < length; i++) {
+    if (!(i in list)) throw invalidArgValue(`${name}[${i}]`, undefined, 'is a hole: a sparse array is not accepted, every element must be given');
+  }
+  return length;
+}
+
 /** Data to send: a Buffer, any TypedArray/DataView, or a string (UTF-8). */
 export function toBuffer(value: unknown, name = 'data'): Buffer {
   if (Buffer.isBuffer(value)) return value;
