@@ -7,6 +7,8 @@
 import { getSystemErrorName } from 'node:util';
 import { ErrorContext, withContext } from './errors';
 import { SendPlan } from './native';
+import { stateError } from './errors';
+import { byteLengthOf } from './validate';
 
 /** Per-packet control data for a send, already resolved to kernel values. */
 export interface SendControl {
@@ -187,6 +189,8 @@ export class Outbox {
   readonly refs: Array<string | Uint8Array> = [];
   readonly waiters: SendWaiter[] = [];
   readonly slots: number[] = [];
+  /** Bytes each datagram spanned when it was sent: checked again just before it leaves. */
+  private readonly lengths: number[] = [];
   // Consecutive datagrams mostly share their destination and source: one ref serves all.
   private lastAddress: string | undefined;
   private lastAddressRef = -1;
@@ -211,9 +215,37 @@ export class Outbox {
     plan[at + SendPlan.tclass] = ctl.trafficClass;
     plan[at + SendPlan.hopOptsRef] = ctl.hopByHop === null ? -1 : this.refs.push(ctl.hopByHop) - 1;
     this.data[i] = data;
+    this.lengths[i] = byteLengthOf(data);
     this.waiters[i] = waiter;
     this.slots[i] = slot;
     this.count = i + 1;
+  }
+
+  /**
+   * Takes out the datagrams whose bytes changed length since they were sent (their ArrayBuffer
+   * was detached, or resized, in the same tick), failing each one's waiter with
+   * ERR_INVALID_STATE: the native layer would send what the view spans now (0 bytes once
+   * detached), which is not what the caller sent. One length read per datagram.
+   */
+  dropChanged(): void {
+    const n = this.count;
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      const now = byteLengthOf(this.data[i]);
+      if (now !== this.lengths[i]) {
+        this.waiters[i].abandon(this.slots[i], changedError(this.lengths[i], now));
+        continue;
+      }
+      if (kept !== i) {
+        this.plan.copyWithin(kept * SendPlan.fields, i * SendPlan.fields, (i + 1) * SendPlan.fields);
+        this.data[kept] = this.data[i];
+        this.lengths[kept] = this.lengths[i];
+        this.waiters[kept] = this.waiters[i];
+        this.slots[kept] = this.slots[i];
+      }
+      kept++;
+    }
+    this.truncate(kept);
   }
 
   /** Forgets the datagrams added after the first `count` (refs they added are harmless). */
@@ -221,6 +253,7 @@ export class Outbox {
     if (count >= this.count) return;
     this.count = count;
     this.data.length = count;
+    this.lengths.length = count;
     this.waiters.length = count;
     this.slots.length = count;
   }
@@ -254,4 +287,10 @@ export class Outbox {
 function errnoError(negErrno: number): Error {
   const name = getSystemErrorName(negErrno);
   return Object.assign(new Error(`sendmsg ${name}`), { code: name, errno: negErrno, syscall: 'sendmsg' });
+}
+
+/** A datagram whose bytes changed between send() and the moment it was to leave. */
+function changedError(was: number, now: number): Error {
+  const what = now === 0 ? 'its ArrayBuffer was detached (transferred) or shrunk' : 'its ArrayBuffer was resized';
+  return stateError('ERR_INVALID_STATE', `Invalid state: the data of this send spanned ${was} bytes when it was sent and ${now} when it was to leave (${what} before the send went out); nothing was sent`);
 }

@@ -482,10 +482,12 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   /** Sends this tick's datagrams (one sendmmsg) and tells their waiters how each went. */
   private flush(): void {
     const box = this.outbox;
+    if (box.count === 0) return;
+    // A view detached or resized since its send() call fails alone, before anything leaves.
+    box.dropChanged();
     const count = box.count;
-    if (count === 0) return;
     let failure: Error | undefined = this.closed ? closedError('socket') : undefined;
-    if (failure === undefined) {
+    if (failure === undefined && count > 0) {
       try {
         this.handle.sendBatch(box.data, box.plan, box.refs, count);
       } catch (err) {

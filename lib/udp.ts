@@ -164,7 +164,7 @@ export class UdpSocket extends DatagramSocket {
         for (let i = 0; i < count; i++) {
           const m = list[i];
           if (typeof m !== 'object' || m === null) throw invalidArgType(`messages[${i}]`, 'an object with data', m);
-          this.enqueue((m as { data: unknown }).data, m as SendOptions, group, i);
+          this.enqueue((m as { data: unknown }).data, m as SendOptions, group, i, `messages[${i}].data`);
         }
       } catch (err) {
         this.unsendAfter(mark);
@@ -177,8 +177,8 @@ export class UdpSocket extends DatagramSocket {
   }
 
   /** Checks one datagram and its options and adds it to this tick's batch. */
-  private enqueue(data: unknown, opts: SendOptions, waiter: SendWaiter, slot: number): void {
-    const buf = toBuffer(data);
+  private enqueue(data: unknown, opts: SendOptions, waiter: SendWaiter, slot: number, name = 'data'): void {
+    const buf = toBuffer(data, name);
     let address: string | null = null;
     let port = 0;
     let scopeId = 0;
