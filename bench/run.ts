@@ -4,6 +4,7 @@
  *
  *   node bench/bin/js/bench/run.js [--smoke] [--runs N] [--warmup N] [--only receive,send,...]
  *                          [--out FILE] [--no-pin] [--receive-packets N] [--send-packets N]
+ *                          [--drain-sends N]
  *                          [--relay-packets N] [--round-trips N] [--join-groups N]
  *                          [--links N] [--soak-packets N] [--sizes 64,1200]
  *                          [--cpu-prof DIR]
@@ -39,6 +40,7 @@ const DEFAULTS: Omit<BenchOptions, 'smoke' | 'pin' | 'only' | 'cpuProfileDir'> =
   sizes: [64, 1200],
   receivePackets: 300_000,
   sendPackets: 200_000,
+  drainSends: 100_000,
   relayPackets: 200_000,
   roundTrips: 10_000,
   joinGroups: 1000,
@@ -52,6 +54,7 @@ const SMOKE: Omit<BenchOptions, 'smoke' | 'pin' | 'only' | 'cpuProfileDir'> = {
   sizes: [64, 1200],
   receivePackets: 5000,
   sendPackets: 3000,
+  drainSends: 5000,
   relayPackets: 3000,
   roundTrips: 200,
   joinGroups: 50,
@@ -83,6 +86,7 @@ function parseOptionsOrThrow(argv: string[]): { options: BenchOptions; out: stri
       sizes: { type: 'string' },
       'receive-packets': { type: 'string' },
       'send-packets': { type: 'string' },
+      'drain-sends': { type: 'string' },
       'relay-packets': { type: 'string' },
       'round-trips': { type: 'string' },
       'join-groups': { type: 'string' },
@@ -113,6 +117,7 @@ function parseOptionsOrThrow(argv: string[]): { options: BenchOptions; out: stri
       sizes,
       receivePackets: int('receive-packets', base.receivePackets, 100, 1e8),
       sendPackets: int('send-packets', base.sendPackets, 100, 1e8),
+      drainSends: int('drain-sends', base.drainSends, 100, 1e6),
       relayPackets: int('relay-packets', base.relayPackets, 100, 1e8),
       roundTrips: int('round-trips', base.roundTrips, 10, 1e7),
       joinGroups: int('join-groups', base.joinGroups, 1, 2000),

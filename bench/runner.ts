@@ -34,6 +34,8 @@ export interface BenchOptions {
   readonly receivePackets: number;
   /** Packets per send run. */
   readonly sendPackets: number;
+  /** Sends queued behind a blocked path in the send scenario's backlog-drain case. */
+  readonly drainSends: number;
   /** Packets per relay run. */
   readonly relayPackets: number;
   /** Round trips per latency run. */

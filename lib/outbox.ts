@@ -7,6 +7,8 @@
 import { getSystemErrorName } from 'node:util';
 import { ErrorContext, withContext } from './errors';
 import { SendPlan } from './native';
+import { stateError } from './errors';
+import { byteLengthOf } from './validate';
 
 /** Per-packet control data for a send, already resolved to kernel values. */
 export interface SendControl {
@@ -103,6 +105,78 @@ export class SendGroup implements SendWaiter {
 }
 
 /**
+ * Who waits for each datagram of the native backpressure queue, oldest first. The native
+ * queue is first in, first out and reports its datagrams in that order (onsent), so the
+ * n-th result belongs to the n-th waiter here. A read index, not Array#shift: shift copies
+ * the whole array once it is large, which made a drain of 100,000 queued sends quadratic
+ * (seconds with the event loop blocked). The taken part is cut off only once it is at
+ * least half of the array, so each send costs O(1) amortised.
+ */
+export class WaitingSends {
+  private waiters: SendWaiter[] = [];
+  private slots: number[] = [];
+  private head = 0;
+
+  /** Sends still waiting. */
+  get length(): number {
+    return this.waiters.length - this.head;
+  }
+
+  push(waiter: SendWaiter, slot: number): void {
+    this.waiters.push(waiter);
+    this.slots.push(slot);
+  }
+
+  /** Settles the oldest waiting sends with `results`, in order; returns how many it settled. */
+  settle(results: Int32Array): number {
+    const n = Math.min(results.length, this.length);
+    const start = this.head;
+    this.head += n;
+    // One waiter that throws (a sendMany's error context reads the caller's objects) must not
+    // leave the others of the batch waiting for results that were already delivered.
+    let thrown: { err: unknown } | undefined;
+    for (let i = start; i < start + n; i++) {
+      const waiter = this.waiters[i];
+      this.waiters[i] = DONE;
+      try {
+        waiter.settle(this.slots[i], results[i - start]);
+      } catch (err) {
+        thrown ??= { err };
+      }
+    }
+    this.compact();
+    if (thrown !== undefined) throw thrown.err;
+    return n;
+  }
+
+  /** Fails every waiting send with `err` (the socket closed) and empties the queue. */
+  abandonAll(err: Error): void {
+    const waiters = this.waiters;
+    const slots = this.slots;
+    const head = this.head;
+    this.waiters = [];
+    this.slots = [];
+    this.head = 0;
+    for (let i = head; i < waiters.length; i++) waiters[i].abandon(slots[i], err);
+  }
+
+  private compact(): void {
+    if (this.head === this.waiters.length) {
+      this.waiters.length = 0;
+      this.slots.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.waiters.length) {
+      this.waiters = this.waiters.slice(this.head);
+      this.slots = this.slots.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** What a settled entry of WaitingSends holds until it is cut off, so it keeps no promise alive. */
+const DONE: SendWaiter = { settle() {}, abandon() {} };
+
+/**
  * The datagrams of this tick, in the form the native sendBatch takes: the buffers, a plan
  * of SendPlan.fields int32 each, and the strings and headers the plan refers to. Arrays are
  * reused from tick to tick, so a steady stream of sends allocates nothing here.
@@ -115,6 +189,8 @@ export class Outbox {
   readonly refs: Array<string | Uint8Array> = [];
   readonly waiters: SendWaiter[] = [];
   readonly slots: number[] = [];
+  /** Bytes each datagram spanned when it was sent: checked again just before it leaves. */
+  private readonly lengths: number[] = [];
   // Consecutive datagrams mostly share their destination and source: one ref serves all.
   private lastAddress: string | undefined;
   private lastAddressRef = -1;
@@ -139,9 +215,37 @@ export class Outbox {
     plan[at + SendPlan.tclass] = ctl.trafficClass;
     plan[at + SendPlan.hopOptsRef] = ctl.hopByHop === null ? -1 : this.refs.push(ctl.hopByHop) - 1;
     this.data[i] = data;
+    this.lengths[i] = byteLengthOf(data);
     this.waiters[i] = waiter;
     this.slots[i] = slot;
     this.count = i + 1;
+  }
+
+  /**
+   * Takes out the datagrams whose bytes changed length since they were sent (their ArrayBuffer
+   * was detached, or resized, in the same tick), failing each one's waiter with
+   * ERR_INVALID_STATE: the native layer would send what the view spans now (0 bytes once
+   * detached), which is not what the caller sent. One length read per datagram.
+   */
+  dropChanged(): void {
+    const n = this.count;
+    let kept = 0;
+    for (let i = 0; i < n; i++) {
+      const now = byteLengthOf(this.data[i]);
+      if (now !== this.lengths[i]) {
+        this.waiters[i].abandon(this.slots[i], changedError(this.lengths[i], now));
+        continue;
+      }
+      if (kept !== i) {
+        this.plan.copyWithin(kept * SendPlan.fields, i * SendPlan.fields, (i + 1) * SendPlan.fields);
+        this.data[kept] = this.data[i];
+        this.lengths[kept] = this.lengths[i];
+        this.waiters[kept] = this.waiters[i];
+        this.slots[kept] = this.slots[i];
+      }
+      kept++;
+    }
+    this.truncate(kept);
   }
 
   /** Forgets the datagrams added after the first `count` (refs they added are harmless). */
@@ -149,6 +253,7 @@ export class Outbox {
     if (count >= this.count) return;
     this.count = count;
     this.data.length = count;
+    this.lengths.length = count;
     this.waiters.length = count;
     this.slots.length = count;
   }
@@ -182,4 +287,10 @@ export class Outbox {
 function errnoError(negErrno: number): Error {
   const name = getSystemErrorName(negErrno);
   return Object.assign(new Error(`sendmsg ${name}`), { code: name, errno: negErrno, syscall: 'sendmsg' });
+}
+
+/** A datagram whose bytes changed between send() and the moment it was to leave. */
+function changedError(was: number, now: number): Error {
+  const what = now === 0 ? 'its ArrayBuffer was detached (transferred) or shrunk' : 'its ArrayBuffer was resized';
+  return stateError('ERR_INVALID_STATE', `Invalid state: the data of this send spanned ${was} bytes when it was sent and ${now} when it was to leave (${what} before the send went out); nothing was sent`);
 }

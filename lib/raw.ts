@@ -16,7 +16,7 @@ import { constants } from './native';
 import { type SocketOptions } from './socket';
 import { DatagramSocket, type DatagramSocketEvents, type SendOptions } from './datagram';
 import { eventMap, type Events } from './events';
-import { toBuffer, validateAddress, validateBoolean, validateFamily, validateInteger, validateObject, type Family } from './validate';
+import { toBuffer, validateAddress, validateList, validateBoolean, validateFamily, validateInteger, validateObject, type Family } from './validate';
 
 /** ICMPv6 message types by name (RFC 4443, RFC 4861, RFC 2710, RFC 3810), for filters. */
 export const icmpv6Types = Object.freeze({
@@ -106,18 +106,19 @@ export function icmpFilterBytes(filter: unknown, name = 'filter'): Buffer {
   const { pass, block } = f;
   const passing = pass !== undefined;
   if (passing === (block !== undefined)) throw invalidArgValue(name, filter, 'must have exactly one of "pass" or "block"');
-  const list = passing ? pass : block;
   const listName = `${name}.${passing ? 'pass' : 'block'}`;
-  if (!Array.isArray(list)) throw invalidArgType(listName, 'an array of ICMPv6 type names or numbers', list);
+  // 256 types; a longer list can only repeat them.
+  const list: unknown = passing ? pass : block;
+  const count = validateList(list, listName, 1024, 'an array of ICMPv6 type names or numbers');
   // u32 words in host byte order, as glibc's ICMP6_FILTER_SETBLOCK writes them.
   const words = new Uint32Array(8);
   words.fill(passing ? 0xffffffff : 0);
-  list.forEach((spec: unknown, i: number) => {
-    const type = icmpv6Type(spec, `${listName}[${i}]`);
+  for (let i = 0; i < count; i++) {
+    const type = icmpv6Type((list as readonly unknown[])[i], `${listName}[${i}]`);
     const bit = 1 << (type & 31);
     if (passing) words[type >> 5] &= ~bit;
     else words[type >> 5] |= bit;
-  });
+  }
   return Buffer.from(words.buffer);
 }
 

@@ -8,6 +8,7 @@
  */
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 import type { HopByHopOption, OptionAction, UnknownOption } from './hopbyhop';
+import { validateList } from './validate';
 
 /** A number that is an integer 0..max, else ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE. */
 export function checkUint(name: string, value: unknown, max: number): number {
@@ -82,9 +83,9 @@ function snapshotOption(opt: unknown, i: number): HopByHopOption {
  * option objects, the list's length and each element read once, data copied.
  */
 export function snapshotOptions(options: unknown, name = 'options'): HopByHopOption[] {
-  if (!Array.isArray(options)) throw invalidArgType(name, 'an array', options);
+  // Every option takes at least 2 bytes of a header of at most 2,048.
+  const count = validateList(options, name, 1024, 'an array');
   const list = options as readonly unknown[];
-  const count = list.length;
   const out: HopByHopOption[] = [];
   for (let i = 0; i < count; i++) out.push(snapshotOption(list[i], i));
   return out;

@@ -9,7 +9,7 @@ import { inspect } from 'node:util';
 import { attempt, closedError, ErrorContext, withContext } from './errors';
 import { eventMap, EmitterEvents, Events, TypedEmitter } from './events';
 import { AddressCache } from './ipv6addr';
-import { Outbox, SendControl, SendWaiter, SingleSend } from './outbox';
+import { Outbox, SendControl, SendWaiter, SingleSend, WaitingSends } from './outbox';
 import { AsyncQueue, closeSignal, endAll } from './queue';
 import { InterfaceRef } from './interfaces';
 import { native, NativeSocket, Record, RecordWord, SendPlan } from './native';
@@ -150,8 +150,7 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   private readonly outbox = new Outbox();
   private readonly flushOutbox = (): void => this.flush();
   /** Who waits for each datagram in the native backpressure queue, in its order. */
-  private readonly queuedWaiters: SendWaiter[] = [];
-  private readonly queuedSlots: number[] = [];
+  private readonly waiting = new WaitingSends();
   private readonly queues = new Set<AsyncQueue<M>>();
   private meta: Buffer | undefined;
   private metaWords: Int32Array = new Int32Array(0);
@@ -281,9 +280,7 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
       this.receiving = false;
       this.heldRecords = undefined;
       this.signal?.removeEventListener('abort', this.onAbort);
-      const waiters = this.queuedWaiters.splice(0);
-      const slots = this.queuedSlots.splice(0);
-      waiters.forEach((w, i) => w.abandon(slots[i], closedError('socket')));
+      this.waiting.abandonAll(closedError('socket'));
       endAll(this.queues);
       ending.announce();
     }
@@ -543,10 +540,12 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   /** Sends this tick's datagrams (one sendmmsg) and tells their waiters how each went. */
   private flush(): void {
     const box = this.outbox;
+    if (box.count === 0) return;
+    // A view detached or resized since its send() call fails alone, before anything leaves.
+    box.dropChanged();
     const count = box.count;
-    if (count === 0) return;
     let failure: Error | undefined = this.closed ? closedError('socket') : undefined;
-    if (failure === undefined) {
+    if (failure === undefined && count > 0) {
       try {
         this.handle.sendBatch(box.data, box.plan, box.refs, count);
       } catch (err) {
@@ -560,22 +559,15 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
         continue;
       }
       const r = plan[i * SendPlan.fields + SendPlan.result];
-      if (r === QUEUED) {
-        this.queuedWaiters.push(waiters[i]);
-        this.queuedSlots.push(slots[i]);
-      } else waiters[i].settle(slots[i], r);
+      if (r === QUEUED) this.waiting.push(waiters[i], slots[i]);
+      else waiters[i].settle(slots[i], r);
     }
     box.clear();
   }
 
   private onSent(results: Int32Array): void {
-    for (const r of results) {
-      const waiter = this.queuedWaiters.shift();
-      const slot = this.queuedSlots.shift();
-      if (waiter === undefined || slot === undefined) break;
-      waiter.settle(slot, r);
-    }
-    if (this.queuedWaiters.length === 0) (this as BaseSocket<M>).emit('drain');
+    this.waiting.settle(results);
+    if (this.waiting.length === 0) (this as BaseSocket<M>).emit('drain');
   }
 
   private onMessages(count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): boolean {

@@ -17,6 +17,7 @@ import { SocketOptions } from './socket';
 import {
   Family,
   toBuffer,
+  validateList,
   validateBoolean,
   validateFamily,
   validateInteger,
@@ -26,6 +27,12 @@ import {
 } from './validate';
 
 export type { Message, MessageBatch, MessageInfo, SendOptions } from './datagram';
+
+/**
+ * Most messages one sendMany() takes: 64 sendmmsg calls of 1,024. Its length and holes are
+ * checked before its results array or anything else is made.
+ */
+const MAX_SEND_MANY = 65_536;
 export { hopByHopHeader } from './datagram';
 
 export interface UdpSocketOptions extends SocketOptions {
@@ -143,20 +150,21 @@ export class UdpSocket extends DatagramSocket {
    * tick), for one promise. Every message is checked first: if one is invalid the promise
    * rejects with its error and none is sent. Resolves with the bytes sent for each, or
    * rejects with the kernel's error for the earliest one it refused (the others still leave).
+   * At most 65,536 messages (ERR_OUT_OF_RANGE), and no holes (ERR_INVALID_ARG_VALUE): both
+   * are checked before anything is made for the batch.
    */
   sendMany(messages: ReadonlyArray<SendOptions & { data: Buffer | Uint8Array | string }>): Promise<number[]> {
     try {
       this.assertOpen();
-      if (!Array.isArray(messages)) throw invalidArgType('messages', 'an array of { data, ...send options }', messages);
+      const count = validateList(messages, 'messages', MAX_SEND_MANY, 'an array of { data, ...send options }');
       const list: readonly unknown[] = messages;
-      const group = new SendGroup(list.length, (slot) => this.sendContext(list[slot] as SendOptions));
+      const group = new SendGroup(count, (slot) => this.sendContext(list[slot] as SendOptions));
       const mark = this.sendMark;
       try {
-        // An index loop, not map(): a hole in a sparse array must fail, not pass as sent.
-        for (let i = 0; i < list.length; i++) {
+        for (let i = 0; i < count; i++) {
           const m = list[i];
           if (typeof m !== 'object' || m === null) throw invalidArgType(`messages[${i}]`, 'an object with data', m);
-          this.enqueue((m as { data: unknown }).data, m as SendOptions, group, i);
+          this.enqueue((m as { data: unknown }).data, m as SendOptions, group, i, `messages[${i}].data`);
         }
       } catch (err) {
         this.unsendAfter(mark);
@@ -169,8 +177,8 @@ export class UdpSocket extends DatagramSocket {
   }
 
   /** Checks one datagram and its options and adds it to this tick's batch. */
-  private enqueue(data: unknown, opts: SendOptions, waiter: SendWaiter, slot: number): void {
-    const buf = toBuffer(data);
+  private enqueue(data: unknown, opts: SendOptions, waiter: SendWaiter, slot: number, name = 'data'): void {
+    const buf = toBuffer(data, name);
     let address: string | null = null;
     let port = 0;
     let scopeId = 0;

@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { types } from 'node:util';
+import { invalidArgType, invalidArgValue, outOfRange, stateError } from './errors';
 
 /** Address family: 6 for IPv6, 4 for IPv4. */
 export type Family = 4 | 6;
@@ -49,12 +50,89 @@ export function validateFamily(value: unknown, name = 'family'): Family {
   return value;
 }
 
-/** Data to send: a Buffer, any TypedArray/DataView, or a string (UTF-8). */
+/**
+ * An array argument, checked before anything is made for it: at most `max` elements (a
+ * sparse array's length is free to give, and a results array or a loop of that length is
+ * not), and no holes (a hole would pass as `undefined`, or be skipped by forEach/map).
+ * Returns the length as read once (a Proxy may answer differently each time): callers loop
+ * up to it, never to a fresh read. Costs a loop over the elements, bounded by `max`.
+ */
+export function validateList(value: unknown, name: string, max: number, expected: string): number {
+  if (!Array.isArray(value)) throw invalidArgType(name, expected, value);
+  const list = value as readonly unknown[];
+  const length = list.length;
+  if (length > max) throw outOfRange(`${name}.length`, `at most ${max}`, length);
+  for (let i = 0; i < length; i++) {
+    if (!(i in list)) throw invalidArgValue(`${name}[${i}]`, undefined, 'is a hole: a sparse array is not accepted, every element must be given');
+  }
+  return length;
+}
+
+// The engine's own getters, read once: a view's `byteLength`, `buffer` or `byteOffset` can be
+// shadowed by an own property or a subclass, and what is sent must be what the view really
+// spans (the native layer reads the bytes through the engine, not through those properties).
+type Getter = (this: unknown) => unknown;
+function getter(proto: object, key: string): Getter {
+  const get = Object.getOwnPropertyDescriptor(proto, key)?.get;
+  if (get === undefined) throw new Error(`no ${key} getter`);
+  return get as Getter;
+}
+const typedArrayProto = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const typedArrayByteLength = getter(typedArrayProto, 'byteLength');
+const typedArrayByteOffset = getter(typedArrayProto, 'byteOffset');
+const typedArrayBuffer = getter(typedArrayProto, 'buffer');
+const dataViewByteLength = getter(DataView.prototype, 'byteLength');
+const dataViewByteOffset = getter(DataView.prototype, 'byteOffset');
+const dataViewBuffer = getter(DataView.prototype, 'buffer');
+const arrayBufferDetached = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'detached')?.get as Getter | undefined;
+
+/** Bytes a Buffer really spans now: 0 once its ArrayBuffer is detached or shrunk below it. */
+export function byteLengthOf(buf: Uint8Array): number {
+  return typedArrayByteLength.call(buf) as number;
+}
+
+/** True if `buffer` (an ArrayBuffer or SharedArrayBuffer) was detached (transferred). */
+function isDetached(buffer: ArrayBufferLike): boolean {
+  if (types.isSharedArrayBuffer(buffer)) return false;
+  if (arrayBufferDetached !== undefined) return arrayBufferDetached.call(buffer) === true;
+  // Before ArrayBuffer.prototype.detached (Node 20): a view of a detached buffer cannot be made.
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Data to send: a Buffer, any TypedArray/DataView, or a string (UTF-8). Anything else,
+ * including a Proxy of a view (which is not a view: the engine cannot read its bytes), is
+ * ERR_INVALID_ARG_TYPE; a view whose ArrayBuffer was detached (transferred) is
+ * ERR_INVALID_STATE, not a datagram of 0 bytes.
+ */
 export function toBuffer(value: unknown, name = 'data'): Buffer {
-  if (Buffer.isBuffer(value)) return value;
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (ArrayBuffer.isView(value)) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray, or DataView', value);
+  // ArrayBuffer.isView looks at the object itself (a Proxy is not a view); Buffer.isBuffer
+  // only at its prototype chain, which a Proxy forwards.
+  if (!ArrayBuffer.isView(value)) {
+    const proxy = types.isProxy(value) ? ' (a Proxy of one is not one)' : '';
+    throw invalidArgType(name, `of type string or an instance of Buffer, TypedArray, or DataView${proxy}`, value);
+  }
+  const dataView = types.isDataView(value);
+  const buffer = (dataView ? dataViewBuffer : typedArrayBuffer).call(value) as ArrayBufferLike;
+  // A TypedArray of a detached buffer says 0 bytes; a DataView's getters throw.
+  let length = -1;
+  try {
+    length = (dataView ? dataViewByteLength : typedArrayByteLength).call(value) as number;
+  } catch {
+    // Left at -1: detached, or (a DataView) out of bounds of a shrunk resizable buffer.
+  }
+  if (length <= 0 && isDetached(buffer)) {
+    throw stateError('ERR_INVALID_STATE', `Invalid state: the "${name}" argument is a view of a detached ArrayBuffer (it was transferred): there are no bytes to send`);
+  }
+  if (length < 0) throw stateError('ERR_INVALID_STATE', `Invalid state: the "${name}" argument is a view outside its ArrayBuffer (which was resized): there are no bytes to send`);
+  if (!dataView && Buffer.isBuffer(value)) return value;
+  return Buffer.from(buffer, (dataView ? dataViewByteOffset : typedArrayByteOffset).call(value) as number, length);
 }
 
 /** Splits 'fe80::1%eth0' into address and zone. */

@@ -29,6 +29,7 @@ constexpr size_t kPoolSize = size_t{256} * 1024;
 
 // Largest number of messages one sendmmsg takes (UIO_MAXIOV).
 constexpr size_t kMaxSendBatch = 1024;
+constexpr size_t kMaxFlushBatch = 256;
 
 // sendBatch() result of a datagram that went to the backpressure queue (reported via onsent).
 constexpr int32_t kQueued = INT32_MIN;
@@ -820,10 +821,16 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// Sends queued datagrams while the kernel takes them, at most kMaxSendBatch per call: once
+// a blocked path clears, the kernel may take a whole backlog of 100,000 at once, and sending
+// it all from one poll callback (and settling every promise in one call) would hold the event
+// loop for that long. The queue stays non-empty, so UV_WRITABLE stays watched and libuv calls
+// again on the next turn of the loop, after timers and I/O of others had theirs.
 void Socket::FlushQueue() {
   napi_env env = Env();
   std::vector<int32_t> results;
-  while (!queue_.empty() && fd_ >= 0) {
+  results.reserve(std::min(queue_.size(), kMaxFlushBatch));
+  while (!queue_.empty() && fd_ >= 0 && results.size() < kMaxFlushBatch) {
     Outgoing& out = queue_.front();
     iovec iov{out.data.data(), out.data.size()};
     msghdr h{};

@@ -38,6 +38,14 @@ function optionOffsets(buf: Uint8Array): number[] {
 }
 
 describe('encode', () => {
+  test('a sparse or huge options list is refused before anything is built', () => {
+    // eslint-disable-next-line no-sparse-arrays
+    expect(() => encode([routerAlert(5), , routerAlert(6)] as HopByHopOption[])).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('options[1]') }));
+    const huge: HopByHopOption[] = [];
+    huge.length = 2 ** 32 - 1;
+    expect(() => encode(huge)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('options.length') }));
+  });
+
   test('routerAlert(5) is exactly what glibc inet6_opt_* produces', () => {
     expect(hex(encode([routerAlert(5)]))).toBe('00 00 05 02 00 05 01 00');
   });

@@ -45,6 +45,13 @@ describe('ICMPv6 filter bytes', () => {
     for (let t = 0; t < 256; t++) expect(blocked(f, t)).toBe([129, 137, 143, 255].includes(t));
     expect(icmpFilterBytes({ block: [] }).equals(Buffer.alloc(32))).toBe(true);
     expect(icmpFilterBytes({ pass: [] }).equals(Buffer.alloc(32, 0xff))).toBe(true);
+    // A hole was skipped by forEach (a filter silently missing a type); a huge sparse list
+    // was walked in full. Both are refused before anything is built.
+    // eslint-disable-next-line no-sparse-arrays
+    expect(() => icmpFilterBytes({ block: [1, , 3] })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('filter.block[1]') }));
+    const huge: number[] = [];
+    huge.length = 2 ** 32 - 1;
+    expect(() => icmpFilterBytes({ pass: huge })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('filter.pass.length') }));
   });
 
   test('every name maps to its RFC number', () => {

@@ -174,6 +174,26 @@ describe('UdpSocket on loopback', () => {
     expect(got).toEqual(['before', 'marker']);
   });
 
+  test('sendMany(): a huge or sparse array is refused before anything is made for it, and nothing leaves', async () => {
+    await using pair = loopbackPair();
+    const { tx, port, got } = pair;
+    const message = { data: 'x', address: '::1', port };
+    // A results array of the length was allocated first: 2^32-1 aborted the process (heap
+    // out of memory), 1e7 took seconds before failing at messages[0].
+    for (const length of [2 ** 32 - 1, 1e7, 65_537]) {
+      const sparse: Array<typeof message> = [];
+      sparse.length = length;
+      sparse[0] = message;
+      await expect(tx.sendMany(sparse)).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE', message: expect.stringContaining('messages.length') });
+    }
+    // A hole is a coded error naming it, not a message of undefined.
+    // eslint-disable-next-line no-sparse-arrays
+    await expect(tx.sendMany([message, , message] as Array<typeof message>)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('messages[1]') });
+    await tx.send('marker', { address: '::1', port });
+    await until(() => got.includes('marker'));
+    expect(got).toEqual(['marker']);
+  });
+
   test('sendMany(): a datagram the kernel refuses rejects with its error and context; the others still leave', async () => {
     await using pair = loopbackPair();
     const { tx, port, got } = pair;

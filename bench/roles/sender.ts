@@ -14,6 +14,13 @@
  *
  * Command "send N" -> {"sent":N,"elapsedNs":..,"rssKb":..}; the time runs from the first
  * send to the last completion.
+ *
+ * Backlog drain (ip6sock): "fill N" sends N datagrams from a second socket with a 4 KiB send
+ * buffer, while the bench holds the path blocked, so nearly all of them wait in the native
+ * queue -> {"queued":..}; from then on a 1 ms timer watches the event loop. The bench clears
+ * the path, then "drain" waits for every send -> {"drained":N,"queued":..,"drainMs":..,
+ * "maxGapMs":..,"ticks":..,"inOrder":true}: maxGapMs is the longest time between two ticks of
+ * the timer (or from the last tick to the last completion), how long the loop was held.
  * @packageDocumentation
  */
 import * as dgram from 'node:dgram';
@@ -137,9 +144,21 @@ export async function sender(argv: string[]): Promise<void> {
       throw new Error(`sender: unknown --impl ${String(values.impl)}`);
   }
 
+  let backlog: Backlog | undefined;
   serve(
     {},
     {
+      fill: async ([count]) => {
+        if (values.impl !== 'ip6sock' || to === undefined) throw new Error('fill: ip6sock, unconnected only');
+        backlog = await fillBacklog(Number(count), payload, to);
+        return { queued: backlog.queued };
+      },
+      drain: async () => {
+        if (backlog === undefined) throw new Error('drain: fill first');
+        const b = backlog;
+        backlog = undefined;
+        return b.drain();
+      },
       send: async ([count]) => {
         const n = Number(count);
         const t0 = process.hrtime.bigint();
@@ -151,4 +170,52 @@ export async function sender(argv: string[]): Promise<void> {
     close,
     Number(values['max-seconds']),
   );
+}
+
+/** Sends waiting behind a blocked path, and a timer watching the event loop while they drain. */
+interface Backlog {
+  readonly queued: number;
+  drain(): Promise<Record<string, number | boolean>>;
+}
+
+async function fillBacklog(n: number, payload: Buffer, to: { address: string; port: number }): Promise<Backlog> {
+  const sock = new UdpSocket({ sendBufferSize: 4096 });
+  let resolved = 0;
+  let inOrder = true;
+  const sends: Array<Promise<void>> = [];
+  for (let i = 0; i < n; i++) {
+    sends.push(
+      sock.send(payload, to).then(() => {
+        if (resolved !== i) inOrder = false;
+        resolved++;
+      }),
+    );
+  }
+  // Sends of one tick leave together in a microtask; after it the rest wait in the queue.
+  await new Promise<void>((resolve) => queueMicrotask(resolve));
+  const queued = sock.queuedSends;
+  let last = performance.now();
+  let maxGap = 0;
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - last);
+    last = now;
+    ticks++;
+  }, 1);
+  return {
+    queued,
+    drain: async () => {
+      const t0 = performance.now();
+      try {
+        await Promise.all(sends);
+      } finally {
+        clearInterval(timer);
+        await sock.close();
+      }
+      const end = performance.now();
+      maxGap = Math.max(maxGap, end - last);
+      return { drained: resolved, queued, drainMs: end - t0, maxGapMs: maxGap, ticks, inOrder };
+    },
+  };
 }
