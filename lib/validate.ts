@@ -84,6 +84,9 @@ const typedArrayBuffer = getter(typedArrayProto, 'buffer');
 const dataViewByteLength = getter(DataView.prototype, 'byteLength');
 const dataViewByteOffset = getter(DataView.prototype, 'byteOffset');
 const dataViewBuffer = getter(DataView.prototype, 'buffer');
+// %TypedArray%.prototype.at validates its receiver: it throws for a view that is detached or
+// out of bounds of its shrunk resizable buffer (both of which report 0 bytes otherwise).
+const typedArrayAt = (Object.getPrototypeOf(Uint8Array.prototype) as { at: (this: unknown, index: number) => unknown }).at;
 const arrayBufferDetached = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'detached')?.get as Getter | undefined;
 
 /** Bytes a Buffer really spans now: 0 once its ArrayBuffer is detached or shrunk below it. */
@@ -125,7 +128,14 @@ export function toBuffer(value: unknown, name = 'data'): Buffer {
   try {
     length = (dataView ? dataViewByteLength : typedArrayByteLength).call(value) as number;
   } catch {
-    // Left at -1: detached, or (a DataView) out of bounds of a shrunk resizable buffer.
+    // Left at -1: detached, or out of bounds of a shrunk resizable buffer.
+  }
+  if (length === 0 && !dataView) {
+    try {
+      typedArrayAt.call(value, 0);
+    } catch {
+      length = -1; // detached, or a fixed-length view its shrunk buffer no longer covers
+    }
   }
   if (length <= 0 && isDetached(buffer)) {
     throw stateError('ERR_INVALID_STATE', `Invalid state: the "${name}" argument is a view of a detached ArrayBuffer (it was transferred): there are no bytes to send`);

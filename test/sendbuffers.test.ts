@@ -111,12 +111,17 @@ describeRoot('sends check the bytes they are given (two namespaces, Python recei
       detach(before);
       const beforeView = new DataView(new ArrayBuffer(12));
       detach(beforeView);
+      // A fixed-length view past the end of its shrunk buffer reads as 0 bytes: not a 0-byte datagram.
+      const past = resizable(16);
+      const outOfBounds = new Uint8Array(past.rab, 8, 8);
+      past.rab.resize(4);
       const atCall = [
         outcome(tx.send(before, to)),
         outcome(tx.send(beforeView as unknown as Uint8Array, to)),
         outcome(tx.send(new Proxy(Buffer.alloc(13), {}), to)),
         outcome(tx.sendMany([{ data: Buffer.alloc(14), ...to }, { data: before, ...to }])),
         outcome(tx.sendMany([{ data: new Proxy(Buffer.alloc(15), {}), ...to }])),
+        outcome(tx.send(outOfBounds, to)),
       ];
       // After the call, in the same tick: the sends have not left yet.
       const afterBuffer = Buffer.from(new ArrayBuffer(21));
@@ -138,7 +143,8 @@ describeRoot('sends check the bytes they are given (two namespaces, Python recei
       shrunk.rab.resize(3);
       grown.rab.resize(60);
       detach(manyDetached);
-      expect(await Promise.all(atCall)).toEqual(['ERR_INVALID_STATE', 'ERR_INVALID_STATE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_STATE', 'ERR_INVALID_ARG_TYPE']);
+      expect(await Promise.all(atCall)).toEqual(['ERR_INVALID_STATE', 'ERR_INVALID_STATE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_STATE', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_STATE']);
+      await expect(tx.send(outOfBounds, to)).rejects.toThrow(/"data" argument is a view outside its ArrayBuffer/);
       expect(await Promise.all(afterCall)).toEqual(['ERR_INVALID_STATE', 'ERR_INVALID_STATE', 'ERR_INVALID_STATE', 'ERR_INVALID_STATE', 'ERR_INVALID_STATE', 'sent 28']);
       // The errors name what they are about.
       await expect(tx.send(before, to)).rejects.toThrow(/"data" argument is a view of a detached ArrayBuffer/);
