@@ -5,9 +5,9 @@
  * @packageDocumentation
  */
 import { getSystemErrorName } from 'node:util';
-import { ErrorContext, withContext } from './errors';
+import { ErrorContext, stateError, withContext } from './errors';
 import { SendPlan } from './native';
-import { stateError } from './errors';
+import { Fifo } from './queue';
 import { byteLengthOf } from './validate';
 
 /** Per-packet control data for a send, already resolved to kernel values. */
@@ -107,19 +107,15 @@ export class SendGroup implements SendWaiter {
 /**
  * Who waits for each datagram of the native backpressure queue, oldest first. The native
  * queue is first in, first out and reports its datagrams in that order (onsent), so the
- * n-th result belongs to the n-th waiter here. A read index, not Array#shift: shift copies
- * the whole array once it is large, which made a drain of 100,000 queued sends quadratic
- * (seconds with the event loop blocked). The taken part is cut off only once it is at
- * least half of the array, so each send costs O(1) amortised.
+ * n-th result belongs to the n-th waiter here; each is taken in O(1) (see Fifo).
  */
 export class WaitingSends {
-  private waiters: SendWaiter[] = [];
-  private slots: number[] = [];
-  private head = 0;
+  private readonly waiters = new Fifo<SendWaiter>();
+  private readonly slots = new Fifo<number>();
 
   /** Sends still waiting. */
   get length(): number {
-    return this.waiters.length - this.head;
+    return this.waiters.length;
   }
 
   push(waiter: SendWaiter, slot: number): void {
@@ -130,51 +126,29 @@ export class WaitingSends {
   /** Settles the oldest waiting sends with `results`, in order; returns how many it settled. */
   settle(results: Int32Array): number {
     const n = Math.min(results.length, this.length);
-    const start = this.head;
-    this.head += n;
     // One waiter that throws (a sendMany's error context reads the caller's objects) must not
     // leave the others of the batch waiting for results that were already delivered.
     let thrown: { err: unknown } | undefined;
-    for (let i = start; i < start + n; i++) {
-      const waiter = this.waiters[i];
-      this.waiters[i] = DONE;
+    for (let i = 0; i < n; i++) {
+      const waiter = this.waiters.shift() as SendWaiter;
+      const slot = this.slots.shift() as number;
       try {
-        waiter.settle(this.slots[i], results[i - start]);
+        waiter.settle(slot, results[i]);
       } catch (err) {
         thrown ??= { err };
       }
     }
-    this.compact();
     if (thrown !== undefined) throw thrown.err;
     return n;
   }
 
   /** Fails every waiting send with `err` (the socket closed) and empties the queue. */
   abandonAll(err: Error): void {
-    const waiters = this.waiters;
-    const slots = this.slots;
-    const head = this.head;
-    this.waiters = [];
-    this.slots = [];
-    this.head = 0;
-    for (let i = head; i < waiters.length; i++) waiters[i].abandon(slots[i], err);
-  }
-
-  private compact(): void {
-    if (this.head === this.waiters.length) {
-      this.waiters.length = 0;
-      this.slots.length = 0;
-      this.head = 0;
-    } else if (this.head >= 1024 && this.head * 2 >= this.waiters.length) {
-      this.waiters = this.waiters.slice(this.head);
-      this.slots = this.slots.slice(this.head);
-      this.head = 0;
-    }
+    const waiters = this.waiters.drain();
+    const slots = this.slots.drain();
+    for (let i = 0; i < waiters.length; i++) waiters[i].abandon(slots[i], err);
   }
 }
-
-/** What a settled entry of WaitingSends holds until it is cut off, so it keeps no promise alive. */
-const DONE: SendWaiter = { settle() {}, abandon() {} };
 
 /**
  * The datagrams of this tick, in the form the native sendBatch takes: the buffers, a plan
