@@ -444,11 +444,18 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
       const service = new ServiceSocket({ ...opts, family: 6, address: '::', ipv6Only: true, port, receivePacketInfo: true }, target);
       this.socket = service.on('error', onError).on('close', onClose);
       this.port = service.address().port;
-      // Reading starts with the first 'message' listener of the group, as on a socket.
+      // Reading starts with the first 'message' listener of the group and stops with the
+      // last, as on a socket: the service reads only while it has a listener (or an iterator).
+      const forward = (data: Buffer, info: MessageInfo, reply: AnycastReply): void => void events.emit('message', data, info, reply);
       events.on('newListener', (event) => {
         if (event !== 'message' || this.forwarding) return;
         this.forwarding = true;
-        service.on('message', (data, info, reply) => events.emit('message', data, info, reply));
+        service.on('message', forward);
+      });
+      events.on('removeListener', (event) => {
+        if (event !== 'message' || !this.forwarding || events.listenerCount('message') > 0) return;
+        this.forwarding = false;
+        service.off('message', forward);
       });
     }
     this.key = `${netnsPath(opts.netns) ?? ''}|${this.interface.index}|${this.address}`;

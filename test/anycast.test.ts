@@ -258,6 +258,27 @@ describeRoot('AnycastGroup: two servers on one link (proxy_delay 0)', () => {
     expect((await got)[0].toString()).toBe('s1:p0');
   });
 
+  test('a group whose last listener went stops reading: what arrives meanwhile waits for the next listener', async () => {
+    await using group = new AnycastGroup(ANYCAST, { interface: 'eth0', netns: topo.ns('s1'), port: 5307 });
+    await using client = new UdpSocket({ netns: topo.ns('client') });
+    const to = { address: ANYCAST, port: 5307 };
+    const first = new Promise<string>((resolve) => group.once('message', (d: Buffer) => resolve(d.toString())));
+    await client.send('first', to);
+    expect(await within(first, 'first')).toBe('first');
+    // Nobody listens now: these wait in the kernel (a group that kept reading would drop them).
+    for (const n of ['a', 'b', 'c']) await client.send(n, to);
+    await until(() => false, 5);
+    const got: string[] = [];
+    const three = new Promise<void>((resolve) =>
+      group.on('message', (d: Buffer) => {
+        got.push(d.toString());
+        if (got.length === 3) resolve();
+      }),
+    );
+    await within(three, 'the three that waited');
+    expect(got).toEqual(['a', 'b', 'c']);
+  });
+
   test('close(): leaves first, idempotent, one close event, then replies and iterators are done', async () => {
     await using group = new AnycastGroup(ANYCAST, { interface: 'eth0', netns: topo.ns('s1'), port: 5305 });
     const events: string[] = [];
