@@ -243,6 +243,8 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
     const ending = closeSignal(this);
     this.closing = ending.promise;
     this.handle.close();
+    // The handle, a wrapped native object, is collected late: it must not keep this watcher.
+    this.handle.onmessages = undefined;
     if (this.nsFd !== undefined) fs.closeSync(this.nsFd);
     this.signal?.removeEventListener('abort', this.onAbort);
     endAll(this.queues);
