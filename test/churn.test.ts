@@ -9,7 +9,7 @@
  * finalizers of anything, in any Node program.
  *
  * Asserts memory and descriptors, not time: RSS growth over the 20,000 cycles (after a
- * warm-up that lets V8 size its heap) and the fd count back where it started.
+ * warm-up of 2,000 that lets V8 size its heap) and the fd count back where it started.
  */
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -20,10 +20,14 @@ import { lan, useTopology } from './helpers/topology';
 const ENTRY = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
 const CYCLES = 20_000;
 const WARMUP = 2_000;
-/** RSS growth allowed over CYCLES cycles, in MiB. Before close() freed anything, 20,000 cycles took 0.56-2.3 GiB. */
-const GROWTH_LIMIT_MB = 48;
 const KINDS = ['udp', 'multicast', 'anycast', 'routeralert', 'raw', 'watcher'] as const;
 type Kind = (typeof KINDS)[number];
+/**
+ * RSS growth allowed over CYCLES cycles, in MiB. Most of what remains is V8's own heap
+ * sizing (node:dgram's loop grows about as much). Before close() freed anything, the same
+ * loop grew by 540-1,000 MiB per socket class and 38 MiB for the watcher.
+ */
+const GROWTH_LIMIT_MB: Record<Kind, number> = { udp: 48, multicast: 48, anycast: 48, routeralert: 48, raw: 48, watcher: 20 };
 
 /** argv: kind, namespace, cycles, warm-up. Prints one JSON line: rss and fd counts before and after. */
 const CHILD = `
@@ -96,7 +100,7 @@ describeRoot('open-listen-close churn (20,000 cycles per class, no forced gc)', 
       for (const r of results) {
         expect({ kind: r.kind, fds: r.fd1 }).toEqual({ kind: r.kind, fds: r.fd0 });
         // The growth is part of the object so that a failure shows it.
-        expect({ kind: r.kind, growthMB: growth[r.kind], withinLimit: growth[r.kind] < GROWTH_LIMIT_MB }).toMatchObject({ withinLimit: true });
+        expect({ kind: r.kind, growthMB: growth[r.kind], withinLimit: growth[r.kind] < GROWTH_LIMIT_MB[r.kind] }).toMatchObject({ withinLimit: true });
       }
     },
     180_000,
