@@ -29,10 +29,11 @@ import { relay } from './scenarios/relay';
 import { roundtrip } from './scenarios/roundtrip';
 import { scale } from './scenarios/scale';
 import { send } from './scenarios/send';
+import { churn } from './scenarios/churn';
 import { soak } from './scenarios/soak';
 
 /** Every scenario, in the order they run and print. */
-export const SCENARIOS: readonly Scenario[] = [receive, send, relay, roundtrip, scale, soak];
+export const SCENARIOS: readonly Scenario[] = [receive, send, relay, roundtrip, scale, soak, churn];
 
 const DEFAULTS: Omit<BenchOptions, 'smoke' | 'pin' | 'only' | 'cpuProfileDir'> = {
   runs: 5,

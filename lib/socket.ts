@@ -277,6 +277,7 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
       this.boundDevice = undefined;
       this.dropsAtClose = this.readKernelDrops();
       this.handle.close();
+      this.releaseHandle();
       this.receiving = false;
       this.heldRecords = undefined;
       this.signal?.removeEventListener('abort', this.onAbort);
@@ -289,6 +290,20 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
+  }
+
+  /**
+   * After the native close(): the handle no longer reaches this object (its callbacks
+   * would keep the whole socket alive for as long as the handle, which the garbage
+   * collector frees late, being a wrapped native object), and nothing here keeps the
+   * records buffer the native side just gave back.
+   */
+  private releaseHandle(): void {
+    this.handle.onmessages = undefined;
+    this.handle.onsent = undefined;
+    this.meta = undefined;
+    this.metaWords = new Int32Array(0);
+    this.metaHalves = new Uint16Array(0);
   }
 
   /** Yields every received item until the socket closes. Reading pauses while the consumer lags. */

@@ -266,6 +266,8 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
     clearTimeout(this.retryTimer);
     this.pending.length = 0;
     this.handle.close();
+    // The handle, a wrapped native object, is collected late: it must not keep this watcher.
+    this.handle.onmessages = undefined;
     if (this.nsFd !== undefined) fs.closeSync(this.nsFd);
     this.signal?.removeEventListener('abort', this.onAbort);
     endAll(this.queues);

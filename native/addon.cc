@@ -240,6 +240,8 @@ void Teardown(napi_async_cleanup_hook_handle hook, void* data) {
     // Out of memory for the copy: close them in place, which ForceClose allows.
     for (Socket* s : addon->sockets) s->ForceClose();
   }
+  if (addon->callbackNames != nullptr) napi_delete_reference(addon->env, addon->callbackNames);
+  addon->callbackNames = nullptr;
   addon->FinishTeardownIfDone();
 }
 
@@ -250,6 +252,7 @@ void ReleaseAddon(Napi::Env, Addon* addon) noexcept {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto* addon = new Addon();
+  addon->env = env;
   // Sockets may be finalized after the instance data during teardown: whoever is last frees.
   env.SetInstanceData<Addon, ReleaseAddon>(addon);
   napi_add_async_cleanup_hook(env, Teardown, addon, nullptr);

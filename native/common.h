@@ -86,6 +86,10 @@ struct Addon {
   bool released = false;  // the environment let go of it; the last user deletes it
   int closingHandles = 0;  // uv_close() calls whose callback has not run yet
   napi_async_cleanup_hook_handle teardownHook = nullptr;
+  // ["onmessages", "onsent", "onconnect"] as JavaScript strings made once per environment
+  // (see Socket::Deliver); deleted by the teardown hook.
+  napi_ref callbackNames = nullptr;
+  napi_env env = nullptr;
 
   // Lets environment teardown go on once every handle we closed has called back.
   void FinishTeardownIfDone() {

@@ -24,12 +24,19 @@ constexpr size_t kRecvControl = CMSG_SPACE(sizeof(in6_pktinfo)) + 2 * CMSG_SPACE
 // Most batches drained per readiness event before yielding to the rest of the loop.
 constexpr int kMaxRoundsPerEvent = 64;
 
-// Size of a receive pool buffer (a batch larger than this gets a pool of its own).
+// Sizes of the receive pool buffers: the first is small, each new one twice the last, up to
+// kPoolSize (a batch larger than that gets a pool of its own size).
+constexpr size_t kPoolFirst = size_t{4} * 1024;
 constexpr size_t kPoolSize = size_t{256} * 1024;
 
-// Largest number of messages one sendmmsg takes (UIO_MAXIOV).
+// Messages the receive scratch has room for at first (a short backlog still arrives in one
+// callback); it doubles while reads fill it, up to the batch size asked for.
+constexpr size_t kFirstBatch = 8;
+
+// Largest number of messages one sendmmsg or recvmmsg takes (UIO_MAXIOV).
 constexpr size_t kMaxSendBatch = 1024;
 constexpr size_t kMaxFlushBatch = 256;
+constexpr size_t kMaxRecvBatch = 1024;
 
 // sendBatch() result of a datagram that went to the backpressure queue (reported via onsent).
 constexpr int32_t kQueued = INT32_MIN;
@@ -105,8 +112,6 @@ Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) 
     // terminated in the middle of it): let go of the fd and the reference made so far.
     if (fd_ >= 0) close(fd_);
     fd_ = -1;
-    if (callbackNames_ != nullptr) napi_delete_reference(info.Env(), callbackNames_);
-    callbackNames_ = nullptr;
     throw;
   }
 }
@@ -131,20 +136,24 @@ void Socket::Open(const Napi::CallbackInfo& info) {
     ThrowErrno(env, e, "setsockopt");
   }
   async_ = std::make_unique<Napi::AsyncContext>(env, "ip6sock.Socket");
-  Napi::Array names = Napi::Array::New(env, 3);
-  names.Set(uint32_t{kOnMessages}, "onmessages");
-  names.Set(uint32_t{kOnSent}, "onsent");
-  names.Set(uint32_t{kOnConnect}, "onconnect");
-  if (napi_create_reference(env, names, 1, &callbackNames_) != napi_ok) throw Napi::Error::New(env, "napi_create_reference");
-  addon_ = GetAddon(env);
+  Addon* addon = GetAddon(env);
+  if (addon->callbackNames == nullptr) {
+    // Made once per environment, which deletes the reference when it goes.
+    Napi::Array names = Napi::Array::New(env, 3);
+    names.Set(uint32_t{kOnMessages}, "onmessages");
+    names.Set(uint32_t{kOnSent}, "onsent");
+    names.Set(uint32_t{kOnConnect}, "onconnect");
+    if (napi_create_reference(env, names, 1, &addon->callbackNames) != napi_ok) throw Napi::Error::New(env, "napi_create_reference");
+  }
+  addon_ = addon;
   addon_->sockets.insert(this);
 }
+
 
 Socket::~Socket() {
   // Reached only when the JavaScript object is unreachable (it is pinned while receiving or
   // while sends are queued), or at environment teardown: never leak the fd.
   ForceClose();
-  if (callbackNames_ != nullptr && !dead_) napi_delete_reference(Env(), callbackNames_);
   if (closingPoll_ != nullptr) closingPoll_->owner = nullptr;
   if (addon_ != nullptr) {
     addon_->sockets.erase(this);
@@ -152,23 +161,103 @@ Socket::~Socket() {
   }
 }
 
-// Lets go of the receive pool and metadata buffers (JavaScript views keep what they need).
-void Socket::ReleaseReceiveBuffers() {
+namespace {
+
+// The bytes of one Buffer's ArrayBuffer go at once instead of at its collection; every view
+// of it becomes empty. Only for buffers nobody may hold a view of.
+void DetachBuffer(napi_env env, napi_ref ref) {
+  napi_value value, arrayBuffer;
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  bool detached = false;
+  if (napi_get_reference_value(env, ref, &value) != napi_ok || value == nullptr ||
+      napi_get_typedarray_info(env, value, &type, &length, &data, &arrayBuffer, &offset) != napi_ok ||
+      napi_is_detached_arraybuffer(env, arrayBuffer, &detached) != napi_ok || detached)
+    return;
+  napi_detach_arraybuffer(env, arrayBuffer);
+}
+
+}  // namespace
+
+// Lets go of the receive pool and metadata buffers. With `detach` (close(), not collection
+// or teardown, where nothing may run any more), the ones no view can outlive are freed now.
+void Socket::ReleaseReceiveBuffers(bool detach) {
   if (dead_) return;
-  if (poolRef_ != nullptr) napi_delete_reference(Env(), poolRef_);
-  if (metaRef_ != nullptr) napi_delete_reference(Env(), metaRef_);
+  napi_env env = Env();
+  if (poolRef_ != nullptr) {
+    if (detach && !poolPinned_) DetachBuffer(env, poolRef_);
+    napi_delete_reference(env, poolRef_);
+  }
+  if (metaRef_ != nullptr) {
+    if (detach) DetachBuffer(env, metaRef_);
+    napi_delete_reference(env, metaRef_);
+  }
   poolRef_ = nullptr;
   metaRef_ = nullptr;
   poolData_ = nullptr;
   metaData_ = nullptr;
-  poolSize_ = poolUsed_ = metaSize_ = 0;
+  poolSize_ = poolUsed_ = poolNext_ = metaSize_ = 0;
+  poolPinned_ = false;
+}
+
+void Socket::ReleaseReceiveScratch() {
+  slab_.reset();
+  controlSlab_.reset();
+  std::vector<sockaddr_storage>().swap(names_);
+  std::vector<struct iovec>().swap(iovs_);
+  std::vector<struct mmsghdr>().swap(msgs_);
+  std::vector<std::pair<const uint8_t*, size_t>>().swap(hopoptsScratch_);
+  recvCap_ = 0;
+  recvSlot_ = 0;
+}
+
+// Frees what the socket holds natively, at close() rather than at collection. Inside
+// DrainReceive (a close() from a message callback) the receive side waits for the
+// callback to return: DrainReceive releases it then.
+void Socket::ReleaseNative(bool detach) {
+  std::deque<Outgoing>().swap(queue_);
+  queuedBytes_ = 0;
+  std::vector<mmsghdr>().swap(sendMsgs_);
+  std::vector<iovec>().swap(sendIovs_);
+  std::vector<sockaddr_storage>().swap(sendNames_);
+  std::vector<uint8_t>().swap(sendControl_);
+  std::vector<size_t>().swap(sendControlAt_);
+  std::vector<size_t>().swap(sendEntry_);
+  std::vector<std::array<uint8_t, 16>>().swap(refBytes_);
+  std::vector<int>().swap(refState_);
+  if (!draining_) {
+    ReleaseReceiveScratch();
+    ReleaseReceiveBuffers(detach);
+  }
+  Account();
+}
+
+size_t Socket::NativeBytes() const {
+  size_t n = recvCap_ * (recvSlot_ + kRecvControl + sizeof(sockaddr_storage) + sizeof(iovec) + sizeof(mmsghdr));
+  n += hopoptsScratch_.capacity() * sizeof(hopoptsScratch_[0]);
+  n += queuedBytes_;
+  n += sendMsgs_.capacity() * sizeof(mmsghdr) + sendIovs_.capacity() * sizeof(iovec) +
+       sendNames_.capacity() * sizeof(sockaddr_storage) + sendControl_.capacity() +
+       (sendControlAt_.capacity() + sendEntry_.capacity()) * sizeof(size_t) +
+       refBytes_.capacity() * sizeof(refBytes_[0]) + refState_.capacity() * sizeof(int);
+  return n;
+}
+
+// Tells V8 how the native bytes changed since the last report (napi_adjust_external_memory),
+// so that a process with many sockets collects as often as their real memory asks for.
+void Socket::Account() {
+  if (dead_ || addon_ == nullptr || addon_->tearingDown) return;
+  const auto now = static_cast<int64_t>(NativeBytes());
+  if (now == reported_) return;
+  int64_t total = 0;
+  if (napi_adjust_external_memory(Env(), now - reported_, &total) == napi_ok) reported_ = now;
 }
 
 void Socket::ForceClose() {
   receiving_ = false;
   connecting_ = false;
-  queue_.clear();
-  ReleaseReceiveBuffers();
+  ReleaseNative(false);
   if (poll_ != nullptr) {
     poll_->owner = nullptr;  // the close callback must not reach back into this object
     ClosePollHandle(poll_);
@@ -430,29 +519,14 @@ void Socket::UpdatePin() {
 Napi::Value Socket::StartReceive(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
-  const size_t batch = info[0].As<Napi::Number>().Uint32Value();
+  const size_t batch = std::min<size_t>(info[0].As<Napi::Number>().Uint32Value(), kMaxRecvBatch);
   const size_t slot = info[1].As<Napi::Number>().Uint32Value();
   const int32_t device = info[2].IsNumber() ? info[2].As<Napi::Number>().Int32Value() : 0;
   arrivalDefault_ = device > 0 ? device : -1;
-  if (batch != batch_ || slot != slot_) {
-    batch_ = batch;
-    slot_ = slot;
-    // Pages the kernel never writes into are never touched, so a large slot costs address
-    // space, not resident memory.
-    slab_.reset(new uint8_t[batch_ * slot_]);
-    controlSlab_.assign(batch_ * kRecvControl, 0);
-    names_.assign(batch_, sockaddr_storage{});
-    iovs_.assign(batch_, iovec{});
-    msgs_.assign(batch_, mmsghdr{});
-    for (size_t i = 0; i < batch_; i++) {
-      iovs_[i].iov_base = slab_.get() + i * slot_;
-      iovs_[i].iov_len = slot_;
-      msgs_[i].msg_hdr.msg_name = &names_[i];
-      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
-      msgs_[i].msg_hdr.msg_iovlen = 1;
-      msgs_[i].msg_hdr.msg_control = controlSlab_.data() + i * kRecvControl;
-    }
-  }
+  // Only remembered: the scratch is laid out (again) by the next read that needs it, never
+  // under a batch being delivered (startReceive may be called from inside a callback).
+  batch_ = batch > 0 ? batch : 1;
+  slot_ = slot;
   EnsurePoll(env);
   receiving_ = true;
   UpdatePoll();
@@ -472,7 +546,7 @@ bool Socket::Deliver(Callback which, size_t argc, const napi_value* argv, napi_v
   napi_value callback, self, result, names, name;
   if (returned != nullptr) *returned = nullptr;
   if (dead_ || napi_get_reference_value(env, static_cast<napi_ref>(*this), &self) != napi_ok || self == nullptr ||
-      napi_get_reference_value(env, callbackNames_, &names) != napi_ok ||
+      napi_get_reference_value(env, addon_->callbackNames, &names) != napi_ok ||
       napi_get_element(env, names, static_cast<uint32_t>(which), &name) != napi_ok ||
       napi_get_property(env, self, name, &callback) != napi_ok) {
     dead_ = true;
@@ -480,7 +554,9 @@ bool Socket::Deliver(Callback which, size_t argc, const napi_value* argv, napi_v
   }
   napi_valuetype type;
   if (napi_typeof(env, callback, &type) != napi_ok || type != napi_function) return true;  // nobody listens
+  delivering_++;
   const napi_status status = napi_make_callback(env, *async_, self, callback, argc, argv, &result);
+  delivering_--;
   if (status == napi_ok) {
     if (returned != nullptr) *returned = result;
     return true;
@@ -507,15 +583,54 @@ bool Socket::DeliverError(int err, const char* syscall) {
   return Deliver(kOnMessages, 4, argv);
 }
 
+// Lays the receive scratch out for `count` messages of slot_ bytes (between batches only:
+// the previous batch was copied into the pool).
+void Socket::EnsureReceiveScratch(size_t count) {
+  if (count == recvCap_ && recvSlot_ == slot_) return;
+  ReleaseReceiveScratch();
+  slab_.reset(new uint8_t[count * slot_]);
+  controlSlab_.reset(new uint8_t[count * kRecvControl]);
+  names_.assign(count, sockaddr_storage{});
+  iovs_.assign(count, iovec{});
+  msgs_.assign(count, mmsghdr{});
+  for (size_t i = 0; i < count; i++) {
+    iovs_[i].iov_base = slab_.get() + i * slot_;
+    iovs_[i].iov_len = slot_;
+    msgs_[i].msg_hdr.msg_name = &names_[i];
+    msgs_[i].msg_hdr.msg_iov = &iovs_[i];
+    msgs_[i].msg_hdr.msg_iovlen = 1;
+    msgs_[i].msg_hdr.msg_control = controlSlab_.get() + i * kRecvControl;
+  }
+  recvCap_ = count;
+  recvSlot_ = slot_;
+  Account();
+}
+
 void Socket::DrainReceive() {
+  // Also when something below throws (bad_alloc, caught in OnPoll). A close() from a callback
+  // meanwhile leaves the batch's buffers to FinishClose.
+  struct Draining {
+    explicit Draining(Socket* s) : self(s) { self->draining_ = true; }
+    ~Draining() { self->draining_ = false; }
+    Draining(const Draining&) = delete;
+    Draining& operator=(const Draining&) = delete;
+    Socket* self;
+  } draining(this);
+  DrainRounds();
+}
+
+void Socket::DrainRounds() {
   napi_env env = Env();
+  // Room for kFirstBatch messages at first, then twice as many after each read that filled it.
+  size_t want = recvCap_ == 0 ? std::min(kFirstBatch, batch_) : std::min(recvCap_, batch_);
   for (int round = 0; round < kMaxRoundsPerEvent && receiving_ && fd_ >= 0; round++) {
-    for (size_t i = 0; i < batch_; i++) {
+    EnsureReceiveScratch(want);
+    for (size_t i = 0; i < recvCap_; i++) {
       msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
       msgs_[i].msg_hdr.msg_controllen = kRecvControl;
       msgs_[i].msg_hdr.msg_flags = 0;
     }
-    const int n = recvmmsg(fd_, msgs_.data(), static_cast<unsigned>(batch_), MSG_DONTWAIT, nullptr);
+    const int n = recvmmsg(fd_, msgs_.data(), static_cast<unsigned>(recvCap_), MSG_DONTWAIT, nullptr);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return;
       if (errno == EINTR) continue;
@@ -532,8 +647,10 @@ void Socket::DrainReceive() {
     size_t total = 0;
     for (int i = 0; i < n; i++) total += msgs_[i].msg_len;
     napi_value metaValue;
-    const bool freshMeta = metaRef_ == nullptr || metaSize_ < batch_ * rec::kSize;
-    if (freshMeta) metaSize_ = batch_ * rec::kSize;
+    const bool freshMeta = metaRef_ == nullptr || metaSize_ < recvCap_ * rec::kSize;
+    if (freshMeta) metaSize_ = recvCap_ * rec::kSize;
+    // A metadata buffer outgrown is never read again: its bytes go now.
+    if (freshMeta && metaRef_ != nullptr) DetachBuffer(env, metaRef_);
     if (!HeldBuffer(env, &metaRef_, freshMeta, metaSize_, &metaData_, &metaValue)) return;
     uint8_t* metaData = metaData_;
     std::memset(metaData, 0, static_cast<size_t>(n) * rec::kSize);
@@ -599,8 +716,13 @@ void Socket::DrainReceive() {
     napi_value dataValue;
     if (!poolPinned_) poolUsed_ = 0;
     const bool freshPool = poolRef_ == nullptr || poolUsed_ + total > poolSize_;
+    // An outgrown pool nobody holds a view of goes now; a pinned one stays with its views.
+    if (freshPool && poolRef_ != nullptr && !poolPinned_) DetachBuffer(env, poolRef_);
     if (freshPool) {
-      poolSize_ = total > kPoolSize ? total : kPoolSize;
+      // Each new pool twice the last: small for a socket that hears little.
+      poolNext_ = poolNext_ == 0 ? kPoolFirst : std::min(poolNext_ * 2, kPoolSize);
+      while (poolNext_ < kPoolSize && poolNext_ < total) poolNext_ *= 2;
+      poolSize_ = std::max(total, poolNext_);
       poolUsed_ = 0;
       poolPinned_ = false;
     }
@@ -636,7 +758,9 @@ void Socket::DrainReceive() {
       poolPinned_ = pinnedBefore;
     }
     if (!delivered) return;
-    if (static_cast<size_t>(n) < batch_) return;
+    if (static_cast<size_t>(n) < recvCap_) return;
+    // The kernel had more than room: next time, room for twice as many.
+    want = std::min(recvCap_ * 2, batch_);
   }
 }
 
@@ -812,12 +936,14 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
       if (out.toLen) std::memcpy(&out.to, h.msg_name, out.toLen);
       const auto* control = static_cast<const uint8_t*>(h.msg_control);
       if (control != nullptr) out.control.assign(control, control + h.msg_controllen);
+      queuedBytes_ += sizeof(Outgoing) + out.data.size() + out.control.size();
       queue_.push_back(std::move(out));
       result(sendEntry_[k]) = kQueued;
     }
     UpdatePoll();
     UpdatePin();
   }
+  Account();
   return env.Undefined();
 }
 
@@ -844,8 +970,11 @@ void Socket::FlushQueue() {
     if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (rc < 0 && errno == EINTR) continue;
     results.push_back(rc >= 0 ? static_cast<int32_t>(rc) : uv_translate_sys_error(errno));
+    queuedBytes_ -= sizeof(Outgoing) + out.data.size() + out.control.size();
     queue_.pop_front();
   }
+  if (queue_.empty()) std::deque<Outgoing>().swap(queue_);  // a drained queue holds no blocks
+  Account();
   UpdatePoll();
   if (results.empty()) return;
   RawScope scope(env);
@@ -871,6 +1000,25 @@ void Socket::OnPoll(uv_poll_t* handle, int status, int events) {
   } catch (...) {
     (void)0;  // nothing to report it to from here; the next event tries again
   }
+  // Closed by a callback: what close() had to leave to the callback goes now. The object
+  // is still pinned here, so it cannot be collected under this frame.
+  self->FinishClose();
+}
+
+// The last of close(), once no callback into JavaScript is running on this socket: the
+// receive buffers (and their views) of a batch being delivered, the async context, and the
+// pin, so that a closed socket becomes collectable at once rather than when libuv calls back
+// for its poll handle (a loop of `await close()` never lets libuv run).
+void Socket::FinishClose() {
+  if (fd_ >= 0 || delivering_ > 0 || draining_ || dead_) return;
+  if (addon_ != nullptr && addon_->tearingDown) return;
+  RawScope scope(Env());
+  if (!scope.ok()) return;
+  ReleaseReceiveScratch();
+  ReleaseReceiveBuffers(true);
+  Account();
+  async_.reset();
+  UpdatePin();
 }
 
 void Socket::HandlePoll(int status, int events) {
@@ -1000,19 +1148,20 @@ Napi::Value Socket::Detach(const Napi::CallbackInfo& info) {
   if (poll_ != nullptr || receiving_ || connecting_ || !queue_.empty()) ThrowErrno(env, EBUSY, "detach");
   const int fd = fd_;
   fd_ = -1;
+  ReleaseNative(true);
   return Napi::Number::New(env, fd);
 }
 
 Napi::Value Socket::Close(const Napi::CallbackInfo& info) {
   receiving_ = false;
   connecting_ = false;
-  queue_.clear();
-  ReleaseReceiveBuffers();
+  ReleaseNative(true);  // now, not when the object is collected
   ClosePoll();  // stops polling before the fd number can be reused
   if (fd_ >= 0) {
     close(fd_);
     fd_ = -1;
   }
+  FinishClose();  // unless a callback of this socket is running: then when it has returned
   return info.Env().Undefined();
 }
 

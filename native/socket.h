@@ -109,7 +109,16 @@ class Socket : public Napi::ObjectWrap<Socket> {
   void UpdatePoll();
   void UpdatePin();
   void ClosePoll();
-  void ReleaseReceiveBuffers();
+  // Everything close() gives back: receive scratch, pool, records, queued sends, send scratch.
+  void ReleaseNative(bool detach);
+  void FinishClose();
+  void ReleaseReceiveBuffers(bool detach);
+  void EnsureReceiveScratch(size_t count);
+  void ReleaseReceiveScratch();
+  void DrainRounds();
+  // The native bytes this socket holds, reported to V8 so that collection pressure matches them.
+  size_t NativeBytes() const;
+  void Account();
   static void ClosePollHandle(PollHandle* handle);
   void DrainReceive();
   void FlushQueue();
@@ -144,16 +153,29 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
   std::unique_ptr<Napi::AsyncContext> async_;
 
-  // Receive scratch: `batch_` slots of `slot_` bytes each, allocated when receiving starts.
+  // Receive scratch: room for `recvCap_` messages of `slot_` bytes each. Nothing is allocated
+  // until the first readable event; it starts at one message and doubles (up to `batch_`,
+  // the batch size asked for) only while reads fill it, so an idle socket holds nothing and
+  // a busy one holds what its traffic uses. close() frees it at once.
   size_t batch_ = 0;
   size_t slot_ = 0;
+  size_t recvCap_ = 0;
+  size_t recvSlot_ = 0;  // slot_ when the scratch was laid out
   // Arrival interface of a record without PKTINFO: the bound device's index, or -1.
   int32_t arrivalDefault_ = -1;
-  std::unique_ptr<uint8_t[]> slab_;  // left uninitialised: untouched pages cost no memory
-  std::vector<uint8_t> controlSlab_;
+  std::unique_ptr<uint8_t[]> slab_;         // left uninitialised: untouched pages cost no memory
+  std::unique_ptr<uint8_t[]> controlSlab_;  // the kernel writes it; only msg_controllen is read
   std::vector<sockaddr_storage> names_;
   std::vector<struct iovec> iovs_;
   std::vector<struct mmsghdr> msgs_;
+  // Inside DrainReceive: a close() from a callback leaves the buffers the batch in flight
+  // uses (and JavaScript's views of it) alone until the callback has returned.
+  bool draining_ = false;
+  int delivering_ = 0;  // callbacks into JavaScript running (nested ones count too)
+  // Bytes last reported with napi_adjust_external_memory.
+  int64_t reported_ = 0;
+  // Bytes of the datagrams waiting in queue_.
+  size_t queuedBytes_ = 0;
 
   std::deque<Outgoing> queue_;
 
@@ -167,20 +189,23 @@ class Socket : public Napi::ObjectWrap<Socket> {
   std::vector<std::array<uint8_t, 16>> refBytes_;
   std::vector<int> refState_;  // per ref: 0 not parsed yet, -1 parsed, else the errno
 
-  // ["onmessages", "onsent", "onconnect"]: the property names as JavaScript strings, made
-  // once, so that a delivery does not decode and intern a name each time.
-  napi_ref callbackNames_ = nullptr;
-
   // Received data goes into a pool buffer handed to JavaScript whole; a new pool starts
-  // when a batch does not fit. Bytes JavaScript may hold a view of are never rewritten:
-  // the pool is pinned unless the callback returned true for every batch in it ("no view
-  // of this batch's data outlived the call"), and an unpinned pool is rewritten from its
-  // start, so a receiver that only looks at its data in the callback allocates nothing.
-  // The metadata buffer is reused: JavaScript reads it only during the callback.
+  // when a batch does not fit, each twice the size of the last (from a few KiB up to a
+  // limit), so a socket that hears little holds a small one. Bytes JavaScript may hold a
+  // view of are never rewritten: the pool is pinned unless the callback returned true for
+  // every batch in it ("no view of this batch's data outlived the call"), and an unpinned
+  // pool is rewritten from its start, so a receiver that only looks at its data in the
+  // callback allocates nothing. The metadata buffer is reused: JavaScript reads it only
+  // during the callback.
+  // The pool and the metadata buffer are JavaScript's memory (V8 frees them and counts
+  // them). close() drops the socket's references and detaches each buffer nobody may hold
+  // a view of (the metadata always, the pool unless pinned), which frees its bytes at once;
+  // a pinned pool stays valid for the views the user kept and goes with the last of them.
   napi_ref poolRef_ = nullptr;
   uint8_t* poolData_ = nullptr;
   size_t poolSize_ = 0;
   size_t poolUsed_ = 0;
+  size_t poolNext_ = 0;  // size of the next pool (0: the smallest)
   bool poolPinned_ = false;
   napi_ref metaRef_ = nullptr;
   // Where each batch's hop-by-hop headers are, between DrainReceive's two passes.

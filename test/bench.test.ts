@@ -11,7 +11,7 @@ import { median, percentile, rateOf, ratioInterval, type BenchReport, type Row }
 import { describeRoot } from './helpers/privileged';
 
 const ROOT = path.resolve(__dirname, '..');
-const SCENARIOS = ['receive', 'send', 'relay', 'roundtrip', 'scale', 'soak'];
+const SCENARIOS = ['receive', 'send', 'relay', 'roundtrip', 'scale', 'soak', 'churn'];
 
 interface Finished {
   code: number | null;
