@@ -190,19 +190,24 @@ describeRoot('example: anycast-responder', () => {
     client.connect('2001:db8:1::99', 5300); // a connected socket accepts only answers FROM the anycast address
     const ask = async (text: string): Promise<string> => {
       // The first query may wait for neighbour discovery (an anycast NA is delayed up to
-      // about 0.8 s): retry a few times, bounded.
+      // about 0.8 s): retry a few times, bounded. An answer to an earlier attempt may come
+      // late, and waits in the socket while nobody listens: only an answer to this question
+      // counts.
       for (let attempt = 0; attempt < 10; attempt++) {
+        let onMessage: ((d: Buffer) => void) | undefined;
         const got = new Promise<string | undefined>((resolve) => {
           const timer = setTimeout(() => resolve(undefined), 500);
-          client.once('message', (d: Buffer) => {
+          onMessage = (d: Buffer): void => {
+            if (!d.toString().endsWith(`: ${text}`)) return;
             clearTimeout(timer);
             resolve(d.toString());
-          });
+          };
+          client.on('message', onMessage);
         });
         await client.send(text);
         const answer = await got;
+        client.off('message', onMessage as (d: Buffer) => void);
         if (answer !== undefined) return answer;
-        client.removeAllListeners('message');
       }
       throw new Error('no answer from the anycast address');
     };
