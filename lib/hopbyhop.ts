@@ -37,7 +37,7 @@ export const optionTypes = Object.freeze({
 /**
  * Router Alert values registered with IANA (RFC 2711, RFC 3175 ...). MLD uses 0, RSVP 1.
  * Linux delivers only forwarded packets to router-alert sockets; MLD (always multicast,
- * link-local) never reaches them (see KERNEL-NOTES.md).
+ * link-local) never reaches them.
  */
 export const routerAlertValues = Object.freeze({
   /** Multicast Listener Discovery message. */
@@ -377,7 +377,7 @@ function decodeHeader(buf: Uint8Array, opts: DecodeOptions | undefined, label: s
  *
  * @throws ERR_INVALID_ARG_TYPE / ERR_INVALID_ARG_VALUE for a bad option; ERR_OUT_OF_RANGE
  *   for an out-of-range field or a header over 2048 bytes. (Linux's IPV6_HOPOPTS accepts
- *   at most 2040 bytes per KERNEL-NOTES.md.)
+ *   at most 2040 bytes.)
  */
 export function encode(options: readonly HopByHopOption[], opts?: EncodeOptions): Buffer {
   return encodeHeader(options, opts, HOP_BY_HOP);

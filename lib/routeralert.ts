@@ -5,7 +5,7 @@
  * forward it: the application looks at it (RSVP-like signalling, policy), then forwards it
  * with forward() (hop limit one lower, possibly with a new payload) or drops it.
  *
- * Linux facts this class is built on (KERNEL-NOTES.md, "Router alert"):
+ * The Linux behaviour this class is built on:
  * - IPv6: socket(AF_INET6, SOCK_RAW, IPPROTO_RAW) + IPV6_ROUTER_ALERT = value. Only
  *   forwarded packets are tapped (so net.ipv6.conf.all.forwarding must be 1), never packets
  *   addressed to this host and never multicast. The tap runs before the hop-limit check.
