@@ -1,5 +1,5 @@
 /*
- * relay: the router-alert relay of the seed (seeds/002), as a loop. On a router (forwarding
+ * relay: the classic C router-alert relay, as a loop. On a router (forwarding
  * on), a raw IPPROTO_RAW socket registered with IPV6_ROUTER_ALERT takes every forwarded
  * packet whose hop-by-hop router alert carries VALUE; the kernel then does NOT forward it, so
  * the relay sends it on: decrement the hop limit (byte 7) and sendto() the same socket with
