@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import { UdpSocket } from '../lib';
 import { record } from './fuzz/record';
 import { describeRoot } from './helpers/privileged';
+import { exitOf } from './helpers/wire';
 import { chain, useTopology } from './helpers/topology';
 
 const ENTRY = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
@@ -222,16 +223,7 @@ describeRoot('process exit, worker termination and finalizers with open sockets'
       child.kill('SIGTERM');
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30000);
-    let status: number | null;
-    let signal: NodeJS.Signals | null;
-    try {
-      [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, sig) => resolve([code, sig])));
-    } finally {
-      // Also when the wait is abandoned: neither the timer nor the child may outlive the test.
-      clearTimeout(timer);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    const [status, signal] = await exitOf(child, 30000);
     expect({ status, signal, stderr }).toEqual({ status: 0, signal: null, stderr: '' });
     const lines = stdout.trim().split('\n');
     const opened = JSON.parse(lines[0]) as { open: number; queued: number };

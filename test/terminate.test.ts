@@ -14,6 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { record } from './fuzz/record';
 import { describeRoot } from './helpers/privileged';
+import { exitOf } from './helpers/wire';
 import { hostPair, useTopology } from './helpers/topology';
 
 const ENTRY = path.join(__dirname, '..', 'dist', 'lib', 'index.js');
@@ -101,15 +102,7 @@ describeRoot('worker.terminate() during native calls', () => {
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 45_000);
-    let status: number | null;
-    let signal: NodeJS.Signals | null;
-    try {
-      [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, sig) => resolve([code, sig])));
-    } finally {
-      clearTimeout(timer);
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }
+    const [status, signal] = await exitOf(child, 45_000);
     // Before the fix: "terminate called after throwing an instance of 'Napi::Error'", SIGABRT.
     expect({ status, signal, stderr }).toEqual({ status: 0, signal: null, stderr: '' });
     const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

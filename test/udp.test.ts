@@ -27,15 +27,19 @@ function openFds(): number {
 /**
  * A receiver on ::1 that records each datagram as text, and a sender; disposing closes both.
  */
-function loopbackPair() {
-  const rx = new UdpSocket({ address: '::1' });
-  let tx: UdpSocket;
+/** A receiver on ::1 (with `options`) and a sender; the receiver is closed if the sender cannot open. */
+function openPair(options: ConstructorParameters<typeof UdpSocket>[0] = {}): { rx: UdpSocket; tx: UdpSocket } {
+  const rx = new UdpSocket({ address: '::1', ...options });
   try {
-    tx = new UdpSocket();
+    return { rx, tx: new UdpSocket() };
   } catch (err) {
     void rx.close();
     throw err;
   }
+}
+
+function loopbackPair() {
+  const { rx, tx } = openPair();
   const got: string[] = [];
   rx.on('message', (data: Buffer) => got.push(data.toString()));
   return { rx, tx, port: rx.address().port, got, [Symbol.asyncDispose]: async () => void (await Promise.all([rx.close(), tx.close()])) };
@@ -273,14 +277,7 @@ describe('UdpSocket on loopback', () => {
      * datagram's payload; each read is then told apart by where its bytes landed.
      */
     async function reader(options: ConstructorParameters<typeof UdpSocket>[0] = {}) {
-      const rx = new UdpSocket({ address: '::1', batchSize: 8, ...options });
-      let tx: UdpSocket;
-      try {
-        tx = new UdpSocket();
-      } catch (err) {
-        void rx.close();
-        throw err;
-      }
+      const { rx, tx } = openPair({ batchSize: 8, ...options });
       const state = { keep: false, seen: 0, kept: [] as Buffer[], infos: [] as MessageInfo[] };
       rx.on('batch', (batch: MessageBatch) => {
         for (let i = 0; i < batch.length; i++) {

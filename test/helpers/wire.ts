@@ -48,6 +48,20 @@ export function nextMessage(sock: EventEmitter, accept?: (data: Buffer, info: Me
 }
 
 /**
+ * The exit status and signal of `child`, killed (SIGKILL) if it has not exited after `ms`.
+ * Neither the timer nor the child outlives the wait, also when the wait is abandoned.
+ */
+export async function exitOf(child: ChildProcess, ms: number): Promise<[number | null, NodeJS.Signals | null]> {
+  const timer = setTimeout(() => child.kill('SIGKILL'), ms);
+  try {
+    return await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, sig) => resolve([code, sig])));
+  } finally {
+    clearTimeout(timer);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
+
+/**
  * tcpdump on eth0 of `host`, capturing `count` packets that match `filter` with their hex
  * dump (-x; -vv for `verbose` decoding). Resolves once it is listening, with a function that
  * waits (at most 5 s) for the packets and returns tcpdump's output.
