@@ -2,8 +2,8 @@
  * The parts of ip6sock the bench drives, found at run time.
  *
  * UdpSocket is part of the library from the start and is imported normally where it is
- * used. MulticastSocket and RouterAlertSocket arrive in their own files (lib/multicast.ts,
- * lib/routeralert.ts) and may not exist, or not be exported yet, in the tree being measured.
+ * used. MulticastSocket and RouterAlertSocket arrive in their own files (lib/sockets/multicast.ts,
+ * lib/sockets/routeralert.ts) and may not exist, or not be exported yet, in the tree being measured.
  * Rather than fail to compile, or fake a number, the bench looks for them here: a scenario
  * whose class is missing reports "not available" and why. Only the few members the bench
  * calls are described, structurally, so a class that grows more API still fits.
@@ -96,12 +96,12 @@ export function findClass(exportName: string, file: string, methods: readonly st
 
 /** MulticastSocket, if the library has one. */
 export function multicastSocket(): Availability<MulticastSocketClass> {
-  const found = findClass('MulticastSocket', 'multicast', ['join', 'close', 'on']);
+  const found = findClass('MulticastSocket', 'sockets/multicast', ['join', 'close', 'on']);
   return found.ok ? { ok: true, value: found.value as MulticastSocketClass } : found;
 }
 
 /** RouterAlertSocket, if the library has one. */
 export function routerAlertSocket(): Availability<RouterAlertSocketClass> {
-  const found = findClass('RouterAlertSocket', 'routeralert', ['forward', 'close', 'on']);
+  const found = findClass('RouterAlertSocket', 'sockets/routeralert', ['forward', 'close', 'on']);
   return found.ok ? { ok: true, value: found.value as RouterAlertSocketClass } : found;
 }

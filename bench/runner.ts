@@ -12,7 +12,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { readNetFile } from '../lib/procnet';
+import { readNetFile } from '../lib/links/procnet';
 import type { Topology } from '../packages/testbed/src';
 import { packageRoot } from './ip6sock';
 import type { CounterReport, Reply } from './protocol';

@@ -4,6 +4,9 @@
  * ERR_OUT_OF_RANGE), failed system calls use the errno name ('EPERM') with `errno`,
  * `syscall` and whatever context names the object involved.
  */
+import type { EventEmitter } from 'node:events';
+import * as os from 'node:os';
+import type { InterfaceRef } from './links/types';
 
 /** Context attached to a failed system call so the message says what was being done. */
 export interface ErrorContext {
@@ -149,4 +152,32 @@ export function noSuchInterface(spec: string | number, netns?: string): SystemEr
   err.interface = spec;
   if (netns !== undefined) err.netns = netns;
   return err;
+}
+
+/**
+ * @internal
+ * The error a socket emits when an interface it was explicitly given (its `device`, a
+ * membership's interface) is removed: code ENODEV like the kernel's own answer for a
+ * missing device, `syscall` naming the notification that said so.
+ */
+export function interfaceRemovedError(iface: InterfaceRef, netns: string | undefined, consequence: string): SystemError {
+  const where = netns === undefined ? '' : ` from netns ${netns}`;
+  const err = new Error(`interface ${iface.name} (${iface.index}) was removed${where}: ${consequence}`) as SystemError;
+  err.code = 'ENODEV';
+  err.errno = -os.constants.errno.ENODEV;
+  err.syscall = 'RTM_DELLINK';
+  err.interface = `${iface.name} (${iface.index})`;
+  if (netns !== undefined) err.netns = netns;
+  return err;
+}
+
+/**
+ * @internal
+ * A problem that must not stop a socket (a follow-up join that failed, a watcher that
+ * died): 'warning' on the emitter when someone listens, else a process warning, so it is
+ * never silent and never an uncaught 'error'.
+ */
+export function warn(emitter: EventEmitter, err: Error): void {
+  if (emitter.listenerCount('warning') > 0) emitter.emit('warning', err);
+  else process.emitWarning(err.message, { type: 'Ip6sockWarning', code: (err as Partial<CodedError>).code });
 }

@@ -6,8 +6,8 @@
  */
 import * as fs from 'node:fs';
 import { attempt, Capability, invalidArgValue } from './errors';
-import { native } from './native';
-import { NamespaceOptions } from './interfaces';
+import { native } from './core/native';
+import type { NamespaceOptions } from './links/types';
 import { netnsPath, validateOptionalObject, validateString } from './validate';
 
 /**

@@ -202,7 +202,7 @@ Napi::Object Constants(Napi::Env env) {
   C(ICMP6_FILTER);
   C(IFF_UP); C(IFF_RUNNING); C(IFF_MULTICAST); C(IFF_LOOPBACK); C(IFF_BROADCAST); C(IFF_POINTOPOINT);
   C(MSG_TRUNC); C(MSG_CTRUNC);
-  // rtnetlink, for the interface watcher (lib/netlink.ts parses the messages).
+  // rtnetlink, for the interface watcher (lib/links/rtnetlink.ts parses the messages).
   C(AF_UNSPEC); C(AF_NETLINK); C(NETLINK_ROUTE); C(RTMGRP_LINK); C(RTMGRP_IPV4_IFADDR); C(RTMGRP_IPV6_IFADDR);
   C(RTM_NEWLINK); C(RTM_DELLINK); C(RTM_GETLINK); C(RTM_NEWADDR); C(RTM_DELADDR); C(RTM_GETADDR);
   C(NLMSG_NOOP); C(NLMSG_ERROR); C(NLMSG_DONE); C(NLMSG_OVERRUN); C(NLMSG_HDRLEN); C(NLMSG_ALIGNTO);

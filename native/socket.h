@@ -15,7 +15,7 @@
 namespace ip6sock {
 
 // Layout of one received-message record in the metadata buffer handed to JavaScript.
-// lib/native.ts mirrors these offsets; change both together.
+// lib/core/native.ts mirrors these offsets; change both together.
 namespace rec {
 constexpr size_t kDataOffset = 0;     // u32 offset of the payload in the batch's data buffer
 constexpr size_t kDataLength = 4;     // u32 payload bytes
@@ -35,7 +35,7 @@ constexpr size_t kSize = 76;
 }  // namespace rec
 
 // Layout of one datagram's entry in sendBatch's plan, in int32 fields; -1 means "none" for
-// every field but port and scope id. lib/native.ts mirrors these; change both together.
+// every field but port and scope id. lib/core/native.ts mirrors these; change both together.
 namespace plan {
 constexpr size_t kAddressRef = 0;   // index in refs of the destination text (-1: connected)
 constexpr size_t kPort = 1;

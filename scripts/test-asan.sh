@@ -2,7 +2,7 @@
 # Builds the addon with AddressSanitizer + UndefinedBehaviorSanitizer (cmake-js, into
 # build-asan/) and runs the native-facing jest tests against it:
 #
-#   scripts/test-asan.sh                      # every test whose imports reach lib/native.ts
+#   scripts/test-asan.sh                      # every test whose imports reach lib/core/native.ts
 #   scripts/test-asan.sh test/udp.test.ts     # or the jest arguments you give
 #   scripts/test-asan.sh --script scripts/fuzz-native.js --seconds 60
 #                                             # or a node script (the native fuzz harness)
@@ -19,7 +19,7 @@
 #   child the tests spawn (they use process.execPath) carry ASan; nothing else does.
 # - IP6SOCK_PREBUILD=<dir> is node-gyp-build's own override (<PACKAGE_NAME>_PREBUILD): it
 #   then loads <dir>/build/{Release,Debug}/*.node instead of the package's build/Release.
-#   lib/native.ts needs no change and node-gyp's build stays untouched. The script checks
+#   lib/core/native.ts needs no change and node-gyp's build stays untouched. The script checks
 #   the override took effect before running anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,9 +77,9 @@ if [ "${1:-}" = "--script" ]; then
   shift
   script=("$@")
 elif [ "$#" -eq 0 ]; then
-  # Every test file whose module graph reaches lib/native.ts, so new socket tests are picked
+  # Every test file whose module graph reaches lib/core/native.ts, so new socket tests are picked
   # up without a list to maintain. lib/ and examples/ must be roots for jest to see the graph.
-  set -- --roots '<rootDir>/test' '<rootDir>/lib' '<rootDir>/examples' --findRelatedTests lib/native.ts
+  set -- --roots '<rootDir>/test' '<rootDir>/lib' '<rootDir>/examples' --findRelatedTests lib/core/native.ts
 fi
 
 status=0

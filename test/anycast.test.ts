@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
-import { AnycastGroup, AnycastGroupOptions, AnycastMessage, AnycastReply } from '../lib/anycast';
+import { AnycastGroup, AnycastGroupOptions, AnycastMessage, AnycastReply } from '../lib/sockets/anycast';
 import { MessageInfo, UdpSocket } from '../lib';
 import { describeRoot } from './helpers/privileged';
 import { nextMessage } from './helpers/wire';

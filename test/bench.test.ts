@@ -78,7 +78,7 @@ describe('bench: finding the classes it drives', () => {
   });
 
   test('a file that does not export the class: "does not export"', () => {
-    expect(findClass('FutureSocket', 'udp', ['send'])).toEqual({ ok: false, reason: 'lib/udp.ts does not export FutureSocket' });
+    expect(findClass('FutureSocket', 'sockets/udp', ['send'])).toEqual({ ok: false, reason: 'lib/sockets/udp.ts does not export FutureSocket' });
   });
 
   test('a class without a method the bench calls: "lacks"', () => {

@@ -14,9 +14,9 @@ import {
   encode,
   option,
   type HopByHopOption,
-} from '../lib/hopbyhop';
-import { formatIpv6, parseIpv6 } from '../lib/ipv6addr';
-import { parsePacket, serializePacket, type Ipv6Packet } from '../lib/packet';
+} from '../lib/codec/hopbyhop';
+import { formatIpv6, parseIpv6 } from '../lib/codec/ipv6addr';
+import { parsePacket, serializePacket, type Ipv6Packet } from '../lib/codec/packet';
 import { randomAddress, randomExtension, randomOptions, Rng } from './fuzz/targets';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x6f0c0de) >>> 0;

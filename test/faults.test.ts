@@ -11,8 +11,8 @@ import { execFileSync } from 'node:child_process';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { interfaces, MessageInfo, UdpSocket } from '../lib';
-import { MembershipEvent, MulticastSocket } from '../lib/multicast';
-import { igmp6, readNetFile } from '../lib/procnet';
+import { MembershipEvent, MulticastSocket } from '../lib/sockets/multicast';
+import { igmp6, readNetFile } from '../lib/links/procnet';
 import { describeRoot } from './helpers/privileged';
 import { hostPair, useTopology } from './helpers/topology';
 

@@ -3,7 +3,7 @@
 // must flow after the flap as it did before: 30 datagrams each time. Without
 // keep_addr_on_down the kernel removes the interface's addresses on down; the test puts
 // them back after up, as the host's configuration (or SLAAC) would.
-import { AnycastGroup, AnycastStateEvent } from '../lib/anycast';
+import { AnycastGroup, AnycastStateEvent } from '../lib/sockets/anycast';
 import { hopByHop, MessageInfo, MulticastSocket, RouterAlertPacket, RouterAlertSocket, UdpSocket } from '../lib';
 import { describeRoot } from './helpers/privileged';
 import { chain, hostPair, Topology, useTopology } from './helpers/topology';

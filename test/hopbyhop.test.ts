@@ -11,7 +11,7 @@ import {
   routerAlertValues,
   type HopByHopOption,
   type UnknownOption,
-} from '../lib/hopbyhop';
+} from '../lib/codec/hopbyhop';
 import { thrown } from './helpers/thrown';
 
 function h(hex: string): Buffer {

@@ -319,7 +319,7 @@ function fields(index: number, spec: Record<string, readonly Wrong[]>): Position
   return Object.entries(spec).map(([name, wrong]) => at([index, name], wrong));
 }
 
-/** The options every socket class takes (lib/socket.ts SocketOptions). */
+/** The options every socket class takes (lib/sockets/socket.ts SocketOptions). */
 function socketOptions(): Record<string, readonly Wrong[]> {
   return {
     netns: netns(),
@@ -1192,7 +1192,7 @@ function socketEntries(bed: Bed): Entry[] {
       ],
       teardown: (t) => new Promise((resolve) => t.server.close(() => resolve())),
     }),
-    // Every method that takes a listener (Node's own, typed by lib/events.ts) checks it.
+    // Every method that takes a listener (Node's own, typed by lib/core/events.ts) checks it.
     ...(['on', 'once', 'off', 'addListener', 'removeListener', 'prependListener', 'prependOnceListener'] as const).flatMap((method) => [
       entry({
         api: `MulticastSocket.${method}`,

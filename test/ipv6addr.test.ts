@@ -1,4 +1,4 @@
-import { AddressCache, formatIpv6, isLinkLocalIpv6, parseIpv6, writeIpv6 } from '../lib/ipv6addr';
+import { AddressCache, formatIpv6, isLinkLocalIpv6, parseIpv6, writeIpv6 } from '../lib/codec/ipv6addr';
 
 function hex(b: Uint8Array): string {
   return Buffer.from(b).toString('hex');

@@ -1,8 +1,8 @@
 // MulticastSocket over IPv4: the multicast seed's 224.0.1.1 port 5000 sender/receiver pair,
 // with interfaces chosen by index (ip_mreqn / group_req) instead of the seed's INADDR_ANY.
 import * as os from 'node:os';
-import { MulticastSocket } from '../lib/multicast';
-import { readNetFile } from '../lib/procnet';
+import { MulticastSocket } from '../lib/sockets/multicast';
+import { readNetFile } from '../lib/links/procnet';
 import { Inbox } from './helpers/inbox';
 import { describeRoot } from './helpers/privileged';
 import { hostPair, lan, star, useTopology } from './helpers/topology';

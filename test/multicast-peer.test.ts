@@ -1,7 +1,7 @@
 // An independent peer: Debian's Python (/usr/bin/python3, standard library `socket` only),
 // run inside the namespaces, exchanges multicast with MulticastSocket. Its view of hop
 // limit, arrival interface and group comes from the kernel through code we did not write.
-import { MulticastSocket } from '../lib/multicast';
+import { MulticastSocket } from '../lib/sockets/multicast';
 import { describeRoot } from './helpers/privileged';
 import { nextMessage } from './helpers/wire';
 import { hostPair, Topology, useTopology } from './helpers/topology';

@@ -2,8 +2,8 @@
 // Argument checks first (no privilege), then two hosts on a link, a hub with several links,
 // source filters on a shared segment, the MULTICAST_ALL default, and the coded errors.
 import { execFileSync } from 'node:child_process';
-import { MulticastSocket } from '../lib/multicast';
-import { igmp6, readNetFile } from '../lib/procnet';
+import { MulticastSocket } from '../lib/sockets/multicast';
+import { igmp6, readNetFile } from '../lib/links/procnet';
 import { Inbox } from './helpers/inbox';
 import { describeRoot } from './helpers/privileged';
 import { hostPair, lan, star, useTopology } from './helpers/topology';

@@ -6,8 +6,8 @@ import {
   routerAlert,
   routerAlertValues,
   type HopByHopOption,
-} from '../lib/hopbyhop';
-import { parseIpv6 } from '../lib/ipv6addr';
+} from '../lib/codec/hopbyhop';
+import { parseIpv6 } from '../lib/codec/ipv6addr';
 import {
   buildIcmpv6Packet,
   buildUdpPacket,
@@ -16,7 +16,7 @@ import {
   serializePacket,
   upperLayerChecksum,
   type Ipv6Packet,
-} from '../lib/packet';
+} from '../lib/codec/packet';
 import { thrown } from './helpers/thrown';
 
 function h(hex: string): Buffer {

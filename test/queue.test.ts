@@ -1,6 +1,6 @@
 // The FIFO behind the async iterators and the waiting sends: order kept across the
 // compactions that keep it O(1) per item.
-import { AsyncQueue, Fifo } from '../lib/queue';
+import { AsyncQueue, Fifo } from '../lib/core/queue';
 
 describe('Fifo', () => {
   test('keeps order through interleaved pushes and shifts, across compactions', () => {

@@ -3,8 +3,8 @@
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 import { UdpSocket, type MessageInfo } from '../lib';
-import { buildUdpPacket } from '../lib/packet';
-import { icmpFilterBytes, icmpv6Types, RawSocket } from '../lib/raw';
+import { buildUdpPacket } from '../lib/codec/packet';
+import { icmpFilterBytes, icmpv6Types, RawSocket } from '../lib/sockets/raw';
 import { describeRoot, testRoot } from './helpers/privileged';
 import { nextMessage } from './helpers/wire';
 import { hostPair, useTopology, type Topology } from './helpers/topology';

@@ -4,10 +4,10 @@
 // common shape (quickRouterAlert) is held against the full parser.
 import { inspect } from 'node:util';
 import { UdpSocket, type MessageInfo } from '../lib';
-import { findRouterAlert, option, routerAlert, jumboPayload, encode as encodeHopByHop } from '../lib/hopbyhop';
-import { buildIcmpv6Packet, buildUdpPacket, parsePacket, serializePacket, type UdpPacketSpec } from '../lib/packet';
-import { RawSocket } from '../lib/raw';
-import { quickRouterAlert, RouterAlertSocket, type RouterAlertPacket } from '../lib/routeralert';
+import { findRouterAlert, option, routerAlert, jumboPayload, encode as encodeHopByHop } from '../lib/codec/hopbyhop';
+import { buildIcmpv6Packet, buildUdpPacket, parsePacket, serializePacket, type UdpPacketSpec } from '../lib/codec/packet';
+import { RawSocket } from '../lib/sockets/raw';
+import { quickRouterAlert, RouterAlertSocket, type RouterAlertPacket } from '../lib/sockets/routeralert';
 import { mutateBytes, Rng } from './fuzz/targets';
 import { describeRoot } from './helpers/privileged';
 import { chain, useTopology } from './helpers/topology';

@@ -2,9 +2,9 @@
 // it holds back, what forward() puts on the wire (checked by tcpdump, not by our parser),
 // Time Exceeded, namespace isolation, malformed packets, and every bad input.
 import { UdpSocket, hopByHop, type MessageInfo } from '../lib';
-import { buildUdpPacket, internetChecksum, parsePacket, upperLayerChecksum } from '../lib/packet';
-import { RawSocket } from '../lib/raw';
-import { RouterAlertSocket, type ForwardResult, type Ipv4RouterAlertPacket, type RouterAlertPacket } from '../lib/routeralert';
+import { buildUdpPacket, internetChecksum, parsePacket, upperLayerChecksum } from '../lib/codec/packet';
+import { RawSocket } from '../lib/sockets/raw';
+import { RouterAlertSocket, type ForwardResult, type Ipv4RouterAlertPacket, type RouterAlertPacket } from '../lib/sockets/routeralert';
 import { describeRoot } from './helpers/privileged';
 import { chain, useTopology } from './helpers/topology';
 import { nextEvent, tcpdump } from './helpers/wire';

@@ -3,10 +3,10 @@
 // and addresses that come and go in a namespace, the async iterator, and an overrun that
 // forces a resync.
 import { execFileSync } from 'node:child_process';
-import { AddressEvent, InterfaceEvent, InterfaceWatcher, LinkEvent, watch } from '../lib/interfaces';
-import { list } from '../lib/interfaces';
-import { native, SendPlan } from '../lib/native';
-import { parseMessages } from '../lib/netlink';
+import { AddressEvent, InterfaceEvent, InterfaceWatcher, LinkEvent, watch } from '../lib/links/interfaces';
+import { list } from '../lib/links/interfaces';
+import { native, SendPlan } from '../lib/core/native';
+import { parseMessages } from '../lib/links/rtnetlink';
 import { describeRoot } from './helpers/privileged';
 import { hostPair, useTopology } from './helpers/topology';
 

@@ -11,7 +11,7 @@
  */
 import * as dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
-import { UdpSocket } from '../../lib/udp';
+import { UdpSocket } from '../../lib/sockets/udp';
 import { readyDgram, rssKb, serve } from '../protocol';
 
 export async function echo(argv: string[]): Promise<void> {

@@ -16,7 +16,7 @@
  */
 import * as dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
-import { UdpSocket } from '../../lib/udp';
+import { UdpSocket } from '../../lib/sockets/udp';
 import { multicastSocket } from '../ip6sock';
 import { Counter, counterHandlers, readyDgram, serve } from '../protocol';
 

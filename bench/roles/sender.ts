@@ -25,7 +25,7 @@
  */
 import * as dgram from 'node:dgram';
 import { parseArgs } from 'node:util';
-import { UdpSocket } from '../../lib/udp';
+import { UdpSocket } from '../../lib/sockets/udp';
 import { readyDgram, rssKb, serve } from '../protocol';
 
 /** Sends n datagrams; resolves when the last one has completed. */

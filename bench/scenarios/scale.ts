@@ -7,7 +7,7 @@
  * joins the bench checks /proc/net/igmp6 in the namespace: every membership must be there.
  * @packageDocumentation
  */
-import { igmp6 } from '../../lib/procnet';
+import { igmp6 } from '../../lib/links/procnet';
 import { hostPair, star, Topology } from '../../packages/testbed/src';
 import { multicastSocket } from '../ip6sock';
 import { ALL_GROUP } from '../roles/joiner';

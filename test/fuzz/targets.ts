@@ -24,13 +24,13 @@ import {
   option,
   routerAlert,
   type HopByHopOption,
-} from '../../lib/hopbyhop';
-import { formatIpv6, parseIpv6 } from '../../lib/ipv6addr';
-import { constants } from '../../lib/native';
-import { parseMessages, type NetlinkMessage } from '../../lib/netlink';
-import { buildIcmpv6Packet, buildUdpPacket, parsePacket, serializePacket, type Ipv6Packet } from '../../lib/packet';
-import { parseAddressTable } from '../../lib/procnet';
-import { parseIpv4 } from '../../lib/routeralert';
+} from '../../lib/codec/hopbyhop';
+import { formatIpv6, parseIpv6 } from '../../lib/codec/ipv6addr';
+import { constants } from '../../lib/core/native';
+import { parseMessages, type NetlinkMessage } from '../../lib/links/rtnetlink';
+import { buildIcmpv6Packet, buildUdpPacket, parsePacket, serializePacket, type Ipv6Packet } from '../../lib/codec/packet';
+import { parseAddressTable } from '../../lib/links/procnet';
+import { parseIpv4 } from '../../lib/sockets/routeralert';
 
 // ---------------------------------------------------------------------------------------
 // Seeded randomness
@@ -720,7 +720,7 @@ function ipv4Target(): FuzzTarget<Buffer> {
 }
 
 // ---------------------------------------------------------------------------------------
-// rtnetlink datagrams (lib/netlink.ts parseMessages, what the interface watcher reads)
+// rtnetlink datagrams (lib/links/rtnetlink.ts parseMessages, what the interface watcher reads)
 
 /** One rtattr: length word, type word (nested / byte-order bits sometimes set), payload, padding to 4. */
 function rtattr(r: Rng, type: number, payload: Buffer): Buffer {
@@ -789,7 +789,7 @@ function randomNetlinkDatagram(r: Rng): Buffer {
 
 /**
  * What parseMessages must make of `buf`, worked out independently (a DataView walk, no code
- * shared with lib/netlink.ts): the messages as short strings, or 'malformed'.
+ * shared with lib/links/rtnetlink.ts): the messages as short strings, or 'malformed'.
  */
 function netlinkOracle(buf: Buffer): string[] | 'malformed' {
   const c = constants();

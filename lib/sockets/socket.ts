@@ -6,15 +6,15 @@
  */
 import * as os from 'node:os';
 import { inspect } from 'node:util';
-import { attempt, closedError, ErrorContext, withContext } from './errors';
-import { eventMap, EmitterEvents, Events, TypedEmitter } from './events';
-import { AddressCache } from './ipv6addr';
-import { Outbox, SendControl, SendWaiter, SingleSend, WaitingSends } from './outbox';
-import { AsyncQueue, closeSignal, endAll } from './queue';
-import { InterfaceRef } from './interfaces';
-import { native, NativeSocket, Record, RecordWord, SendPlan } from './native';
-import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
-import { Family, netnsPath, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from './validate';
+import { attempt, closedError, ErrorContext, interfaceRemovedError, warn, withContext } from '../errors';
+import { eventMap, EmitterEvents, Events, TypedEmitter } from '../core/events';
+import { AddressCache } from '../codec/ipv6addr';
+import { Outbox, SendControl, SendWaiter, SingleSend, WaitingSends } from '../core/outbox';
+import { AsyncQueue, closeSignal, endAll } from '../core/queue';
+import { InterfaceRef } from '../links/interfaces';
+import { native, NativeSocket, Record, RecordWord, SendPlan } from '../core/native';
+import { LinkEvent, LinkSubscription, subscribeLinks } from '../links/watcher';
+import { Family, netnsPath, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from '../validate';
 
 /** Options every socket class takes. */
 export interface SocketOptions {
@@ -116,7 +116,7 @@ class InterfaceNames {
 }
 
 // What subclasses need to describe a send.
-export { NO_CONTROL, type SendControl } from './outbox';
+export { NO_CONTROL, type SendControl } from '../core/outbox';
 
 /** sendBatch() result of a datagram that waits in the backpressure queue (reported via onsent). */
 const QUEUED = -2147483648;

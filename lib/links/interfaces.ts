@@ -5,58 +5,18 @@
  * `{ netns }`.
  * @packageDocumentation
  */
-import { attempt, invalidArgType, noSuchInterface } from './errors';
-import { isLinkLocalIpv6 } from './ipv6addr';
-import { linkFlags } from './netlink';
-import { constants, native } from './native';
-import { netnsPath, splitZone, validateAddress, validateInteger, validateInterfaceName, validateOptionalObject, validateString } from './validate';
+import { attempt, invalidArgType, noSuchInterface } from '../errors';
+import { isLinkLocalIpv6 } from '../codec/ipv6addr';
+import { linkFlags } from './rtnetlink';
+import { constants, native } from '../core/native';
+import { netnsPath, splitZone, validateAddress, validateInteger, validateInterfaceName, validateOptionalObject, validateString } from '../validate';
 import * as net from 'node:net';
 
-export { watch, InterfaceWatcher } from './watch';
-export type { WatchOptions, LinkChange, LinkEvent, AddressEvent, InterfaceEvent, WatchedLink, WatchedAddress } from './watch';
+export { watch, InterfaceWatcher } from './watcher';
+export type { WatchOptions, LinkChange, LinkEvent, AddressEvent, InterfaceEvent, WatchedLink, WatchedAddress } from './watcher';
 
-/** Where to look: a network namespace name (under /run/netns) or path; default the caller's. */
-export interface NamespaceOptions {
-  netns?: string;
-}
-
-/** An interface as given by the caller: its index, its name, or (where allowed) 'all'. */
-export type InterfaceSpec = number | string;
-
-/** An interface identified both ways, as reported on every received packet. */
-export interface InterfaceRef {
-  index: number;
-  name: string;
-}
-
-export interface InterfaceAddress {
-  address: string;
-  prefixLength: number;
-  family: 4 | 6;
-  /** Scope id (the interface index) for link-local IPv6 addresses, else 0. */
-  scopeId: number;
-}
-
-export interface InterfaceFlags {
-  up: boolean;
-  running: boolean;
-  multicast: boolean;
-  loopback: boolean;
-  broadcast: boolean;
-  pointToPoint: boolean;
-}
-
-export interface NetworkInterface extends InterfaceRef {
-  flags: InterfaceFlags;
-  /** IPv6 link-local addresses (fe80::/10). */
-  linkLocal: InterfaceAddress[];
-  /** Other IPv6 unicast addresses (global and unique-local), loopback excluded. */
-  global: InterfaceAddress[];
-  /** IPv4 addresses. */
-  ipv4: InterfaceAddress[];
-  /** Every address, in the kernel's order. */
-  addresses: InterfaceAddress[];
-}
+export type { NamespaceOptions, InterfaceSpec, InterfaceRef, InterfaceAddress, InterfaceFlags, NetworkInterface } from './types';
+import type { NamespaceOptions, InterfaceRef, InterfaceSpec, NetworkInterface, InterfaceAddress } from './types';
 
 /** Lists the interfaces of the namespace, each with its flags and addresses. */
 export function list(options?: NamespaceOptions): NetworkInterface[] {

@@ -6,9 +6,9 @@
  * byte arrays copied at their real length. Internal: not part of the public API.
  * @packageDocumentation
  */
-import { invalidArgType, invalidArgValue, outOfRange } from './errors';
-import type { HopByHopOption, OptionAction, UnknownOption } from './hopbyhop';
-import { validateList } from './validate';
+import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
+import type { HopByHopOption, OptionAction, UnknownOption } from './options';
+import { validateList } from '../validate';
 
 /** A number that is an integer 0..max, else ERR_INVALID_ARG_TYPE / ERR_OUT_OF_RANGE. */
 export function checkUint(name: string, value: unknown, max: number): number {

@@ -4,11 +4,11 @@
  * memberships). Lines that do not parse are skipped, never guessed at.
  * @packageDocumentation
  */
-import { attempt, invalidArgValue } from './errors';
-import { formatIpv6 } from './ipv6addr';
-import { InterfaceRef } from './interfaces';
-import { native } from './native';
-import { netnsPath } from './validate';
+import { attempt, invalidArgValue } from '../errors';
+import { formatIpv6 } from '../codec/ipv6addr';
+import type { InterfaceRef } from './types';
+import { native } from '../core/native';
+import { netnsPath } from '../validate';
 
 /** The text of /proc/net/NAME inside `netns` (default: the caller's namespace). */
 export function readNetFile(name: string, netns?: string): string {

@@ -11,20 +11,20 @@
  * joined it on.
  *
  * Interfaces come and go: from its first join the socket follows the links of its namespace
- * (lib/watch.ts, one shared rtnetlink watcher per namespace). Groups joined with
+ * (lib/links/watcher.ts, one shared rtnetlink watcher per namespace). Groups joined with
  * `interface: 'all'` are joined on every interface that appears or comes up, and memberships
  * on an interface that is removed are dropped, each change reported as a 'membership' event.
  * @packageDocumentation
  */
 import * as net from 'node:net';
-import { attempt, ErrorContext, invalidArgType, invalidArgValue, stateError, noSuchInterface, withContext } from './errors';
-import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from './interfaces';
-import { formatIpv6, isLinkLocalIpv6, parseIpv6 } from './ipv6addr';
-import { constants, RecordWord } from './native';
-import { eventMap, Events, listenerThrew } from './events';
+import { attempt, ErrorContext, interfaceRemovedError, invalidArgType, invalidArgValue, noSuchInterface, stateError, warn, withContext } from '../errors';
+import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from '../links/interfaces';
+import { formatIpv6, isLinkLocalIpv6, parseIpv6 } from '../codec/ipv6addr';
+import { constants, RecordWord } from '../core/native';
+import { eventMap, Events, listenerThrew } from '../core/events';
 import { UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
-import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from './validate';
-import { interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
+import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from '../validate';
+import { LinkEvent, LinkSubscription, subscribeLinks } from '../links/watcher';
 
 /** Options of a MulticastSocket: everything a UdpSocket takes, plus the multicast settings. */
 export interface MulticastSocketOptions extends UdpSocketOptions {

@@ -10,13 +10,13 @@
  * (`receiveHopByHop`). A socket for IPPROTO_RAW (255) never receives ordinary traffic.
  * @packageDocumentation
  */
-import { attempt, ErrorContext, invalidArgType, invalidArgValue } from './errors';
-import { resolve as resolveInterface, type InterfaceSpec } from './interfaces';
-import { constants } from './native';
+import { attempt, ErrorContext, invalidArgType, invalidArgValue } from '../errors';
+import { resolve as resolveInterface, type InterfaceSpec } from '../links/interfaces';
+import { constants } from '../core/native';
 import { type SocketOptions } from './socket';
 import { DatagramSocket, type DatagramSocketEvents, type SendOptions } from './datagram';
-import { eventMap, type Events } from './events';
-import { toBuffer, validateAddress, validateList, validateBoolean, validateFamily, validateInteger, validateObject, type Family } from './validate';
+import { eventMap, type Events } from '../core/events';
+import { toBuffer, validateAddress, validateList, validateBoolean, validateFamily, validateInteger, validateObject, type Family } from '../validate';
 
 /** ICMPv6 message types by name (RFC 4443, RFC 4861, RFC 2710, RFC 3810), for filters. */
 export const icmpv6Types = Object.freeze({

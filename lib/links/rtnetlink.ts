@@ -7,10 +7,10 @@
  * @internal
  * @packageDocumentation
  */
-import { stateError } from './errors';
-import type { InterfaceFlags } from './interfaces';
-import { formatIpv6 } from './ipv6addr';
-import { constants } from './native';
+import { stateError } from '../errors';
+import type { InterfaceFlags } from './types';
+import { formatIpv6 } from '../codec/ipv6addr';
+import { constants } from '../core/native';
 
 /** A link appeared, changed or went away (RTM_NEWLINK / RTM_DELLINK of family AF_UNSPEC). */
 export interface LinkMessage {

@@ -6,13 +6,13 @@
  * @packageDocumentation
  */
 import { DatagramSocket, DatagramSocketEvents, hopByHopHeader, SendOptions } from './datagram';
-import { attempt, ErrorContext, invalidArgType, invalidArgValue } from './errors';
-import { eventMap, Events } from './events';
-import { HopByHopOption } from './hopbyhop';
-import { isLinkLocalIpv6 } from './ipv6addr';
-import { resolve as resolveInterface } from './interfaces';
-import { constants } from './native';
-import { SendGroup, SendWaiter, SingleSend } from './outbox';
+import { attempt, ErrorContext, invalidArgType, invalidArgValue } from '../errors';
+import { eventMap, Events } from '../core/events';
+import { HopByHopOption } from '../codec/hopbyhop';
+import { isLinkLocalIpv6 } from '../codec/ipv6addr';
+import { resolve as resolveInterface } from '../links/interfaces';
+import { constants } from '../core/native';
+import { SendGroup, SendWaiter, SingleSend } from '../core/outbox';
 import { SocketOptions } from './socket';
 import {
   Family,
@@ -24,7 +24,7 @@ import {
   validateObject,
   validateOptionalObject,
   validatePort,
-} from './validate';
+} from '../validate';
 
 export type { Message, MessageBatch, MessageInfo, SendOptions } from './datagram';
 

@@ -22,9 +22,9 @@
  * @packageDocumentation
  */
 import * as net from 'node:net';
-import { attempt, ErrorContext, invalidArgType, invalidArgValue, withContext } from './errors';
-import { resolve as resolveInterface } from './interfaces';
-import { constants, native, NativeSockAddr, NativeSocket } from './native';
+import { attempt, ErrorContext, invalidArgType, invalidArgValue, withContext } from '../errors';
+import { resolve as resolveInterface } from '../links/interfaces';
+import { constants, native, NativeSockAddr, NativeSocket } from '../core/native';
 import {
   Family,
   netnsPath,
@@ -37,7 +37,7 @@ import {
   validateOptionalObject,
   validatePort,
   validateString,
-} from './validate';
+} from '../validate';
 
 /** Where the socket lives. */
 export interface TcpPlacement {

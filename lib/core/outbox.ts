@@ -5,10 +5,10 @@
  * @packageDocumentation
  */
 import { getSystemErrorName } from 'node:util';
-import { ErrorContext, stateError, withContext } from './errors';
+import { ErrorContext, stateError, withContext } from '../errors';
 import { SendPlan } from './native';
 import { Fifo } from './queue';
-import { byteLengthOf } from './validate';
+import { byteLengthOf } from '../validate';
 
 /** Per-packet control data for a send, already resolved to kernel values. */
 export interface SendControl {

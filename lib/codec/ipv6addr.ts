@@ -5,7 +5,7 @@
  */
 
 import { isIPv6 } from 'net';
-import { invalidArgType, invalidArgValue, outOfRange } from './errors';
+import { invalidArgType, invalidArgValue, outOfRange } from '../errors';
 
 const COLON = 0x3a;
 const DOT = 0x2e;

@@ -28,17 +28,15 @@
  * resyncs, and each subscriber gets a warning.
  * @packageDocumentation
  */
-import { AsyncQueue, closeSignal, endAll } from './queue';
-import type { EventEmitter } from 'node:events';
-import { emitEach, EmitterEvents, eventMap, Events, listenerThrew, TypedEmitter } from './events';
+import { AsyncQueue, closeSignal, endAll } from '../core/queue';
+import { emitEach, EmitterEvents, eventMap, Events, listenerThrew, TypedEmitter } from '../core/events';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import { attempt, CodedError, invalidArgType, SystemError, withContext } from './errors';
-import type { InterfaceFlags, InterfaceRef, NamespaceOptions } from './interfaces';
-import { formatIpv6, parseIpv6 } from './ipv6addr';
-import { AddressMessage, LinkMessage, linkFlags, parseMessages } from './netlink';
-import { constants, native, NativeSocket, Record } from './native';
-import { netnsPath, validateInteger, validateOptionalObject, validateSignal } from './validate';
+import { attempt, CodedError, invalidArgType, withContext } from '../errors';
+import type { InterfaceFlags, InterfaceRef, NamespaceOptions } from './types';
+import { formatIpv6, parseIpv6 } from '../codec/ipv6addr';
+import { AddressMessage, LinkMessage, linkFlags, parseMessages } from './rtnetlink';
+import { constants, native, NativeSocket, Record } from '../core/native';
+import { netnsPath, validateInteger, validateOptionalObject, validateSignal } from '../validate';
 
 /** Options of interfaces.watch(). */
 export interface WatchOptions extends NamespaceOptions {
@@ -654,32 +652,4 @@ export function subscribeLinks<T extends object>(
       cancel();
     },
   };
-}
-
-/**
- * @internal
- * The error a socket emits when an interface it was explicitly given (its `device`, a
- * membership's interface) is removed: code ENODEV like the kernel's own answer for a
- * missing device, `syscall` naming the notification that said so.
- */
-export function interfaceRemovedError(iface: InterfaceRef, netns: string | undefined, consequence: string): SystemError {
-  const where = netns === undefined ? '' : ` from netns ${netns}`;
-  const err = new Error(`interface ${iface.name} (${iface.index}) was removed${where}: ${consequence}`) as SystemError;
-  err.code = 'ENODEV';
-  err.errno = -os.constants.errno.ENODEV;
-  err.syscall = 'RTM_DELLINK';
-  err.interface = `${iface.name} (${iface.index})`;
-  if (netns !== undefined) err.netns = netns;
-  return err;
-}
-
-/**
- * @internal
- * A problem that must not stop a socket (a follow-up join that failed, a watcher that
- * died): 'warning' on the emitter when someone listens, else a process warning, so it is
- * never silent and never an uncaught 'error'.
- */
-export function warn(emitter: EventEmitter, err: Error): void {
-  if (emitter.listenerCount('warning') > 0) emitter.emit('warning', err);
-  else process.emitWarning(err.message, { type: 'Ip6sockWarning', code: (err as Partial<CodedError>).code });
 }

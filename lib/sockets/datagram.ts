@@ -4,13 +4,13 @@
  * options into per-packet control data. UdpSocket and RawSocket extend it.
  * @packageDocumentation
  */
-import { invalidArgType, invalidArgValue, noSuchInterface, outOfRange, stateError } from './errors';
-import { encode as encodeHopByHop, HopByHopOption } from './hopbyhop';
-import { InterfaceRef, InterfaceSpec, list as listInterfaces } from './interfaces';
-import { RecordHalf, RecordWord } from './native';
-import { eventMap, Events, listenerThrew } from './events';
+import { invalidArgType, invalidArgValue, noSuchInterface, outOfRange, stateError } from '../errors';
+import { encode as encodeHopByHop, HopByHopOption } from '../codec/hopbyhop';
+import { InterfaceRef, InterfaceSpec, list as listInterfaces } from '../links/interfaces';
+import { RecordHalf, RecordWord } from '../core/native';
+import { eventMap, Events, listenerThrew } from '../core/events';
 import { BaseSocket, NO_CONTROL, SendControl, SocketEvents } from './socket';
-import { Family, validateAddress, validateInteger, validateInterfaceName } from './validate';
+import { Family, validateAddress, validateInteger, validateInterfaceName } from '../validate';
 
 /** What ip6sock knows about one received datagram. */
 export interface MessageInfo {

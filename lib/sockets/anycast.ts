@@ -23,16 +23,16 @@
  * leaves the route in place.
  * @packageDocumentation
  */
-import { EmitterEvents, eventMap, Events, listenerThrew, TypedEmitter } from './events';
-import { closedError, ErrorContext, invalidArgType, invalidArgValue, stateError, withContext } from './errors';
-import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from './interfaces';
-import { formatIpv6, parseIpv6 } from './ipv6addr';
-import { constants, NativeSocket, Record, RecordWord } from './native';
-import { AddressTableEntry, anycast6 } from './procnet';
-import { AddressEvent, interfaceRemovedError, LinkEvent, LinkSubscription, subscribeLinks, warn } from './watch';
+import { EmitterEvents, eventMap, Events, listenerThrew, TypedEmitter } from '../core/events';
+import { closedError, ErrorContext, interfaceRemovedError, invalidArgType, invalidArgValue, stateError, warn, withContext } from '../errors';
+import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from '../links/interfaces';
+import { formatIpv6, parseIpv6 } from '../codec/ipv6addr';
+import { constants, NativeSocket, Record, RecordWord } from '../core/native';
+import { AddressTableEntry, anycast6 } from '../links/procnet';
+import { AddressEvent, LinkEvent, LinkSubscription, subscribeLinks } from '../links/watcher';
 import { BaseSocket, NO_CONTROL, SendControl, SocketOptions } from './socket';
 import { Message, MessageInfo, UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
-import { netnsPath, toBuffer, validateObject, validateOptionalObject, validatePort } from './validate';
+import { netnsPath, toBuffer, validateObject, validateOptionalObject, validatePort } from '../validate';
 
 /** Options of an AnycastGroup. */
 export interface AnycastGroupOptions extends Omit<UdpSocketOptions, 'family' | 'address' | 'ipv6Only' | 'port' | 'receivePacketInfo'> {

@@ -6,7 +6,7 @@
  * bytes from a (possibly modified) view, recomputing lengths and checksums.
  */
 
-import { invalidArgType, invalidArgValue, outOfRange, stateError, type CodedError } from './errors';
+import { invalidArgType, invalidArgValue, outOfRange, stateError, type CodedError } from '../errors';
 import {
   decode as decodeHopByHop,
   destinationOptions as destinationOptionsCodec,
