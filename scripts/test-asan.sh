@@ -3,7 +3,7 @@
 # build-asan/) and runs the native-facing jest tests against it:
 #
 #   scripts/test-asan.sh                      # every test whose imports reach lib/core/native.ts
-#   scripts/test-asan.sh test/udp.test.ts     # or the jest arguments you give
+#   scripts/test-asan.sh test/ns/udp.test.ts     # or the jest arguments you give
 #   scripts/test-asan.sh --script scripts/fuzz-native.js --seconds 60
 #                                             # or a node script (the native fuzz harness)
 #

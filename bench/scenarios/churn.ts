@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { hostPair } from '../../packages/testbed/src';
 import { Row, RowBase, Scenario, ScenarioResult } from '../runner';
 
-/** RSS growth the test suite allows over 20,000 cycles (test/churn.test.ts). */
+/** RSS growth the test suite allows over 20,000 cycles (test/stress/churn.test.ts). */
 const TARGET_MB = 48;
 
 const CHILD = `

@@ -1,5 +1,5 @@
 // Consumer fixture: every line marked `// error TSnnnn` must fail with that code, and
-// nothing else may fail (test/types.test.ts checks both).
+// nothing else may fail (test/tooling/types.test.ts checks both).
 import { AnycastGroup, interfaces, MulticastSocket, RawSocket, RouterAlertSocket, UdpSocket } from 'ip6sock';
 
 const udp = new UdpSocket();
