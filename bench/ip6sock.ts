@@ -3,7 +3,7 @@
  *
  * UdpSocket is part of the library from the start and is imported normally where it is
  * used. MulticastSocket and RouterAlertSocket arrive in their own files (lib/sockets/multicast.ts,
- * lib/sockets/routeralert.ts) and may not exist, or not be exported yet, in the tree being measured.
+ * lib/sockets/routeralert/socket.ts) and may not exist, or not be exported yet, in the tree being measured.
  * Rather than fail to compile, or fake a number, the bench looks for them here: a scenario
  * whose class is missing reports "not available" and why. Only the few members the bench
  * calls are described, structurally, so a class that grows more API still fits.
@@ -102,6 +102,6 @@ export function multicastSocket(): Availability<MulticastSocketClass> {
 
 /** RouterAlertSocket, if the library has one. */
 export function routerAlertSocket(): Availability<RouterAlertSocketClass> {
-  const found = findClass('RouterAlertSocket', 'sockets/routeralert', ['forward', 'close', 'on']);
+  const found = findClass('RouterAlertSocket', 'sockets/routeralert/socket', ['forward', 'close', 'on']);
   return found.ok ? { ok: true, value: found.value as RouterAlertSocketClass } : found;
 }

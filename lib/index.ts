@@ -18,8 +18,8 @@ export type { InterfaceWatcher, InterfaceWatcherEvents, WatchOptions, LinkChange
 export { AnycastGroup } from './sockets/anycast';
 export type { AnycastGroupOptions, AnycastGroupEvents, AnycastMessage, AnycastReply, AnycastEntry, AnycastStats, AnycastState, AnycastStateEvent } from './sockets/anycast';
 export type { AddressTableEntry } from './links/procnet';
-export { RouterAlertSocket } from './sockets/routeralert';
-export type { RouterAlertSocketOptions, RouterAlertSocketEvents, RouterAlertPacket, RouterAlertPacketOf, Ipv4RouterAlertPacket, Ipv4Header, RouterAlertStats, ForwardOptions, ForwardResult } from './sockets/routeralert';
+export { RouterAlertSocket } from './sockets/routeralert/socket';
+export type { RouterAlertSocketOptions, RouterAlertSocketEvents, RouterAlertPacket, RouterAlertPacketOf, Ipv4RouterAlertPacket, Ipv4Header, RouterAlertStats, ForwardOptions, ForwardResult } from './sockets/routeralert/socket';
 export { RawSocket, icmpv6Types } from './sockets/raw';
 export type { RawSocketOptions, RawSocketEvents, RawSendOptions, RawGroupOptions, IcmpFilter, Icmpv6TypeName, Icmpv6TypeSpec } from './sockets/raw';
 export { connectTcp, createTcpServer } from './sockets/tcp';

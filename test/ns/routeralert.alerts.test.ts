@@ -3,7 +3,7 @@
 // own: the kernel taps it for one of its values; the tapped packet must say which (the
 // socket's) and list every one it carries.
 import { UdpSocket } from '../../lib';
-import { parseIpv4, RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert';
+import { parseIpv4, RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert/socket';
 import { describeRoot } from '../helpers/privileged';
 import { chain, useTopology } from '../helpers/topology';
 import { nextEvent } from '../helpers/wire';

@@ -7,7 +7,7 @@ import { UdpSocket, type MessageInfo } from '../../lib';
 import { findRouterAlert, option, routerAlert, jumboPayload, encode as encodeHopByHop } from '../../lib/codec/hopbyhop';
 import { buildIcmpv6Packet, buildUdpPacket, parsePacket, serializePacket, type UdpPacketSpec } from '../../lib/codec/packet';
 import { RawSocket } from '../../lib/sockets/raw';
-import { quickRouterAlert, RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert';
+import { quickRouterAlert, RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert/socket';
 import { mutateBytes, Rng } from '../stress/fuzz/targets';
 import { describeRoot } from '../helpers/privileged';
 import { chain, useTopology } from '../helpers/topology';

@@ -4,7 +4,7 @@
 import { UdpSocket, hopByHop, type MessageInfo } from '../../lib';
 import { buildUdpPacket, internetChecksum, parsePacket, upperLayerChecksum } from '../../lib/codec/packet';
 import { RawSocket } from '../../lib/sockets/raw';
-import { RouterAlertSocket, type ForwardResult, type Ipv4RouterAlertPacket, type RouterAlertPacket } from '../../lib/sockets/routeralert';
+import { RouterAlertSocket, type ForwardResult, type Ipv4RouterAlertPacket, type RouterAlertPacket } from '../../lib/sockets/routeralert/socket';
 import { describeRoot } from '../helpers/privileged';
 import { chain, useTopology } from '../helpers/topology';
 import { nextEvent, tcpdump } from '../helpers/wire';

@@ -10,7 +10,7 @@ import type { ChildProcess } from 'node:child_process';
 import { routerAlert } from '../../lib/codec/hopbyhop';
 import { buildUdpPacket } from '../../lib/codec/packet';
 import { RawSocket } from '../../lib/sockets/raw';
-import { RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert';
+import { RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert/socket';
 import { UdpSocket } from '../../lib';
 import { describeRoot } from '../helpers/privileged';
 import { chain, hostPair, useTopology, type Topology } from '../helpers/topology';

@@ -15,11 +15,11 @@
  * @packageDocumentation
  */
 import { inspect } from 'node:util';
-import { ErrorContext, invalidArgType, invalidArgValue, stateError, withContext } from '../errors';
-import { findRouterAlert } from '../codec/hopbyhop';
-import { sourceFor, type InterfaceRef } from '../links/interfaces';
-import { AddressCache, formatIpv6 } from '../codec/ipv6addr';
-import { constants, RecordWord } from '../core/native';
+import { ErrorContext, invalidArgType, invalidArgValue, stateError, withContext } from '../../errors';
+import { findRouterAlert } from '../../codec/hopbyhop';
+import { sourceFor, type InterfaceRef } from '../../links/interfaces';
+import { AddressCache, formatIpv6 } from '../../codec/ipv6addr';
+import { constants, RecordWord } from '../../core/native';
 import {
   parsePacket,
   serializePacket,
@@ -33,12 +33,12 @@ import {
   type PacketOptionsHeader,
   type RoutingInfo,
   type UdpDatagram,
-} from '../codec/packet';
-import { RawSocket } from './raw';
-import { eventMap, type Events, listenerThrew } from '../core/events';
-import { BaseSocket, NO_CONTROL, type SocketEvents, type SocketOptions, type SocketStats } from './socket';
-import { sysctl } from '../system';
-import { toBuffer, validateBoolean, validateFamily, validateInteger, validateObject, validateOptionalObject, type Family } from '../validate';
+} from '../../codec/packet';
+import { RawSocket } from '../raw';
+import { eventMap, type Events, listenerThrew } from '../../core/events';
+import { BaseSocket, NO_CONTROL, type SocketEvents, type SocketOptions, type SocketStats } from '../socket';
+import { sysctl } from '../../system';
+import { toBuffer, validateBoolean, validateFamily, validateInteger, validateObject, validateOptionalObject, type Family } from '../../validate';
 
 /** Warning code emitted when the namespace does not forward (the tap would never see a packet). */
 export const NO_FORWARDING_WARNING = 'IP6SOCK_NO_FORWARDING';
