@@ -154,6 +154,11 @@ export function noSuchInterface(spec: string | number, netns?: string): SystemEr
   return err;
 }
 
+/** How every message names an interface: its name and its index, `eth0 (2)`. */
+export function interfaceLabel(iface: InterfaceRef): string {
+  return `${iface.name} (${iface.index})`;
+}
+
 /**
  * @internal
  * The error a socket emits when an interface it was explicitly given (its `device`, a
@@ -162,11 +167,11 @@ export function noSuchInterface(spec: string | number, netns?: string): SystemEr
  */
 export function interfaceRemovedError(iface: InterfaceRef, netns: string | undefined, consequence: string): SystemError {
   const where = netns === undefined ? '' : ` from netns ${netns}`;
-  const err = new Error(`interface ${iface.name} (${iface.index}) was removed${where}: ${consequence}`) as SystemError;
+  const err = new Error(`interface ${interfaceLabel(iface)} was removed${where}: ${consequence}`) as SystemError;
   err.code = 'ENODEV';
   err.errno = -os.constants.errno.ENODEV;
   err.syscall = 'RTM_DELLINK';
-  err.interface = `${iface.name} (${iface.index})`;
+  err.interface = interfaceLabel(iface);
   if (netns !== undefined) err.netns = netns;
   return err;
 }

@@ -21,6 +21,45 @@ export function validateOptionalObject<T extends object>(value: unknown, name: s
   return validateObject<T>(value, name);
 }
 
+/**
+ * Refuses an options object that has a key the callee does not know: a misspelt option
+ * (`{ prot: 7017 }`) would otherwise be ignored and the call would do something else than
+ * asked (bind a random port). ERR_INVALID_ARG_VALUE names the key and the nearest known one.
+ * Only own enumerable string keys count, as with object spread.
+ */
+export function validateOptionKeys(options: object, known: readonly string[], name = 'options'): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const nearest = nearestName(key, known);
+    const hint = nearest === undefined ? `known options: ${known.join(', ')}` : `the nearest known one is '${nearest}'`;
+    throw invalidArgValue(`${name}.${key}`, (options as Record<string, unknown>)[key], `is not an option here; ${hint}`);
+  }
+}
+
+/** The known name closest to `key` by edit distance, if it is close enough to be a likely typo. */
+function nearestName(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 3)) ? best : undefined;
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions), for short option names. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+
 export function validateInteger(value: unknown, name: string, min: number, max: number): number {
   if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
   if (!Number.isInteger(value)) throw outOfRange(name, 'an integer', value);
