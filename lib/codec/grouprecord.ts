@@ -49,8 +49,8 @@ export interface GroupRecord {
 export interface GroupRecordInput {
   /** Record type byte, 0-255 (values outside 1-6 only for tests of a receiver). */
   type?: number;
-  /** The record type by name. */
-  typeName?: RecordTypeName;
+  /** The record type by name ('unknown', as decode names a type outside 1-6, only with `type`). */
+  typeName?: RecordTypeName | 'unknown';
   /** The multicast address. */
   group: string;
   /** Source addresses (default none). */
