@@ -75,28 +75,36 @@ export type Malformed = (offset: number, what: string) => Error;
 /**
  * Decodes `count` records starting at buf[at], none past `buf.length`. Every length read
  * (source count, aux data length) is checked against what remains before anything is read
- * or allocated for it. Returns the records and the offset after the last one.
+ * or allocated for it, and the whole walk is checked before any address is formatted: a
+ * message that will be refused costs no more than reading its length fields. Returns the
+ * records and the offset after the last one.
  */
 export function decodeRecords(buf: Buffer, at: number, count: number, addresses: AddressFormat, malformed: Malformed): { records: GroupRecord[]; end: number } {
   const size = addresses.size;
   const fixed = 4 + size;
-  const records: GroupRecord[] = [];
   let off = at;
   for (let i = 0; i < count; i++) {
     if (off + fixed > buf.length) {
       throw malformed(off, `record ${i} of ${count} needs ${fixed} bytes but only ${buf.length - off} remain`);
     }
-    const type = buf[off];
-    const auxWords = buf[off + 1];
     const sourceCount = buf.readUInt16BE(off + 2);
     const sourcesEnd = off + fixed + sourceCount * size;
     if (sourcesEnd > buf.length) {
       throw malformed(off + 2, `record ${i} says ${sourceCount} sources (${sourceCount * size} bytes) but only ${buf.length - off - fixed} bytes remain`);
     }
-    const end = sourcesEnd + auxWords * 4;
+    const end = sourcesEnd + buf[off + 1] * 4;
     if (end > buf.length) {
-      throw malformed(off + 1, `record ${i} says ${auxWords * 4} bytes of aux data but only ${buf.length - sourcesEnd} remain`);
+      throw malformed(off + 1, `record ${i} says ${buf[off + 1] * 4} bytes of aux data but only ${buf.length - sourcesEnd} remain`);
     }
+    off = end;
+  }
+  const records: GroupRecord[] = [];
+  off = at;
+  for (let i = 0; i < count; i++) {
+    const type = buf[off];
+    const sourceCount = buf.readUInt16BE(off + 2);
+    const sourcesEnd = off + fixed + sourceCount * size;
+    const end = sourcesEnd + buf[off + 1] * 4;
     const sources: string[] = [];
     for (let s = 0; s < sourceCount; s++) sources.push(addresses.format(buf, off + fixed + s * size));
     records.push({

@@ -229,9 +229,16 @@ export function stripIpv4Header(packet: Uint8Array): Buffer {
 export function decode(buf: Uint8Array): IgmpMessage {
   if (!(buf instanceof Uint8Array)) throw invalidArgType('buf', 'an instance of Buffer or Uint8Array', buf);
   const b = asBuffer(buf);
+  const message = decodeMessage(b);
+  // Verified once the message is known to be whole: a refused input costs no checksum.
+  message.checksumValid = internetChecksum([b]) === 0;
+  return message;
+}
+
+function decodeMessage(b: Buffer): IgmpMessage {
   if (b.length < 8) throw malformed(0, `only ${b.length} bytes; IGMP messages are at least 8`);
   const type = b[0];
-  const header: IgmpHeader = { type, checksum: b.readUInt16BE(2), checksumValid: internetChecksum([b]) === 0 };
+  const header: IgmpHeader = { type, checksum: b.readUInt16BE(2), checksumValid: false };
   switch (type) {
     case types.V1_MEMBERSHIP_REPORT:
       return { kind: 'report', version: 1, ...header, group: formatIpv4(b, 4) };

@@ -211,13 +211,19 @@ export function decode(buf: Uint8Array, opts?: ChecksumOptions): MldMessage {
   if (!(buf instanceof Uint8Array)) throw invalidArgType('buf', 'an instance of Buffer or Uint8Array', buf);
   const addresses = checksumAddresses(opts);
   const b = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const message = decodeMessage(b);
+  // Verified once the message is known to be whole: a refused input costs no checksum.
+  if (addresses !== undefined) message.checksumValid = upperLayerChecksum(addresses.source, addresses.destination, ICMPV6, b) === 0;
+  return message;
+}
+
+function decodeMessage(b: Buffer): MldMessage {
   if (b.length < 4) throw malformed(0, `only ${b.length} bytes; an ICMPv6 header is 4`);
   const type = b[0];
   if (type !== types.QUERY && type !== types.REPORT && type !== types.DONE && type !== types.V2_REPORT) {
     throw malformed(0, `ICMPv6 type ${type} is not an MLD message (130, 131, 132, 143)`);
   }
   const header: MldHeader = { type, code: b[1], checksum: b.readUInt16BE(2) };
-  if (addresses !== undefined) header.checksumValid = upperLayerChecksum(addresses.source, addresses.destination, ICMPV6, b) === 0;
   if (type === types.V2_REPORT) {
     if (b.length < 8) throw malformed(0, `MLDv2 report of ${b.length} bytes; its header is 8`);
     const { records } = decodeRecords(b, 8, b.readUInt16BE(6), IPV6, malformed);
