@@ -5,7 +5,7 @@
  * that joined ff02::16 (all MLDv2-capable routers) reads them instead.
  */
 import { parseArgs } from 'node:util';
-import { formatIpv6, interfaces, MessageInfo, RawSocket } from 'ip6sock';
+import { interfaces, mld, MessageInfo, RawSocket, type GroupRecord } from 'ip6sock';
 
 export const summary = 'show which multicast groups hosts on a link join and leave (MLDv2 reports)';
 export const usage = `usage: ip6sock mld-monitor [--interface IF]... [--netns NAME]
@@ -18,66 +18,26 @@ Needs CAP_NET_RAW.
   --interface IF   listen on this interface only (repeatable)
   --netns NAME     run inside this network namespace`;
 
-const MLDV2_REPORT = 143;
 const ALL_MLDV2_ROUTERS = 'ff02::16';
 
-/** RFC 3810 §5.2.12 record types. */
-const RECORD_TYPES: Readonly<Record<number, string>> = {
-  1: 'MODE_IS_INCLUDE',
-  2: 'MODE_IS_EXCLUDE',
-  3: 'CHANGE_TO_INCLUDE_MODE',
-  4: 'CHANGE_TO_EXCLUDE_MODE',
-  5: 'ALLOW_NEW_SOURCES',
-  6: 'BLOCK_OLD_SOURCES',
-};
-
-export interface MldRecord {
-  type: number;
-  typeName: string;
-  group: string;
-  sources: string[];
-}
-
-/** Decodes an MLDv2 report (the ICMPv6 message, type first); throws ERR_MLD_MALFORMED. */
-export function decodeMldv2Report(msg: Buffer): MldRecord[] {
-  const bad = (what: string): Error => Object.assign(new Error(`malformed MLDv2 report: ${what}`), { code: 'ERR_MLD_MALFORMED' });
-  if (msg.length < 8 || msg[0] !== MLDV2_REPORT) throw bad('not an MLDv2 report');
-  const count = msg.readUInt16BE(6);
-  const records: MldRecord[] = [];
-  let at = 8;
-  for (let i = 0; i < count; i++) {
-    if (at + 20 > msg.length) throw bad(`record ${i} truncated`);
-    const type = msg[at];
-    const auxWords = msg[at + 1];
-    const nSources = msg.readUInt16BE(at + 2);
-    const end = at + 20 + nSources * 16 + auxWords * 4;
-    if (end > msg.length) throw bad(`record ${i} claims ${nSources} sources past the end`);
-    const sources: string[] = [];
-    for (let s = 0; s < nSources; s++) sources.push(formatIpv6(msg, at + 20 + s * 16));
-    records.push({ type, typeName: RECORD_TYPES[type] ?? `type ${type}`, group: formatIpv6(msg, at + 4), sources });
-    at = end;
-  }
-  return records;
-}
-
 /** Says in words what a record means for the reporting host's membership. */
-export function describeRecord(r: MldRecord): string {
+export function describeRecord(r: GroupRecord): string {
   const src = r.sources.join(', ');
-  switch (r.type) {
-    case 4:
+  switch (r.typeName) {
+    case 'CHANGE_TO_EXCLUDE_MODE':
       return r.sources.length === 0 ? `joined ${r.group}` : `joined ${r.group} excluding ${src}`;
-    case 3:
+    case 'CHANGE_TO_INCLUDE_MODE':
       return r.sources.length === 0 ? `left ${r.group}` : `now receives ${r.group} only from ${src}`;
-    case 5:
+    case 'ALLOW_NEW_SOURCES':
       return `allows ${r.group} from ${src}`;
-    case 6:
+    case 'BLOCK_OLD_SOURCES':
       return `blocks ${r.group} from ${src}`;
-    case 2:
+    case 'MODE_IS_EXCLUDE':
       return `is a member of ${r.group}${r.sources.length ? ` excluding ${src}` : ''}`;
-    case 1:
+    case 'MODE_IS_INCLUDE':
       return `is a member of ${r.group} for sources ${src || '(none)'}`;
     default:
-      return `${r.typeName} ${r.group} ${src}`;
+      return `type ${r.type} ${r.group} ${src}`;
   }
 }
 
@@ -97,7 +57,10 @@ export async function main(args: string[], signal: AbortSignal): Promise<void> {
 
   sock.on('message', (data: Buffer, info: MessageInfo) => {
     try {
-      for (const r of decodeMldv2Report(data)) console.log(`${info.interface?.name ?? '?'}  ${info.address} ${describeRecord(r)}`);
+      const message = mld.decode(data);
+      // The filter passes only type 143 (an MLDv2 report); the check tells TypeScript so.
+      if (message.kind !== 'report' || message.version !== 2) return;
+      for (const r of message.records) console.log(`${info.interface?.name ?? '?'}  ${info.address} ${describeRecord(r)}`);
     } catch (err) {
       console.error(`dropped from ${info.address}: ${(err as Error).message}`);
     }

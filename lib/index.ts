@@ -36,4 +36,8 @@ export * as hopByHop from './codec/hopbyhop';
 export type { HopByHopOption } from './codec/hopbyhop';
 export * as packet from './codec/packet';
 export type { Ipv6Packet, Ipv6Header, UdpDatagram, Icmpv6Message } from './codec/packet';
+export * as mld from './codec/mld';
+export type { MldMessage, MldMessageInput, GroupRecord, GroupRecordInput, RecordTypeName } from './codec/mld';
+export * as igmp from './codec/igmp';
+export type { IgmpMessage, IgmpMessageInput } from './codec/igmp';
 export { formatIpv6, parseIpv6 } from './codec/ipv6addr';

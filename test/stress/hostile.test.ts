@@ -35,7 +35,9 @@ import {
   createTcpServer,
   formatIpv6,
   hopByHop,
+  igmp,
   interfaces,
+  mld,
   packet,
   parseIpv6,
   system,
@@ -368,7 +370,7 @@ function refusalProblem(err: unknown): string | undefined {
   if (typeof err !== 'object' || err === null || typeof (err as { message?: unknown }).message !== 'string') return `threw a non-Error: ${String(err)}`;
   const e = err as { name?: unknown; code?: unknown; message: string; syscall?: unknown; errno?: unknown };
   if (typeof e.code !== 'string') return `uncoded ${String(e.name)}: ${e.message}`;
-  const known = ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE', 'ERR_SOCKET_CLOSED', 'ERR_INVALID_STATE', 'ERR_HOPOPTS_MALFORMED', 'ERR_PACKET_MALFORMED'];
+  const known = ['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE', 'ERR_SOCKET_CLOSED', 'ERR_INVALID_STATE', 'ERR_HOPOPTS_MALFORMED', 'ERR_PACKET_MALFORMED', 'ERR_MLD_MALFORMED', 'ERR_IGMP_MALFORMED'];
   if (known.includes(e.code) || /^ERR_MULTICAST_[A-Z_]+$/.test(e.code)) return undefined;
   // A system error: the kernel refused; it names the errno and the system call.
   if (/^E[A-Z0-9]+$/.test(e.code) && typeof e.syscall === 'string' && typeof e.errno === 'number') return undefined;
@@ -523,6 +525,46 @@ function generate(e: Entry): void {
 const UDP_SPEC = { source: '2001:db8:1::1', destination: '2001:db8:2::2', sourcePort: 4000, destinationPort: 7017, data: Buffer.from('hi'), hopByHop: [hopByHop.routerAlert(1)] };
 const DECODABLE = hopByHop.encode([hopByHop.routerAlert(5)]);
 
+// MLD and IGMP (lib/codec/mld.ts, igmp.ts): messages as a raw socket receives them.
+const MLD_REPORT = mld.encode({ kind: 'report', records: [{ typeName: 'ALLOW_NEW_SOURCES', group: 'ff3e::8000:1', sources: ['2001:db8:1::9'] }] });
+const IGMP_PACKET = Buffer.from('46c0002800004000010241f7c0000202e0000016940400002200f9e70000000104000000e0000016', 'hex');
+const MLD_CHECKSUM_OPTIONS = { source: 'fe80::1', destination: 'ff02::16' };
+/** Record lists that are no list of records. */
+const BAD_RECORD_LISTS = (size: 4 | 16): Wrong[] => [
+  ...wrongTypes('array', 'undefined'),
+  w('[42]', [42]),
+  w('[null]', [null]),
+  w('[{}] (no type, no group)', [{}]),
+  w('a sparse array', [, { type: 1, group: size === 4 ? '232.1.1.1' : 'ff3e::1' }]), // eslint-disable-line no-sparse-arrays
+  w("[{ typeName: 'JOIN' }]", [{ typeName: 'JOIN', group: size === 4 ? '232.1.1.1' : 'ff3e::1' }]),
+  w('[{ type: 256 }]', [{ type: 256, group: size === 4 ? '232.1.1.1' : 'ff3e::1' }]),
+  w("[{ type: 1, typeName: 'BLOCK_OLD_SOURCES' }]", [{ type: 1, typeName: 'BLOCK_OLD_SOURCES', group: size === 4 ? '232.1.1.1' : 'ff3e::1' }]),
+  w('[{ group of the other family }]', [{ type: 1, group: size === 4 ? 'ff3e::1' : '232.1.1.1' }]),
+  w('[{ sources: [42] }]', [{ type: 1, group: size === 4 ? '232.1.1.1' : 'ff3e::1', sources: [42] }]),
+  w('[{ auxData: 3 bytes }]', [{ type: 1, group: size === 4 ? '232.1.1.1' : 'ff3e::1', auxData: Buffer.alloc(3) }]),
+  w('[{ auxData: 1024 bytes }]', [{ type: 1, group: size === 4 ? '232.1.1.1' : 'ff3e::1', auxData: Buffer.alloc(1024) }]),
+  w("[{ auxData: 'text' }]", [{ type: 1, group: size === 4 ? '232.1.1.1' : 'ff3e::1', auxData: 'text' }]),
+  lazy('records of 70,000 bytes', () => Array.from({ length: 70 }, () => ({ type: 1, group: size === 4 ? '232.1.1.1' : 'ff3e::1', sources: Array.from({ length: 1000 / size }, () => (size === 4 ? '192.0.2.1' : '2001:db8::1')) }))),
+];
+/** Query fields of both protocols; `maxDelay` in milliseconds. */
+const queryFields = (maxDelay: number): Record<string, readonly Wrong[]> => ({
+  maxResponseDelay: int(0, maxDelay, { optional: true }),
+  robustness: int(0, 7, { optional: true }),
+  queryInterval: int(0, mld.MAX_QUERY_INTERVAL, { optional: true }),
+  suppressRouterProcessing: bool({ optional: true }),
+  records: wrongTypes('undefined'),
+  type: wrongTypes('undefined'),
+  maxResponseDelai: [w('5 (maxResponseDelay misspelt)', 5)],
+});
+const badKind = (...others: string[]): Wrong[] => [...wrongTypes('string'), ...['', 'QUERY', ...others].map((k) => w(JSON.stringify(k), k))];
+const badVersion = (...others: number[]): Wrong[] => [...wrongTypes('number', 'undefined'), ...others.map((v) => w(numberLabel(v), v))];
+const bytesThatAreNot = (what: string, samples: Array<[string, () => Buffer]>): Wrong[] => [
+  ...wrongTypes('bytes'),
+  w('a DataView', new DataView(new ArrayBuffer(32))),
+  w('Buffer(0)', Buffer.alloc(0)),
+  ...samples.map(([label, make]) => lazy(`${label} (${what})`, make)),
+];
+
 const codecEntries: Entry[] = [
   entry({ api: 'hopByHop.routerAlert', privileged: false, valid: () => [5], call: (_t, a) => hopByHop.routerAlert(a[0] as number), positions: [at([0], int(0, 0xffff))] }),
   entry({ api: 'hopByHop.jumboPayload', privileged: false, valid: () => [70000], call: (_t, a) => hopByHop.jumboPayload(a[0] as number), positions: [at([0], int(0x10000, 0xffffffff))] }),
@@ -646,6 +688,114 @@ const codecEntries: Entry[] = [
     valid: () => [parseIpv6('2001:db8::1'), 0],
     call: (_t, a) => formatIpv6(a[0] as Uint8Array, a[1] as number),
     positions: [at([0], [...wrongTypes('bytes'), w('15 bytes', Buffer.alloc(15)), w('Uint8Array(0)', new Uint8Array(0)), w('a DataView', new DataView(new ArrayBuffer(16))), w('[16 numbers]', Array.from({ length: 16 }, () => 0))]), at([1], [...wrongTypes('number', 'undefined'), ...numbersOutside(0, 0)])],
+  }),
+  entry({
+    api: 'mld.decode',
+    privileged: false,
+    valid: () => [MLD_REPORT, { ...MLD_CHECKSUM_OPTIONS }],
+    call: (_t, a) => mld.decode(a[0] as Uint8Array, a[1] as mld.ChecksumOptions),
+    positions: [
+      at([0], bytesThatAreNot('not MLD', [
+        ['an echo request', () => Buffer.from('8000000000010001', 'hex')],
+        ['an MLDv1 report of 23 bytes', () => Buffer.concat([Buffer.from([131]), Buffer.alloc(22)])],
+        ['a query of 26 bytes', () => Buffer.concat([Buffer.from([130]), Buffer.alloc(25)])],
+        ['a report whose source count runs past the end', () => Buffer.concat([MLD_REPORT.subarray(0, 10), Buffer.from([0xff, 0xff]), MLD_REPORT.subarray(12)])],
+        ['16 MiB of 0xff after type 143', () => Buffer.alloc(16 << 20, 0xff).fill(143, 0, 1)],
+      ])),
+      at([1], object({ optional: true })),
+      ...fields(1, { source: ADDRESS_NO_ZONE(), destination: ADDRESS_NO_ZONE(), src: [w("'fe80::1' (source misspelt)", 'fe80::1')] }),
+    ],
+  }),
+  entry({
+    api: 'mld.encode',
+    privileged: false,
+    valid: () => [{ kind: 'query', version: 2, group: 'ff05::1:3', maxResponseDelay: 1000, robustness: 2, queryInterval: 125, suppressRouterProcessing: false, sources: ['2001:db8::1'], code: 0 }, { ...MLD_CHECKSUM_OPTIONS }],
+    call: (_t, a) => mld.encode(a[0] as mld.MldMessageInput, a[1] as mld.ChecksumOptions),
+    positions: [
+      at([0], [...wrongTypes('object'), w('{}', {})]),
+      ...fields(0, {
+        kind: badKind('leave', 'done '),
+        version: badVersion(0, 3, 1.5, NaN),
+        group: ADDRESS_NO_ZONE({ optional: true }),
+        sources: [...wrongTypes('array', 'undefined'), w('[42]', [42]), w("['192.0.2.1']", ['192.0.2.1']), w('a sparse array', [, '2001:db8::1']), lazy('70,000 sources', () => Array.from({ length: 70000 }, () => '::1'))], // eslint-disable-line no-sparse-arrays
+        code: int(0, 255, { optional: true }),
+        ...queryFields(mld.MAX_V2_RESPONSE_DELAY),
+      }),
+      at([1], object({ optional: true })),
+      ...fields(1, { source: ADDRESS_NO_ZONE(), destination: ADDRESS_NO_ZONE() }),
+    ],
+  }),
+  entry({
+    api: 'mld.encode (an MLDv2 report)',
+    privileged: false,
+    valid: () => [{ kind: 'report', records: [{ typeName: 'ALLOW_NEW_SOURCES', group: 'ff3e::8000:1', sources: ['2001:db8:1::9'] }] }],
+    call: (_t, a) => mld.encode(a[0] as mld.MldMessageInput),
+    positions: [
+      at([0, 'records'], BAD_RECORD_LISTS(16)),
+      at([0, 'records', 0, 'group'], ADDRESS_NO_ZONE()),
+      at([0, 'records', 0, 'sources'], [...wrongTypes('array', 'undefined'), w("['192.0.2.1']", ['192.0.2.1'])]),
+      at([0, 'records', 0, 'typeName'], [...wrongTypes('string', 'undefined'), w("'unknown' without a type", 'unknown'), w("'allow_new_sources'", 'allow_new_sources')]),
+      at([0, 'group'], wrongTypes('undefined')),
+    ],
+  }),
+  entry({
+    api: 'igmp.decode',
+    privileged: false,
+    valid: () => [IGMP_PACKET.subarray(24)],
+    call: (_t, a) => igmp.decode(a[0] as Uint8Array),
+    positions: [
+      at([0], bytesThatAreNot('not IGMP', [
+        ['DVMRP', () => Buffer.from('1300000000000000', 'hex')],
+        ['7 bytes', () => Buffer.from('16000000e00001', 'hex')],
+        ['a query of 10 bytes', () => Buffer.from('11640000000000000000', 'hex')],
+        ['a whole IPv4 packet', () => Buffer.from(IGMP_PACKET)],
+        ['16 MiB of 0xff after type 0x22', () => Buffer.alloc(16 << 20, 0xff).fill(0x22, 0, 1)],
+      ])),
+    ],
+  }),
+  entry({
+    api: 'igmp.stripIpv4Header',
+    privileged: false,
+    valid: () => [IGMP_PACKET],
+    call: (_t, a) => igmp.stripIpv4Header(a[0] as Uint8Array),
+    positions: [
+      at([0], bytesThatAreNot('no IPv4 packet of IGMP', [
+        ['an IPv6 header', () => Buffer.from(packet.buildUdpPacket(UDP_SPEC))],
+        ['IHL 15 in 40 bytes', () => Buffer.concat([Buffer.from([0x4f]), IGMP_PACKET.subarray(1)])],
+        ['total length past the end', () => IGMP_PACKET.subarray(0, 39)],
+        ['a UDP packet', () => Buffer.from(IGMP_PACKET).fill(17, 9, 10)],
+        ['16 MiB of 0x45', () => Buffer.alloc(16 << 20, 0x45)],
+      ])),
+    ],
+  }),
+  entry({
+    api: 'igmp.encode',
+    privileged: false,
+    valid: () => [{ kind: 'query', version: 3, group: '232.1.1.1', maxResponseDelay: 1000, robustness: 2, queryInterval: 125, suppressRouterProcessing: true, sources: ['192.0.2.9'] }],
+    call: (_t, a) => igmp.encode(a[0] as igmp.IgmpMessageInput),
+    positions: [
+      at([0], [...wrongTypes('object'), w('{}', {})]),
+      ...fields(0, {
+        kind: badKind('done', 'report '),
+        version: badVersion(0, 4, 2.5, NaN),
+        group: [...wrongTypes('string', 'undefined'), ...MALFORMED_ADDRESSES, w('IPv6 ff02::1', 'ff02::1'), w('zoned 232.1.1.1%lo', '232.1.1.1%lo')],
+        sources: [...wrongTypes('array', 'undefined'), w('[42]', [42]), w("['2001:db8::1']", ['2001:db8::1']), w('a sparse array', [, '192.0.2.1']), lazy('70,000 sources', () => Array.from({ length: 70000 }, () => '192.0.2.1'))], // eslint-disable-line no-sparse-arrays
+        code: wrongTypes('undefined'),
+        ...queryFields(igmp.MAX_V3_RESPONSE_DELAY),
+      }),
+    ],
+  }),
+  entry({
+    api: 'igmp.encode (an IGMPv3 report)',
+    privileged: false,
+    valid: () => [{ kind: 'report', records: [{ typeName: 'ALLOW_NEW_SOURCES', group: '232.1.1.1', sources: ['192.0.2.9'] }] }],
+    call: (_t, a) => igmp.encode(a[0] as igmp.IgmpMessageInput),
+    positions: [
+      at([0, 'records'], BAD_RECORD_LISTS(4)),
+      at([0, 'records', 0, 'group'], [...wrongTypes('string'), ...MALFORMED_ADDRESSES, w('IPv6 ff02::1', 'ff02::1')]),
+      at([0, 'records', 0, 'sources'], [...wrongTypes('array', 'undefined'), w("['2001:db8::1']", ['2001:db8::1'])]),
+      at([0, 'group'], wrongTypes('undefined')),
+    ],
   }),
 ];
 

@@ -15,7 +15,6 @@
 import { isIPv6 } from 'node:net';
 import { encode as encodeCbor } from 'cbor-x';
 import { decodeGrasp, encodeDiscovery, encodeFlood, encodeResponse, formatValue, type Objective } from '../../../examples/grasp';
-import { decodeMldv2Report } from '../../../examples/mld-monitor';
 import {
   decode as decodeHopByHop,
   destinationOptions,
@@ -25,10 +24,12 @@ import {
   routerAlert,
   type HopByHopOption,
 } from '../../../lib/codec/hopbyhop';
+import * as igmp from '../../../lib/codec/igmp';
 import { formatIpv6, parseIpv6 } from '../../../lib/codec/ipv6addr';
+import * as mld from '../../../lib/codec/mld';
 import { constants } from '../../../lib/core/native';
 import { parseMessages, type NetlinkMessage } from '../../../lib/links/rtnetlink';
-import { buildIcmpv6Packet, buildUdpPacket, parsePacket, serializePacket, type Ipv6Packet } from '../../../lib/codec/packet';
+import { buildIcmpv6Packet, buildUdpPacket, internetChecksum, parsePacket, serializePacket, type Ipv6Packet } from '../../../lib/codec/packet';
 import { parseAddressTable } from '../../../lib/links/procnet';
 import { parseIpv4 } from '../../../lib/sockets/routeralert/socket';
 
@@ -586,49 +587,150 @@ function graspTarget(): FuzzTarget<Buffer> {
   };
 }
 
-function randomMldReport(r: Rng): Buffer {
-  const records: Buffer[] = [];
-  const count = r.int(4);
-  for (let i = 0; i < count; i++) {
-    const sources = r.int(3);
-    const aux = r.bool(0.1) ? 1 + r.int(2) : 0;
-    const rec = Buffer.alloc(20 + sources * 16 + aux * 4);
-    rec[0] = 1 + r.int(6);
-    rec[1] = aux;
-    rec.writeUInt16BE(sources, 2);
-    parseIpv6(r.pick(['ff02::13', 'ff05::1:3', 'ff3e::8000:1', randomAddress(r)])).copy(rec, 4);
-    for (let s = 0; s < sources; s++) parseIpv6(randomAddress(r)).copy(rec, 20 + s * 16);
-    records.push(rec);
+// ---------------------------------------------------------------------------------------
+// MLD (lib/codec/mld.ts) and IGMP (lib/codec/igmp.ts): queries, reports, group records
+
+/** Records of every type (some unknown), with a few sources and sometimes aux data. */
+function randomRecords(r: Rng, address: () => string, groups: readonly string[]): mld.GroupRecordInput[] {
+  return Array.from({ length: r.int(4) }, () => ({
+    type: r.bool(0.9) ? 1 + r.int(6) : r.int(256),
+    group: r.bool(0.8) ? r.pick(groups) : address(),
+    sources: Array.from({ length: r.int(3) }, address),
+    auxData: r.bool(0.1) ? r.bytes(4 * (1 + r.int(2))) : undefined,
+  }));
+}
+
+/** Query fields both protocols share, within the ranges their codes express. */
+function randomQueryFields(r: Rng, maxDelay: number, address: () => string): Record<string, unknown> {
+  return {
+    maxResponseDelay: r.bool() ? r.int(maxDelay + 1) : r.pick([0, 1000, 10000, maxDelay]),
+    suppressRouterProcessing: r.bool(),
+    robustness: r.int(8),
+    queryInterval: r.int(mld.MAX_QUERY_INTERVAL + 1),
+    sources: Array.from({ length: r.int(3) }, address),
+  };
+}
+
+/** Every kind of MLD message, made by the encoder. */
+function randomMldMessage(r: Rng): Buffer {
+  const address = (): string => randomAddress(r);
+  const groups = ['ff02::13', 'ff05::1:3', 'ff3e::8000:1', 'ff12::5000'];
+  switch (r.int(5)) {
+    case 0:
+      return mld.encode({ kind: 'report', records: randomRecords(r, address, groups) });
+    case 1:
+      return mld.encode({ kind: 'query', group: r.bool() ? '::' : r.pick(groups), ...randomQueryFields(r, mld.MAX_V2_RESPONSE_DELAY, address) });
+    case 2:
+      return mld.encode({ kind: 'query', version: 1, maxResponseDelay: r.int(0x10000), group: r.pick(['::', ...groups]) });
+    default:
+      return mld.encode({ kind: r.bool() ? 'report' : 'done', version: 1, group: r.pick(groups) });
   }
-  const head = Buffer.alloc(8);
-  head[0] = 143;
-  head.writeUInt16BE(r.int(0x10000), 2);
-  head.writeUInt16BE(count, 6);
-  return Buffer.concat([head, ...records]);
+}
+
+/** Offsets of the count and length fields of an encoded MLD or IGMP message. */
+function groupMessageLengthOffsets(b: Buffer, reportType: number, addressSize: number): number[] {
+  if (b[0] !== reportType) return [1, 2 * addressSize - 6, 2 * addressSize - 5];
+  const hot = [6, 7];
+  for (let at = 8; at + 4 <= b.length; ) {
+    hot.push(at + 1, at + 2, at + 3);
+    at += 4 + addressSize + b.readUInt16BE(at + 2) * addressSize + b[at + 1] * 4;
+  }
+  return hot;
+}
+
+/** The same input at the start of a larger buffer of junk: the decoder must not see the junk. */
+function inJunk(bytes: Buffer): Buffer {
+  return Buffer.concat([bytes, Buffer.alloc(64, 0xa5)]).subarray(0, bytes.length);
 }
 
 function mldTarget(): FuzzTarget<Buffer> {
   return {
-    name: 'examples/mld-monitor decodeMldv2Report',
-    description: 'MLDv2 reports (RFC 3810 §5.2): record counts, source counts and aux lengths that lie',
+    name: 'mld.decode',
+    description: 'MLDv1/v2 queries and reports (RFC 2710, RFC 3810): record counts, source counts, aux lengths and query lengths that lie',
     accepts: ['ERR_MLD_MALFORMED'],
     corpus(r) {
-      return Array.from({ length: 128 }, () => randomMldReport(r));
+      return Array.from({ length: 128 }, () => randomMldMessage(r));
     },
     generate(r, corpus) {
-      if (r.bool(0.05)) return r.bytes(r.int(96));
+      if (r.bool(0.05)) return Buffer.concat([Buffer.from([r.pick([130, 131, 132, 143])]), r.bytes(r.int(96))]);
       const base = r.pick(corpus);
-      const hot = [6, 7];
-      for (let at = 8; at + 4 <= base.length; ) {
-        hot.push(at + 1, at + 2, at + 3);
-        at += 20 + base.readUInt16BE(at + 2) * 16 + base[at + 1] * 4;
-      }
-      return mutateBytes(r, base, corpus, hot);
+      return mutateBytes(r, base, corpus, groupMessageLengthOffsets(base, mld.types.V2_REPORT, 16));
     },
     run(bytes) {
-      const records = decodeMldv2Report(bytes);
-      check(records.length === bytes.readUInt16BE(6), `${records.length} records, header says ${bytes.readUInt16BE(6)}`);
-      for (const rec of records) check(isIPv6(rec.group) && rec.sources.every((s) => isIPv6(s)), 'a group or source is not an IPv6 address');
+      const m = mld.decode(bytes);
+      check(m.type === bytes[0] && m.code === bytes[1] && m.checksum === bytes.readUInt16BE(2), 'header fields differ from the bytes');
+      const addresses = m.kind === 'report' && m.version === 2 ? m.records.flatMap((rec) => [rec.group, ...rec.sources]) : [m.group, ...(m.kind === 'query' && m.version === 2 ? m.sources : [])];
+      check(addresses.every((a) => isIPv6(a)), 'a group or source is not an IPv6 address');
+      if (m.kind === 'report' && m.version === 2) check(m.records.length === bytes.readUInt16BE(6), `${m.records.length} records, header says ${bytes.readUInt16BE(6)}`);
+      if (m.kind === 'query') check(m.version === (bytes.length === 24 ? 1 : 2), `a query of ${bytes.length} bytes decoded as version ${m.version}`);
+      // Re-encoded and decoded again, the message is the same (the checksum is left to the kernel).
+      check(JSON.stringify(mld.decode(mld.encode(m))) === JSON.stringify({ ...m, checksum: 0 }), 'does not survive encode and decode');
+      check(JSON.stringify(mld.decode(inJunk(bytes))) === JSON.stringify(m), 'decodes differently with other bytes after the input');
+      return 'accepted';
+    },
+    show: hex,
+  };
+}
+
+/** Every kind of IGMP message, made by the encoder. */
+function randomIgmpMessage(r: Rng): Buffer {
+  const address = (): string => [r.int(256), r.int(256), r.int(256), r.int(256)].join('.');
+  const groups = ['224.0.1.1', '232.1.1.1', '239.255.255.250', '224.0.0.251'];
+  switch (r.int(6)) {
+    case 0:
+    case 1:
+      return igmp.encode({ kind: 'report', records: randomRecords(r, address, groups) });
+    case 2:
+      return igmp.encode({ kind: 'query', group: r.bool() ? '0.0.0.0' : r.pick(groups), ...randomQueryFields(r, igmp.MAX_V3_RESPONSE_DELAY, address) });
+    case 3:
+      return r.bool() ? igmp.encode({ kind: 'query', version: 1 }) : igmp.encode({ kind: 'query', version: 2, maxResponseDelay: 100 * (1 + r.int(255)), group: r.pick(['0.0.0.0', ...groups]) });
+    default:
+      return r.bool() ? igmp.encode({ kind: 'leave', group: r.pick(groups) }) : igmp.encode({ kind: 'report', version: r.bool() ? 1 : 2, group: r.pick(groups) });
+  }
+}
+
+/** The IGMP message after an IPv4 header with Router Alert, as a raw IPv4 socket receives it. */
+function inIpv4Packet(r: Rng, message: Buffer): Buffer {
+  const options = r.bool(0.8) ? Buffer.from([0x94, 4, 0, 0]) : Buffer.alloc(0);
+  const head = Buffer.alloc(20);
+  head[0] = 0x40 | ((20 + options.length) / 4);
+  head[1] = 0xc0;
+  head.writeUInt16BE(20 + options.length + message.length, 2);
+  head.writeUInt16BE(0x4000, 6);
+  head[8] = 1;
+  head[9] = 2;
+  Buffer.from([192, 0, 2, 1 + r.int(254), 224, 0, 0, 22]).copy(head, 12);
+  return Buffer.concat([head, options, message]);
+}
+
+function igmpTarget(): FuzzTarget<Buffer> {
+  return {
+    name: 'igmp.stripIpv4Header + igmp.decode',
+    description: 'IPv4 packets carrying IGMPv1/v2/v3 (RFC 2236, RFC 3376): header lengths, record counts, source counts, aux lengths and checksums that lie',
+    accepts: ['ERR_IGMP_MALFORMED'],
+    corpus(r) {
+      return Array.from({ length: 128 }, () => inIpv4Packet(r, randomIgmpMessage(r)));
+    },
+    generate(r, corpus) {
+      if (r.bool(0.05)) return inIpv4Packet(r, r.bytes(r.int(64)));
+      const base = r.pick(corpus);
+      const start = (base[0] & 0x0f) * 4;
+      const hot = [0, 2, 3, 9, ...groupMessageLengthOffsets(base.subarray(start), igmp.types.V3_MEMBERSHIP_REPORT, 4).map((o) => start + o)];
+      return mutateBytes(r, base, corpus, hot);
+    },
+    run(packet) {
+      const bytes = igmp.stripIpv4Header(packet);
+      check(bytes.length === packet.readUInt16BE(2) - (packet[0] & 0x0f) * 4, 'the message is not what the header says');
+      const m = igmp.decode(bytes);
+      check(m.type === bytes[0] && m.checksum === bytes.readUInt16BE(2), 'header fields differ from the bytes');
+      check(m.checksumValid === (internetChecksum([bytes]) === 0), 'checksumValid disagrees with the checksum');
+      const addresses = m.kind === 'report' && m.version === 3 ? m.records.flatMap((rec) => [rec.group, ...rec.sources]) : [m.group, ...(m.kind === 'query' && m.version === 3 ? m.sources : [])];
+      check(addresses.every((a) => /^(\d{1,3})(\.\d{1,3}){3}$/.test(a) && a.split('.').every((p) => Number(p) <= 255)), 'a group or source is not an IPv4 address');
+      if (m.kind === 'report' && m.version === 3) check(m.records.length === bytes.readUInt16BE(6), `${m.records.length} records, header says ${bytes.readUInt16BE(6)}`);
+      // Re-encoded and decoded again, the message is the same, with a checksum that verifies.
+      const again = igmp.decode(igmp.encode(m));
+      check(JSON.stringify({ ...again, checksum: m.checksum, checksumValid: m.checksumValid }) === JSON.stringify(m) && again.checksumValid, 'does not survive encode and decode');
+      check(JSON.stringify(igmp.decode(inJunk(bytes))) === JSON.stringify(m), 'decodes differently with other bytes after the input');
       return 'accepted';
     },
     show: hex,
@@ -925,6 +1027,7 @@ export function allTargets(): AnyTarget[] {
     ipv4Target(),
     graspTarget(),
     mldTarget(),
+    igmpTarget(),
     netlinkTarget(),
   ];
 }
