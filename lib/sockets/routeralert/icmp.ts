@@ -10,7 +10,7 @@ import { internetChecksum } from '../../codec/packet';
 import { sourceFor } from '../../links/interfaces';
 import type { Family } from '../../validate';
 import { RawSocket } from '../raw';
-import type { Ipv4RouterAlertPacket, RouterAlertPacket } from './packet';
+import type { Ipv4RouterAlertPacket, RouterAlertPacket } from './types';
 
 /** IPv6 minimum MTU (RFC 8200 §5): an ICMPv6 error must fit in it (RFC 4443 §2.4(c)). */
 const IPV6_MIN_MTU = 1280;

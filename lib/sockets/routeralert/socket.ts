@@ -27,9 +27,10 @@ import { sysctl } from '../../system';
 import { netnsPath, toBuffer, validateBoolean, validateFamily, validateInteger, validateObject, validateOptionalObject, validateOptionKeys, type Family } from '../../validate';
 import { TimeExceededSender } from './icmp';
 import { TapLock } from './lock';
-import { HANDLED, PENDING, quickRouterAlert, Tapped, TappedPacket4, TappedPacket6, type RouterAlertPacketOf } from './packet';
+import { HANDLED, PENDING, quickRouterAlert, Tapped, TappedPacket4, TappedPacket6 } from './packet';
+import type { RouterAlertPacketOf } from './types';
 
-export type { Ipv4RouterAlertPacket, RouterAlertPacket, RouterAlertPacketOf } from './packet';
+export type { Ipv4RouterAlertPacket, RouterAlertPacket, RouterAlertPacketOf } from './types';
 export type { TappedError } from './lock';
 
 /** Warning code emitted when the namespace does not forward (the tap would never see a packet). */
