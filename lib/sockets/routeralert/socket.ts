@@ -12,6 +12,10 @@
  *   Re-injection is a send of the whole packet on the same socket to its destination.
  * - IPv4: a raw socket for a real protocol (not 255) + IP_ROUTER_ALERT = 1; every
  *   router-alert packet of that protocol that is being forwarded is tapped.
+ * - Every socket registered for a value gets its own copy of each packet: so one tap per
+ *   value and namespace forwards (lock.ts), and any others only observe.
+ *
+ * The tapped packets are packet.ts, the ICMP errors of expired ones icmp.ts.
  * @packageDocumentation
  */
 import { attempt, interfaceLabel, invalidArgType, invalidArgValue, stateError, warn, type ErrorContext } from '../../errors';
@@ -432,5 +436,3 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
     });
   }
 }
-
-
