@@ -10,6 +10,7 @@
  * unbound ones, so its name carries the device index; an unbound tap checks that no
  * device-bound tap of the value exists, and a device-bound one that no unbound tap does.
  * Both check after taking their own name: of two that race, at least one sees the other.
+ * A tap with isolation off also takes other namespaces' packets: no lock reaches that far.
  *
  * The lock socket listens, so that a refused tap can connect to it and learn the holder's
  * pid from the kernel (SO_PEERCRED). Nobody accepts those connections: each stays queued
