@@ -34,7 +34,7 @@ export function parsePolicy(text: string): Policy {
 function describe(pkt: RouterAlertPacket): string {
   const text = pkt.udp ? pkt.udp.data.toString('utf8') : `${pkt.payload.length} bytes of protocol ${pkt.protocol}`;
   const ports = pkt.udp ? ` udp ${pkt.udp.sourcePort} -> ${pkt.udp.destinationPort}` : '';
-  return `${pkt.ingress?.name ?? '?'}  ${pkt.header.source} -> ${pkt.header.destination}${ports} hop limit ${pkt.header.hopLimit} RA ${pkt.routerAlert}: ${JSON.stringify(text)}`;
+  return `${pkt.interface?.name ?? '?'}  ${pkt.header.source} -> ${pkt.header.destination}${ports} hop limit ${pkt.header.hopLimit} RA ${pkt.routerAlert}: ${JSON.stringify(text)}`;
 }
 
 export async function main(args: string[], signal: AbortSignal): Promise<void> {

@@ -5,6 +5,7 @@
 #include <linux/netlink.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -57,6 +58,17 @@ bool HeldBuffer(napi_env env, napi_ref* ref, bool fresh, size_t size, uint8_t** 
 
 int IntArg(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int32Value(); }
 
+// An AF_UNIX address in the abstract namespace (Linux): no file, one table per network
+// namespace (the socket's own), and the name goes when its socket closes, also at exit.
+socklen_t AbstractSockaddr(Napi::Env env, const std::string& name, sockaddr_storage* out) {
+  auto* sa = reinterpret_cast<sockaddr_un*>(out);
+  std::memset(sa, 0, sizeof(*sa));
+  if (name.empty() || name.size() >= sizeof(sa->sun_path)) ThrowErrno(env, EINVAL, "bind");
+  sa->sun_family = AF_UNIX;
+  std::memcpy(sa->sun_path + 1, name.data(), name.size());
+  return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+}
+
 void AddControl(std::vector<uint8_t>* control, int level, int type, const void* data, size_t len) {
   const size_t at = control->size();
   control->resize(at + CMSG_SPACE(len), 0);
@@ -101,9 +113,10 @@ Napi::Function Socket::Init(Napi::Env env) {
                      });
 }
 
-// new Socket(family 6|4|AF_NETLINK, type, protocol, netnsPath?, device?)
+// new Socket(family 6|4|AF_NETLINK|AF_UNIX, type, protocol, netnsPath?, device?)
 // AF_NETLINK (with SOCK_RAW, NETLINK_ROUTE) is the interface watcher's socket: it shares the
 // receive path (recvmmsg batches to onmessages); its records carry family 0 and no control data.
+// AF_UNIX sockets take abstract names in bind() and connect() (a per-namespace lock).
 Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) {
   try {
     Open(info);
@@ -119,7 +132,7 @@ Socket::Socket(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Socket>(info) 
 void Socket::Open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int family = IntArg(info, 0);
-  family_ = family == 4 ? AF_INET : family == AF_NETLINK ? AF_NETLINK : AF_INET6;
+  family_ = family == 4 ? AF_INET : family == AF_NETLINK ? AF_NETLINK : family == AF_UNIX ? AF_UNIX : AF_INET6;
   type_ = IntArg(info, 1);
   const int protocol = IntArg(info, 2);
   const std::string netns = OptionalString(info[3]);
@@ -284,8 +297,9 @@ Napi::Value Socket::Bind(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   sockaddr_storage ss;
-  const socklen_t len = ToSockaddr(env, family_, info[0].As<Napi::String>().Utf8Value(), IntArg(info, 1),
-                                   info[2].As<Napi::Number>().Uint32Value(), &ss);
+  const socklen_t len = family_ == AF_UNIX ? AbstractSockaddr(env, info[0].As<Napi::String>().Utf8Value(), &ss)
+                                           : ToSockaddr(env, family_, info[0].As<Napi::String>().Utf8Value(), IntArg(info, 1),
+                                                        info[2].As<Napi::Number>().Uint32Value(), &ss);
   if (bind(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) ThrowErrno(env, errno, "bind");
   return env.Undefined();
 }
@@ -311,8 +325,9 @@ Napi::Value Socket::Connect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   CheckOpen(env);
   sockaddr_storage ss;
-  const socklen_t len = ToSockaddr(env, family_, info[0].As<Napi::String>().Utf8Value(), IntArg(info, 1),
-                                   info[2].As<Napi::Number>().Uint32Value(), &ss);
+  const socklen_t len = family_ == AF_UNIX ? AbstractSockaddr(env, info[0].As<Napi::String>().Utf8Value(), &ss)
+                                           : ToSockaddr(env, family_, info[0].As<Napi::String>().Utf8Value(), IntArg(info, 1),
+                                                        info[2].As<Napi::Number>().Uint32Value(), &ss);
   if (connect(fd_, reinterpret_cast<sockaddr*>(&ss), len) < 0) {
     if (errno == EINPROGRESS && type_ == SOCK_STREAM) return Napi::Boolean::New(env, false);
     ThrowErrno(env, errno, "connect");

@@ -15,6 +15,7 @@ import {
   type HopByHopOption,
   type JumboPayloadOption,
 } from './hopbyhop';
+import { extensionHeaderLength, extensionHeaderName, isExtensionHeader } from './extensions';
 import { formatIpv6, writeIpv6 } from './ipv6addr';
 import { byteCount, snapshotBytes, snapshotOptions } from './snapshot';
 
@@ -196,9 +197,6 @@ export interface PacketMalformedError extends CodedError {
   /** Offset from the start of the packet of the byte that is wrong. */
   offset: number;
 }
-
-/** Headers after which the chain continues, other than hop-by-hop, fragment and AH. */
-const GENERIC_EXTENSIONS = new Set([43, 60, 135, 139, 140]);
 
 const EMPTY = Buffer.alloc(0);
 
@@ -428,17 +426,6 @@ function rawMatches(raw: Buffer, options: readonly HopByHopOption[]): boolean {
   }
 }
 
-const HEADER_NAMES: Record<number, string> = {
-  0: 'hop-by-hop options',
-  43: 'routing',
-  44: 'fragment',
-  51: 'authentication',
-  60: 'destination options',
-  135: 'mobility',
-  139: 'HIP',
-  140: 'shim6',
-};
-
 /**
  * Parses a whole IPv6 packet (IPv6 header first, as a router-alert socket or a packet
  * capture delivers it). Bytes after the payload length are ignored. Buffers in the result
@@ -513,13 +500,13 @@ export function parsePacket(buf: Uint8Array, opts?: ParseOptions): Ipv6Packet {
       len = (hopByHop as PacketOptionsHeader).length;
     } else if (nh === 44) {
       len = 8;
-    } else if (nh === 51 || GENERIC_EXTENSIONS.has(nh)) {
-      if (off + 2 > end) throw malformed(off, `${HEADER_NAMES[nh]} header truncated: ${end - off} bytes left`);
-      len = nh === 51 ? (b[off + 1] + 2) * 4 : (b[off + 1] + 1) * 8;
+    } else if (isExtensionHeader(nh)) {
+      if (off + 2 > end) throw malformed(off, `${extensionHeaderName(nh)} header truncated: ${end - off} bytes left`);
+      len = extensionHeaderLength(nh, b[off + 1]);
     } else {
       break;
     }
-    if (off + len > end) throw malformed(off, `${HEADER_NAMES[nh]} header of ${len} bytes runs past the end of the payload (${end - off} bytes left)`);
+    if (off + len > end) throw malformed(off, `${extensionHeaderName(nh)} header of ${len} bytes runs past the end of the payload (${end - off} bytes left)`);
     const raw = b.subarray(off, off + len);
     extensions.push({ type: nh, offset: off, length: len, raw });
     let stop = false;
@@ -607,9 +594,8 @@ export function parsePacket(buf: Uint8Array, opts?: ParseOptions): Ipv6Packet {
 
 /** Length a complete extension header of `type` must have, from its own length byte. */
 function extensionLength(type: number, raw: Uint8Array): number {
-  if (type === 44) return 8;
-  if (raw.length < 2) return 2;
-  return type === 51 ? (raw[1] + 2) * 4 : (raw[1] + 1) * 8;
+  if (type !== 44 && raw.length < 2) return 2;
+  return extensionHeaderLength(type, raw[1]);
 }
 
 /** How the upper-layer bytes are laid out and how their checksum field is settled. */
@@ -774,7 +760,7 @@ export function serializePacket(pkt: Ipv6Packet, opts?: SerializeOptions): Buffe
     const e = checkObject(`extensions[${i}]`, extensions[i] as ExtensionHeader);
     const type = checkUint(`extensions[${i}].type`, e.type, 0xff);
     if (type === 0) continue; // hop-by-hop comes from pkt.hopByHop
-    if (type !== 44 && type !== 51 && !GENERIC_EXTENSIONS.has(type)) {
+    if (!isExtensionHeader(type)) {
       throw invalidArgValue(`extensions[${i}].type`, type, 'must be an extension header type (43, 44, 51, 60, 135, 139, 140)');
     }
     const given = checkBytes(`extensions[${i}].raw`, e.raw);
@@ -782,7 +768,7 @@ export function serializePacket(pkt: Ipv6Packet, opts?: SerializeOptions): Buffe
     const raw = byteCount(given) <= 2048 ? snapshotBytes(given) : asBuffer(given);
     const expected = extensionLength(type, raw);
     if (byteCount(raw) !== expected) {
-      throw invalidArgValue(`extensions[${i}].raw`, given, `must be one whole ${HEADER_NAMES[type]} header (its length field says ${expected} bytes, it has ${byteCount(raw)})`);
+      throw invalidArgValue(`extensions[${i}].raw`, given, `must be one whole ${extensionHeaderName(type)} header (its length field says ${expected} bytes, it has ${byteCount(raw)})`);
     }
     if (type === 44) {
       sawFragment = true;

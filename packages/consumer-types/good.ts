@@ -69,7 +69,7 @@ export async function useEverything(): Promise<void> {
   const ra = new RouterAlertSocket({ value: 0 });
   ra.on('packet', (packet) => {
     const p: RouterAlertPacket = packet;
-    void [p.header.hopLimit, p.routerAlert, p.ingress?.name];
+    void [p.header.hopLimit, p.routerAlert, p.interface?.name];
     void ra.forward(packet);
   });
   ra.on('warning', (w) => void w);

@@ -3,7 +3,8 @@
 // own: the kernel taps it for one of its values; the tapped packet must say which (the
 // socket's) and list every one it carries.
 import { UdpSocket } from '../../lib';
-import { parseIpv4, RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert/socket';
+import { parseIpv4 } from '../../lib/codec/ipv4';
+import { RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert/socket';
 import { describeRoot } from '../helpers/privileged';
 import { chain, useTopology } from '../helpers/topology';
 import { nextEvent } from '../helpers/wire';

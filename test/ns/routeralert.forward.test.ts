@@ -7,7 +7,8 @@ import { UdpSocket, type MessageInfo } from '../../lib';
 import { findRouterAlert, option, routerAlert, jumboPayload, encode as encodeHopByHop } from '../../lib/codec/hopbyhop';
 import { buildIcmpv6Packet, buildUdpPacket, parsePacket, serializePacket, type UdpPacketSpec } from '../../lib/codec/packet';
 import { RawSocket } from '../../lib/sockets/raw';
-import { quickRouterAlert, RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert/socket';
+import { quickRouterAlert } from '../../lib/sockets/routeralert/packet';
+import { RouterAlertSocket, type RouterAlertPacket } from '../../lib/sockets/routeralert/socket';
 import { mutateBytes, Rng } from '../stress/fuzz/targets';
 import { describeRoot } from '../helpers/privileged';
 import { chain, useTopology } from '../helpers/topology';
@@ -165,7 +166,7 @@ describeRoot('RouterAlertSocket.forward() on a sender - router - receiver chain'
       `${SENDER} ${RECEIVER} 64 44 74565 17 5`,
       'views read false 1 1 18 66',
       '1 destination options',
-      '["header","extensions","protocol","payload","hopByHop","udp","family","routerAlert","routerAlerts","ingress","bytes"]',
+      '["header","extensions","protocol","payload","hopByHop","udp","family","routerAlert","routerAlerts","interface","bytes"]',
       'true',
     ]);
     expect(out.map((b) => b.toString('hex'))).toEqual(sent.map((b) => oneHopLower(b).toString('hex')));

@@ -94,7 +94,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
     expect(pkt.routerAlert).toBe(5);
     expect(pkt.udp).toMatchObject({ sourcePort: tx.address().port, destinationPort: 7000, length: 14, checksumValid: true });
     expect(pkt.udp?.data.toString()).toBe('tap me');
-    expect(pkt.ingress).toEqual({ index: topo.ifindex('router', 'eth0'), name: 'eth0' });
+    expect(pkt.interface).toEqual({ index: topo.ifindex('router', 'eth0'), name: 'eth0' });
 
     // Held back: a plain datagram sent after it reaches the receiver first (same path, in order).
     const first = nextMessage(rx);
@@ -175,7 +175,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
       const pkt = await stolen;
       expect(pkt.udp?.data.toString()).toBe('stolen');
       // It arrived on the ROUTER's eth0 (index from the router's namespace), not on anything of the sender's.
-      expect(pkt.ingress?.index).toBe(topo.ifindex('router', 'eth0'));
+      expect(pkt.interface?.index).toBe(topo.ifindex('router', 'eth0'));
       stealer.drop(pkt);
       const first = nextMessage(rx);
       await tx.send('after', { address: RECEIVER, port: 7002 });
@@ -401,7 +401,8 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
 
     const spy = jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     try {
-      await using quiet = new RouterAlertSocket({ value: 5, netns: topo.ns('sender') });
+      // An observer: `host` above is the value's forwarding tap in this namespace.
+      await using quiet = new RouterAlertSocket({ value: 5, observe: true, netns: topo.ns('sender') });
       await new Promise((resolve) => setImmediate(resolve));
       expect(spy).toHaveBeenCalledWith(expect.stringContaining('never receive'), expect.objectContaining({ code: 'IP6SOCK_NO_FORWARDING' }));
       expect(quiet.closed).toBe(false);
@@ -438,7 +439,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
     expect(pkt.bytes.equals(asSent)).toBe(true);
     expect(internetChecksum([pkt.bytes.subarray(0, 24)])).toBe(0);
     expect(pkt.payload.subarray(8).toString()).toBe('v4 alert');
-    expect(pkt.ingress).toEqual({ index: topo.ifindex('router', 'eth0'), name: 'eth0' });
+    expect(pkt.interface).toEqual({ index: topo.ifindex('router', 'eth0'), name: 'eth0' });
 
     const first = nextMessage(rx);
     await tx.send('plain', { address: '192.0.2.66', port: 7100 });
@@ -473,7 +474,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
 
   test('forward() and drop() misuse and use after close give coded errors', async () => {
     await using ra = new RouterAlertSocket({ value: 5, netns: topo.ns('router') });
-    await using other = new RouterAlertSocket({ value: 5, netns: topo.ns('router') });
+    await using other = new RouterAlertSocket({ value: 5, observe: true, netns: topo.ns('router') });
     await using tx = new UdpSocket({ netns: topo.ns('sender') });
     const mine = nextPacket(ra);
     const theirs = nextPacket(other); // both sockets match: each gets its own copy
@@ -483,7 +484,7 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
 
     await expect(ra.forward(null as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     await expect(ra.forward({} as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
-    await expect(ra.forward(Object.assign(parsePacket(pkt.bytes), { family: 6 as const, routerAlert: 5, routerAlerts: [5], ingress: null, bytes: pkt.bytes }))).rejects.toMatchObject({
+    await expect(ra.forward(Object.assign(parsePacket(pkt.bytes), { family: 6 as const, routerAlert: 5, routerAlerts: [5], interface: null, bytes: pkt.bytes }))).rejects.toMatchObject({
       code: 'ERR_INVALID_ARG_VALUE',
     });
     await expect(other.forward(pkt)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_VALUE' });
@@ -533,6 +534,6 @@ describeRoot('RouterAlertSocket on a sender - router - receiver chain', () => {
     const marker = nextPacket(wrong);
     await back.send('via eth1', { address: SENDER, port: 7008, hopByHop: [hopByHop.routerAlert(5)] });
     await marker;
-    expect(seenWrong.map((p) => [p.udp?.data.toString(), p.ingress?.name])).toEqual([['via eth1', 'eth1']]);
+    expect(seenWrong.map((p) => [p.udp?.data.toString(), p.interface?.name])).toEqual([['via eth1', 'eth1']]);
   });
 });

@@ -12,45 +12,36 @@
  *   Re-injection is a send of the whole packet on the same socket to its destination.
  * - IPv4: a raw socket for a real protocol (not 255) + IP_ROUTER_ALERT = 1; every
  *   router-alert packet of that protocol that is being forwarded is tapped.
+ * - Every socket registered for a value gets its own copy of each packet: so one tap per
+ *   value and namespace forwards (lock.ts), and any others only observe.
+ *
+ * The tapped packets are packet.ts, the ICMP errors of expired ones icmp.ts.
  * @packageDocumentation
  */
-import { inspect } from 'node:util';
-import { ErrorContext, invalidArgType, invalidArgValue, stateError, withContext } from '../../errors';
+import { attempt, interfaceLabel, invalidArgType, invalidArgValue, stateError, warn, type ErrorContext } from '../../errors';
 import { findRouterAlert } from '../../codec/hopbyhop';
-import { sourceFor, type InterfaceRef } from '../../links/interfaces';
-import { AddressCache, formatIpv6 } from '../../codec/ipv6addr';
+import { parseIpv4, type ParsedIpv4 } from '../../codec/ipv4';
+import { AddressCache } from '../../codec/ipv6addr';
+import { parsePacket, type Ipv6Packet } from '../../codec/packet';
+import type { InterfaceRef } from '../../links/interfaces';
 import { constants, RecordWord } from '../../core/native';
-import {
-  parsePacket,
-  serializePacket,
-  internetChecksum,
-  type DestinationOptionsHeader,
-  type ExtensionHeader,
-  type FragmentInfo,
-  type Icmpv6Message,
-  type Ipv6Header,
-  type Ipv6Packet,
-  type PacketOptionsHeader,
-  type RoutingInfo,
-  type UdpDatagram,
-} from '../../codec/packet';
-import { RawSocket } from '../raw';
 import { eventMap, type Events, listenerThrew } from '../../core/events';
 import { BaseSocket, NO_CONTROL, type SocketEvents, type SocketOptions, type SocketStats } from '../socket';
 import { sysctl } from '../../system';
-import { toBuffer, validateBoolean, validateFamily, validateInteger, validateObject, validateOptionalObject, type Family } from '../../validate';
+import { netnsPath, toBuffer, validateBoolean, validateFamily, validateInteger, validateObject, validateOptionalObject, validateOptionKeys, type Family } from '../../validate';
+import { TimeExceededSender } from './icmp';
+import { TapLock } from './lock';
+import { HANDLED, PENDING, quickRouterAlert, Tapped, TappedPacket4, TappedPacket6 } from './packet';
+import type { RouterAlertPacketOf } from './types';
+
+export type { Ipv4RouterAlertPacket, RouterAlertPacket, RouterAlertPacketOf } from './types';
+export type { TappedError } from './lock';
 
 /** Warning code emitted when the namespace does not forward (the tap would never see a packet). */
 export const NO_FORWARDING_WARNING = 'IP6SOCK_NO_FORWARDING';
 
 /** Largest IPv6 packet without a jumbo payload: a 40-byte header plus 65,535 bytes. */
 const MAX_PACKET = 40 + 0xffff;
-
-/** IPv6 minimum MTU (RFC 8200 §5): an ICMPv6 error must fit in it (RFC 4443 §2.4(c)). */
-const IPV6_MIN_MTU = 1280;
-
-/** RFC 1812 §4.3.2.3: an ICMPv4 error carries as much as fits in 576 bytes. */
-const IPV4_ICMP_ERROR_MAX = 576;
 
 export interface RouterAlertSocketOptions<F extends Family = 6> extends SocketOptions {
   /** 6 (default) or 4. */
@@ -65,75 +56,35 @@ export interface RouterAlertSocketOptions<F extends Family = 6> extends SocketOp
   isolate?: boolean;
   /** IPv4: the protocol whose router-alert packets to tap, 1-254 (not 255: the kernel refuses it). Required. */
   protocol?: number;
-}
-
-/**
- * An IPv6 packet tapped by a RouterAlertSocket: the parsed packet plus where it came from.
- *
- * `family`, `routerAlert` and `ingress` are plain properties. The fields of the parsed
- * packet (`header`, `hopByHop`, `extensions`, `protocol`, `payload`, `udp`, `icmpv6`, ...),
- * `routerAlerts` and `bytes` are accessors of the packet's class, decoded on first read and the same
- * objects on every read after; assigning to them works as on a parsed packet. Being
- * accessors, they are not own properties: `{ ...pkt }` and `Object.keys(pkt)` carry only
- * the plain ones, `delete` does not remove them (assign `undefined` instead, e.g. to
- * remove the hop-by-hop header), while `JSON.stringify(pkt)` (`toJSON()`) and
- * `util.inspect` show them all.
- */
-export interface RouterAlertPacket extends Ipv6Packet {
-  family: 6;
   /**
-   * The Router Alert value the kernel matched: the socket's value. A packet may carry more
-   * than one Router Alert option (see `routerAlerts`); the kernel taps it for the value of
-   * the last one.
+   * Only look: the tap never forwards (forward() refuses), and so may share its value with
+   * the one tap of the namespace that does. Default false: a tap that forwards is refused
+   * (ERR_ROUTER_ALERT_TAPPED) while another one of the same value is open in the same
+   * namespace, in any process. Alone, an observer stops the traffic it taps: the kernel
+   * forwards no packet that any tap took.
    */
-  routerAlert: number;
-  /** Every Router Alert option value of the hop-by-hop header as it arrived, in wire order. */
-  readonly routerAlerts: readonly number[];
-  /** The interface the packet arrived on. */
-  ingress: InterfaceRef | null;
-  /** The whole packet as received (IPv6 header first). */
-  bytes: Buffer;
+  observe?: boolean;
 }
 
-/** The fixed part of an IPv4 header and its options (RFC 791). */
-export interface Ipv4Header {
-  version: 4;
-  /** Header length in bytes (IHL * 4). */
-  headerLength: number;
-  /** Type of service / DSCP + ECN. */
-  tos: number;
-  totalLength: number;
-  identification: number;
-  dontFragment: boolean;
-  moreFragments: boolean;
-  /** Fragment offset in bytes. */
-  fragmentOffset: number;
-  ttl: number;
-  protocol: number;
-  checksum: number;
-  source: string;
-  destination: string;
-  /** The option bytes after the fixed 20 bytes (a view into the packet). */
-  options: Buffer;
-}
+/** Every key RouterAlertSocketOptions knows. */
+const OPTION_KEYS: readonly string[] = [
+  'family',
+  'value',
+  'isolate',
+  'protocol',
+  'observe',
+  'netns',
+  'device',
+  'signal',
+  'batchSize',
+  'maxMessageSize',
+  'receiveBufferSize',
+  'sendBufferSize',
+  'iteratorHighWaterMark',
+];
 
-/** An IPv4 packet tapped by a RouterAlertSocket with `family: 4`. */
-export interface Ipv4RouterAlertPacket {
-  family: 4;
-  header: Ipv4Header;
-  /** The value of the packet's (first) Router Alert option (0: "examine packet"). */
-  routerAlert: number;
-  /** Every Router Alert option value of the header as it arrived, in wire order (as on IPv6 taps). */
-  readonly routerAlerts: readonly number[];
-  /** Everything after the IPv4 header, up to the total length (a view into `bytes`). */
-  payload: Buffer;
-  ingress: InterfaceRef | null;
-  /** The whole packet as received (IPv4 header first). */
-  bytes: Buffer;
-}
-
-/** The packet type a RouterAlertSocket of family F delivers. */
-export type RouterAlertPacketOf<F extends Family> = F extends 4 ? Ipv4RouterAlertPacket : RouterAlertPacket;
+/** Every key ForwardOptions knows. */
+const FORWARD_OPTION_KEYS: readonly string[] = ['payload'];
 
 /** What happened to a packet given to forward(). */
 export type ForwardResult =
@@ -173,26 +124,6 @@ export interface RouterAlertStats extends SocketStats {
   ignored: number;
 }
 
-/** Allows `burst` events at once and `perSecond` on average (RFC 4443 §2.4(f) rate limit). */
-class TokenBucket {
-  private tokens: number;
-  private last = Date.now();
-  constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-  ) {
-    this.tokens = burst;
-  }
-  take(): boolean {
-    const now = Date.now();
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) * this.perSecond) / 1000);
-    this.last = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-}
-
 /** Reads a /proc/sys/net value inside a namespace; undefined when it cannot be read. */
 function readSysctl(name: string, netns: string | undefined): string | undefined {
   try {
@@ -204,477 +135,11 @@ function readSysctl(name: string, netns: string | undefined): string | undefined
   }
 }
 
-function malformed(what: string): Error {
-  return stateError('ERR_PACKET_MALFORMED', `Malformed IPv4 packet: ${what}`);
-}
-
-/** Parses the IPv4 header of a tapped packet, and the values of its Router Alert options. */
-export function parseIpv4(b: Buffer): { header: Ipv4Header; routerAlert: number | undefined; routerAlerts: number[]; payload: Buffer } {
-  if (b.length < 20) throw malformed(`${b.length} bytes is shorter than the 20-byte IPv4 header`);
-  if (b[0] >> 4 !== 4) throw malformed(`IP version ${b[0] >> 4}, expected 4`);
-  const headerLength = (b[0] & 0x0f) * 4;
-  const totalLength = b.readUInt16BE(2);
-  if (headerLength < 20 || headerLength > totalLength || totalLength > b.length) {
-    throw malformed(`header length ${headerLength} and total length ${totalLength} do not fit ${b.length} bytes`);
-  }
-  const options = b.subarray(20, headerLength);
-  const routerAlerts: number[] = [];
-  for (let i = 0; i < options.length; ) {
-    const type = options[i];
-    if (type === 0) break; // end of option list
-    if (type === 1) {
-      i++; // no-operation
-      continue;
-    }
-    const len = i + 1 < options.length ? options[i + 1] : 0;
-    if (len < 2 || i + len > options.length) throw malformed(`option ${type} at ${20 + i} has length ${len}`);
-    // RFC 2113: type 148 (copied, class 0, number 20), length 4, 16-bit value.
-    if (type === 148 && len === 4) routerAlerts.push(options.readUInt16BE(i + 2));
-    i += len;
-  }
-  const flags = b.readUInt16BE(6);
-  const f = (x: number): string => `${b[x]}.${b[x + 1]}.${b[x + 2]}.${b[x + 3]}`;
-  return {
-    header: {
-      version: 4,
-      headerLength,
-      tos: b[1],
-      totalLength,
-      identification: b.readUInt16BE(4),
-      dontFragment: (flags & 0x4000) !== 0,
-      moreFragments: (flags & 0x2000) !== 0,
-      fragmentOffset: (flags & 0x1fff) * 8,
-      ttl: b[8],
-      protocol: b[9],
-      checksum: b.readUInt16BE(10),
-      source: f(12),
-      destination: f(16),
-      options,
-    },
-    routerAlert: routerAlerts[0],
-    routerAlerts,
-    payload: b.subarray(headerLength, totalLength),
-  };
-}
-
-/** RFC 4443 §2.4(e) / RFC 1812 §4.3.2.7: addresses an ICMP error must never be sent to. */
-function mayReportTo(source: string, family: Family): boolean {
-  if (family === 6) return source !== '::' && !/^ff/i.test(source);
-  const first = Number(source.split('.')[0]);
-  return source !== '0.0.0.0' && first !== 127 && first < 224;
-}
-
-function isLinkLocal6(address: string): boolean {
-  return /^fe[89ab]/i.test(address);
-}
-
 /** The `options` of forward(), validated: the new payload, if any. */
 function forwardPayload(options: unknown): Buffer | undefined {
   const opts = validateOptionalObject<ForwardOptions>(options, 'options');
+  validateOptionKeys(opts, FORWARD_OPTION_KEYS, 'options');
   return opts.payload === undefined ? undefined : toBuffer(opts.payload, 'options.payload');
-}
-
-/** Next-header values parsePacket walks as extension headers (RFC 8200 §4). */
-function isExtensionHeader(nh: number): boolean {
-  return nh === 0 || nh === 43 || nh === 44 || nh === 51 || nh === 60 || nh === 135 || nh === 139 || nh === 140;
-}
-
-/**
- * The Router Alert value of the tapped packet at b[start..start+length) when it has the
- * common shape (IPv6 header, a hop-by-hop header carrying the alert and no jumbo payload
- * option, then directly a UDP, ICMPv6 or other non-extension upper layer), else -1.
- *
- * Only a packet that `parsePacket(bytes, { strict: false })` accepts, with the same first
- * Router Alert as `findRouterAlert` finds, gets a value; anything else (-1) is left to the
- * full parser, which decides whether it is malformed. Nothing is allocated.
- *
- * @internal exported for the tests
- */
-export function quickRouterAlert(b: Uint8Array, start: number, length: number): number {
-  if (length < 48 || b[start] >> 4 !== 6 || b[start + 6] !== 0) return -1;
-  const payloadLength = (b[start + 4] << 8) | b[start + 5];
-  // 0 would be a jumbogram's (RFC 2675): the full parser handles those.
-  if (payloadLength === 0 || 40 + payloadLength > length) return -1;
-  const end = start + 40 + payloadLength;
-  const hbh = start + 40;
-  const hbhEnd = hbh + (b[hbh + 1] + 1) * 8;
-  if (hbhEnd > end) return -1;
-  // The options walk of hopbyhop.decode: Pad1 is one byte, every other option has a length
-  // byte, and no option may run past the header.
-  let routerAlert = -1;
-  for (let off = hbh + 2; off < hbhEnd; ) {
-    const type = b[off];
-    if (type === 0) {
-      off++;
-      continue;
-    }
-    if (off + 1 >= hbhEnd) return -1;
-    const len = b[off + 1];
-    if (off + 2 + len > hbhEnd) return -1;
-    if (type === 0xc2) return -1;
-    // RFC 2711: type 5, length 2. The first one counts, as in findRouterAlert.
-    if (type === 5 && len === 2 && routerAlert < 0) routerAlert = (b[off + 2] << 8) | b[off + 3];
-    off += 2 + len;
-  }
-  if (routerAlert < 0) return -1;
-  const nh = b[hbh];
-  if (isExtensionHeader(nh)) return -1;
-  const upper = end - hbhEnd;
-  if (nh === 17) {
-    // parsePacket's UDP checks outside a jumbogram: a whole header, 8 <= Length <= payload.
-    if (upper < 8) return -1;
-    const udpLength = (b[hbhEnd + 4] << 8) | b[hbhEnd + 5];
-    if (udpLength < 8 || udpLength > upper) return -1;
-  } else if (nh === 58 && upper < 4) {
-    return -1;
-  }
-  return routerAlert;
-}
-
-/**
- * The values of every Router Alert option (type 5, length 2) of the hop-by-hop header that
- * follows the IPv6 header at b[start], in wire order. The packet was validated on arrival.
- */
-function routerAlertsIn(b: Uint8Array, start: number, length: number): number[] {
-  const values: number[] = [];
-  const hbh = start + 40;
-  if (length < 48 || b[start + 6] !== 0) return values;
-  const hbhEnd = Math.min(hbh + (b[hbh + 1] + 1) * 8, start + length);
-  for (let off = hbh + 2; off < hbhEnd; ) {
-    const type = b[off];
-    if (type === 0) {
-      off++;
-      continue;
-    }
-    if (off + 1 >= hbhEnd) break;
-    const len = b[off + 1];
-    if (off + 2 + len > hbhEnd) break;
-    if (type === 5 && len === 2) values.push((b[off + 2] << 8) | b[off + 3]);
-    off += 2 + len;
-  }
-  return values;
-}
-
-/** Tapped.stateOf: not a packet of this socket, waiting for forward() or drop(), or done. */
-const FOREIGN = 0;
-const PENDING = 1;
-const HANDLED = 2;
-
-/**
- * What every tapped packet carries privately: the socket that emitted it (its token) and
- * whether it was forwarded or dropped. Private fields, so a copy of a packet, or an object
- * made to look like one, is not taken for it.
- */
-abstract class Tapped {
-  readonly #owner: object;
-  #handled = false;
-
-  protected constructor(owner: object) {
-    this.#owner = owner;
-  }
-
-  static stateOf(packet: object, owner: object): number {
-    if (!(#owner in packet) || packet.#owner !== owner) return FOREIGN;
-    return packet.#handled ? HANDLED : PENDING;
-  }
-
-  static settle(packet: Tapped): void {
-    packet.#handled = true;
-  }
-}
-
-/**
- * An IPv6 packet as a RouterAlertSocket emits it. The fields of the parsed packet are
- * decoded on first read (parsePacket, kept with its snapshot, so serializePacket sees what
- * the application changed exactly as for any parsed packet); a packet whose decoded parts
- * were never handed out cannot have changed and is forwarded as a copy of its bytes (which
- * is what serializePacket makes of an unchanged packet: the fuzz suite checks that for
- * every packet parsePacket accepts).
- *
- * The header alone is cheap and often read (addresses, hop limit): it is made without a
- * full parse, and while what serializePacket would write from it is unchanged (version,
- * traffic class, flow label, addresses; payload length and next header are recomputed,
- * the hop limit is forward()'s) the packet still counts as untouched.
- */
-class TappedPacket6 extends Tapped implements RouterAlertPacket {
-  family = 6 as const;
-  routerAlert: number;
-  ingress: InterfaceRef | null;
-
-  /** The batch buffer and where the packet lies in it. */
-  readonly #data: Buffer;
-  readonly #start: number;
-  readonly #length: number;
-  /** Bytes a forward of the unchanged packet sends: the IPv6 header and its payload. */
-  readonly #end: number;
-  /** The upper-layer protocol (what parsePacket would say). */
-  readonly #protocol: number;
-  #bytes: Buffer | undefined;
-  /** The full parse: made on first read of a decoded part, or on arrival for an uncommon shape. */
-  #parsed: Ipv6Packet | undefined;
-  /** The header handed out (or assigned), and the addresses it had when handed out. */
-  #header: Ipv6Header | undefined;
-  #source = '';
-  #destination = '';
-  /** A decoded part other than the header, or `bytes`, was handed out or assigned: forward() rebuilds. */
-  #exposed = false;
-  #routerAlerts: readonly number[] | undefined;
-
-  constructor(owner: object, data: Buffer, start: number, length: number, routerAlert: number, ingress: InterfaceRef | null, parsed: Ipv6Packet | undefined) {
-    super(owner);
-    this.routerAlert = routerAlert;
-    this.ingress = ingress;
-    this.#data = data;
-    this.#start = start;
-    this.#length = length;
-    this.#parsed = parsed;
-    const payloadLength = (data[start + 4] << 8) | data[start + 5];
-    if (parsed === undefined) {
-      this.#end = 40 + payloadLength;
-      this.#protocol = data[start + 40];
-    } else {
-      const jumbo = payloadLength === 0 ? parsed.hopByHop?.options.find((o) => o.name === 'jumboPayload') : undefined;
-      this.#end = 40 + (jumbo !== undefined && jumbo.name === 'jumboPayload' ? jumbo.jumboPayloadLength : payloadLength);
-      this.#protocol = parsed.protocol;
-    }
-  }
-
-  /** The full parse, made now if need be, with the header the application already has. */
-  #full(): Ipv6Packet {
-    let p = this.#parsed;
-    if (p === undefined) {
-      // Validated on arrival (quickRouterAlert), so this does not throw.
-      p = parsePacket(this.#view(), { strict: false });
-      if (this.#header !== undefined) p.header = this.#header;
-      this.#parsed = p;
-    }
-    return p;
-  }
-
-  /** Read from the received bytes, so edits of `hopByHop` do not change what arrived. */
-  get routerAlerts(): readonly number[] {
-    return (this.#routerAlerts ??= Object.freeze(routerAlertsIn(this.#data, this.#start, this.#length)));
-  }
-
-  #view(): Buffer {
-    return (this.#bytes ??= this.#data.subarray(this.#start, this.#start + this.#length));
-  }
-
-  /** Hands out a decoded part: from now on the application may change it in place. */
-  #out<T>(value: T): T {
-    if (value !== undefined) this.#exposed = true;
-    return value;
-  }
-
-  #set<K extends keyof Ipv6Packet>(key: K, value: Ipv6Packet[K]): void {
-    this.#full()[key] = value;
-    this.#exposed = true;
-  }
-
-  get header(): Ipv6Header {
-    let h = this.#header;
-    if (h === undefined) {
-      if (this.#parsed !== undefined) {
-        h = this.#parsed.header;
-      } else {
-        const b = this.#data;
-        const at = this.#start;
-        h = {
-          version: 6,
-          trafficClass: ((b[at] & 0x0f) << 4) | (b[at + 1] >> 4),
-          flowLabel: ((b[at + 1] & 0x0f) << 16) | (b[at + 2] << 8) | b[at + 3],
-          payloadLength: (b[at + 4] << 8) | b[at + 5],
-          nextHeader: b[at + 6],
-          hopLimit: b[at + 7],
-          source: formatIpv6(b, at + 8),
-          destination: formatIpv6(b, at + 24),
-        };
-      }
-      this.#header = h;
-      this.#source = h.source;
-      this.#destination = h.destination;
-    }
-    return h;
-  }
-  set header(value: Ipv6Header) {
-    this.#set('header', value);
-    this.#header = value;
-  }
-
-  get hopByHop(): PacketOptionsHeader | undefined {
-    return this.#out(this.#full().hopByHop);
-  }
-  set hopByHop(value: PacketOptionsHeader | undefined) {
-    this.#set('hopByHop', value);
-  }
-
-  get destinationOptions(): DestinationOptionsHeader[] | undefined {
-    return this.#out(this.#full().destinationOptions);
-  }
-  set destinationOptions(value: DestinationOptionsHeader[] | undefined) {
-    this.#set('destinationOptions', value);
-  }
-
-  get routing(): RoutingInfo | undefined {
-    return this.#out(this.#full().routing);
-  }
-  set routing(value: RoutingInfo | undefined) {
-    this.#set('routing', value);
-  }
-
-  get fragment(): FragmentInfo | undefined {
-    return this.#out(this.#full().fragment);
-  }
-  set fragment(value: FragmentInfo | undefined) {
-    this.#set('fragment', value);
-  }
-
-  get extensions(): ExtensionHeader[] {
-    return this.#out(this.#full().extensions);
-  }
-  set extensions(value: ExtensionHeader[]) {
-    this.#set('extensions', value);
-  }
-
-  get protocol(): number {
-    return this.#parsed === undefined ? this.#protocol : this.#parsed.protocol;
-  }
-  set protocol(value: number) {
-    this.#set('protocol', value);
-  }
-
-  get payload(): Buffer {
-    return this.#out(this.#full().payload);
-  }
-  set payload(value: Buffer) {
-    this.#set('payload', value);
-  }
-
-  get udp(): UdpDatagram | undefined {
-    return this.#out(this.#full().udp);
-  }
-  set udp(value: UdpDatagram | undefined) {
-    this.#set('udp', value);
-  }
-
-  get icmpv6(): Icmpv6Message | undefined {
-    return this.#out(this.#full().icmpv6);
-  }
-  set icmpv6(value: Icmpv6Message | undefined) {
-    this.#set('icmpv6', value);
-  }
-
-  /** The whole packet as received. Parsed first, so that changes made in it are seen as changes. */
-  get bytes(): Buffer {
-    this.#full();
-    this.#exposed = true;
-    return this.#view();
-  }
-  set bytes(value: Buffer) {
-    this.#full();
-    this.#exposed = true;
-    this.#bytes = value;
-  }
-
-  /** The packet as a plain object with every field, for JSON.stringify. */
-  toJSON(): Record<string, unknown> {
-    this.#exposed = true;
-    return this.#plain();
-  }
-
-  /** util.inspect shows every field (shown, not handed out: the packet stays untouched). */
-  [inspect.custom](): Record<string, unknown> {
-    return this.#plain();
-  }
-
-  #plain(): Record<string, unknown> {
-    const p = this.#full();
-    // Through the accessor, so that forward() knows the header is out.
-    p.header = this.header;
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(p) as Array<keyof Ipv6Packet>) if (p[key] !== undefined) out[key] = p[key];
-    out.family = this.family;
-    out.routerAlert = this.routerAlert;
-    out.routerAlerts = this.routerAlerts;
-    out.ingress = this.ingress;
-    out.bytes = this.#view();
-    return out;
-  }
-
-  /**
-   * The header forward() goes by: the application's once it has one, else the parsed one
-   * (decoded before `bytes` was handed out), else none yet: the bytes say it all.
-   */
-  static #headerOf(pkt: TappedPacket6): Ipv6Header | undefined {
-    return pkt.#header ?? pkt.#parsed?.header;
-  }
-
-  /** forward()'s hop limit: the header's, validated. */
-  static hopLimitOf(pkt: TappedPacket6): number {
-    const h = TappedPacket6.#headerOf(pkt);
-    if (h === undefined) return pkt.#data[pkt.#start + 7];
-    return validateInteger(h.hopLimit, 'packet.header.hopLimit', 0, 255);
-  }
-
-  /** The bytes to send (hop limit still to be set), rebuilt only if something could have changed. */
-  static wire(pkt: TappedPacket6, payload: Buffer | undefined): Buffer {
-    if (payload === undefined && TappedPacket6.untouched(pkt)) {
-      const out = Buffer.allocUnsafe(pkt.#end);
-      pkt.#data.copy(out, 0, pkt.#start, pkt.#start + pkt.#end);
-      return out;
-    }
-    const p = pkt.#full();
-    if (payload === undefined) return serializePacket(p);
-    // A copy of the view is not the parsed object, so serializePacket treats it as new and
-    // recomputes lengths and checksums; the application's packet stays as it was.
-    if (p.udp !== undefined) return serializePacket({ ...p, udp: { ...p.udp, data: payload } });
-    return serializePacket({ ...p, payload, udp: undefined, icmpv6: undefined });
-  }
-
-  /** Where forward() sends the packet: its header's destination. */
-  static destinationOf(pkt: TappedPacket6, cache: AddressCache): string {
-    const h = TappedPacket6.#headerOf(pkt);
-    return h === undefined ? cache.formatAt(pkt.#data, pkt.#start + 24) : h.destination;
-  }
-
-  /** Whether serializePacket would give back exactly the bytes that came. */
-  static untouched(pkt: TappedPacket6): boolean {
-    if (pkt.#exposed) return false;
-    const h = pkt.#header;
-    if (h === undefined) return true;
-    const b = pkt.#data;
-    const at = pkt.#start;
-    return (
-      typeof h === 'object' &&
-      h !== null &&
-      h.version === 6 &&
-      h.trafficClass === (((b[at] & 0x0f) << 4) | (b[at + 1] >> 4)) &&
-      h.flowLabel === (((b[at + 1] & 0x0f) << 16) | (b[at + 2] << 8) | b[at + 3]) &&
-      h.source === pkt.#source &&
-      h.destination === pkt.#destination
-    );
-  }
-}
-
-/** An IPv4 packet as a RouterAlertSocket emits it: every field decoded on arrival. */
-class TappedPacket4 extends Tapped implements Ipv4RouterAlertPacket {
-  family = 4 as const;
-  header: Ipv4Header;
-  routerAlert: number;
-  readonly routerAlerts: readonly number[];
-  payload: Buffer;
-  ingress: InterfaceRef | null;
-  bytes: Buffer;
-
-  constructor(owner: object, header: Ipv4Header, routerAlerts: readonly number[], payload: Buffer, ingress: InterfaceRef | null, bytes: Buffer) {
-    super(owner);
-    this.header = header;
-    this.routerAlert = routerAlerts[0];
-    this.routerAlerts = Object.freeze(routerAlerts);
-    this.payload = payload;
-    this.ingress = ingress;
-    this.bytes = bytes;
-  }
 }
 
 /**
@@ -682,7 +147,7 @@ class TappedPacket4 extends Tapped implements Ipv4RouterAlertPacket {
  * IP6SOCK_NO_FORWARDING when the namespace does not forward), 'drain', 'error', 'close'.
  */
 export interface RouterAlertSocketEvents<F extends Family = 6> extends SocketEvents {
-  /** A tapped packet, held for this socket: forward() or drop() it. */
+  /** A tapped packet, held back by the kernel: forward() or drop() it (an observer only looks). */
   packet: [packet: RouterAlertPacketOf<F>];
 }
 
@@ -691,8 +156,11 @@ export interface RouterAlertSocketEvents<F extends Family = 6> extends SocketEve
  * code IP6SOCK_NO_FORWARDING when the namespace does not forward; without a listener it goes
  * to process.emitWarning), 'error', 'close'. `for await (const pkt of socket)` works too.
  *
- * Every tapped packet is held by the kernel for this socket alone: call forward() or drop()
- * for each one (a packet nobody forwards is lost, as the kernel does not forward it).
+ * The kernel forwards no tapped packet: call forward() or drop() for each one (a packet
+ * nobody forwards is lost). It hands each packet to every tap of its value, so only one tap
+ * per value (IPv4: protocol) and namespace may forward: a second one is refused with
+ * ERR_ROUTER_ALERT_TAPPED, whichever process opens it, unless it is an observer
+ * (`observe: true`), which sees the same packets and never forwards them.
  */
 export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAlertPacketOf<F>> {
   /** @internal */
@@ -704,6 +172,8 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   readonly protocol: number;
   /** Whether the socket sees only its own namespace's packets (always true for IPv4, whose chain is per namespace). */
   readonly isolate: boolean;
+  /** True for an observer: it sees the packets and never forwards them (see the `observe` option). */
+  readonly observe: boolean;
   override readonly stats: RouterAlertStats = this.countersWith({ malformed: 0, forwarded: 0, dropped: 0, hopLimitExceeded: 0, ignored: 0 });
 
   /** Marks the packets this socket emitted (see Tapped): forward() and drop() take only those. */
@@ -716,11 +186,13 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
     this.stats.forwarded++;
     return { forwarded: true, bytes: n };
   };
-  private icmp: RawSocket | undefined;
-  private readonly icmpLimit = new TokenBucket(1000, 50);
+  private readonly timeExceeded: TimeExceededSender;
+  /** The namespace's lock on this tap's value, held while a forwarding tap is open. */
+  private lock: TapLock | undefined;
 
   constructor(options: RouterAlertSocketOptions<F>) {
     const opts = validateObject<RouterAlertSocketOptions<F>>(options, 'options');
+    validateOptionKeys(opts, OPTION_KEYS, 'options');
     const family = opts.family === undefined ? 6 : validateFamily(opts.family, 'options.family');
     const c = constants();
     let value: number | undefined;
@@ -736,11 +208,14 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       protocol = validateInteger(opts.protocol, 'options.protocol', 1, 254);
     }
     const isolate = opts.isolate === undefined ? true : validateBoolean(opts.isolate, 'options.isolate');
+    const observe = opts.observe === undefined ? false : validateBoolean(opts.observe, 'options.observe');
     // A tapped packet must arrive whole to be forwarded: room for the largest one.
     super({ family, type: c.SOCK_RAW, protocol }, { maxMessageSize: MAX_PACKET, ...opts }, 'packet');
     this.value = value;
     this.protocol = protocol;
     this.isolate = family === 4 || isolate;
+    this.observe = observe;
+    this.timeExceeded = new TimeExceededSender(family, this.netns);
     try {
       this.configure();
     } catch (err) {
@@ -759,14 +234,17 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
    * an ICMP Time Exceeded (code 0) from this router instead.
    *
    * Each packet can be forwarded or dropped once; the promise rejects with
-   * ERR_INVALID_ARG_VALUE for a packet this socket did not emit and ERR_INVALID_STATE for
-   * one already handled.
+   * ERR_INVALID_ARG_VALUE for a packet this socket did not emit, ERR_INVALID_STATE for one
+   * already handled, and ERR_ROUTER_ALERT_OBSERVER on an observer, which never forwards.
    */
   forward(packet: RouterAlertPacketOf<F>, options?: ForwardOptions): Promise<ForwardResult> {
     try {
       this.assertOpen();
       const pkt = this.checkPending(packet);
       const payload = options === undefined ? undefined : forwardPayload(options);
+      if (this.observe) {
+        throw stateError('ERR_ROUTER_ALERT_OBSERVER', 'This RouterAlertSocket only observes (observe: true): another tap forwards its packets; drop() it instead');
+      }
       if (pkt instanceof TappedPacket4) {
         if (payload !== undefined) throw invalidArgValue('options.payload', (options as ForwardOptions).payload, 'is IPv6 only (IPv4 packets are forwarded as they came)');
         const ttl = pkt.header.ttl;
@@ -795,9 +273,10 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   }
 
   protected override beforeClose(): void {
-    const icmp = this.icmp;
-    this.icmp = undefined;
-    if (icmp !== undefined) void icmp.close();
+    this.timeExceeded.close();
+    // A closing tap forwards nothing more: from here on the value is the next tap's.
+    this.lock?.release();
+    this.lock = undefined;
   }
 
   protected dispatch(count: number, data: Buffer, meta: Buffer): void {
@@ -868,7 +347,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   }
 
   private packet4(bytes: Buffer, ingress: InterfaceRef | null): TappedPacket4 | undefined {
-    let parsed: ReturnType<typeof parseIpv4>;
+    let parsed: ParsedIpv4;
     try {
       parsed = parseIpv4(bytes);
     } catch {
@@ -891,66 +370,11 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   }
 
   /** A packet whose hop limit (TTL) would reach 0: settled, counted, reported to its source. */
-  private expired(pkt: TappedPacket6 | TappedPacket4): Promise<ForwardResult> {
+  private async expired(pkt: TappedPacket6 | TappedPacket4): Promise<ForwardResult> {
     Tapped.settle(pkt);
     this.stats.hopLimitExceeded++;
-    return this.timeExceeded(pkt);
-  }
-
-  /** Sends ICMP Time Exceeded (hop limit exceeded in transit, code 0) to the packet's source. */
-  private async timeExceeded(pkt: RouterAlertPacket | Ipv4RouterAlertPacket): Promise<ForwardResult> {
-    const notSent = { forwarded: false, reason: 'hop-limit-exceeded', timeExceededSent: false } as const;
-    const source = pkt.header.source;
-    // Never an error about an error (RFC 4443 §2.4(e), RFC 1812 §4.3.2.7).
-    const isError = pkt.family === 6 ? pkt.protocol === 58 && pkt.icmpv6 !== undefined && pkt.icmpv6.type < 128 : pkt.header.protocol === 1 && [3, 4, 5, 11, 12].includes(pkt.payload[0]);
-    if (!mayReportTo(source, this.family) || isError || !this.icmpLimit.take()) return notSent;
-
-    let message: Buffer;
-    let address = source;
-    if (pkt.family === 6) {
-      // type 3, code 0, checksum (the kernel fills it in on raw ICMPv6), 4 unused bytes,
-      // then as much of the invoking packet as keeps the whole message within 1280 bytes.
-      const room = IPV6_MIN_MTU - 40 - 8;
-      message = Buffer.alloc(8 + Math.min(room, pkt.bytes.length));
-      message[0] = 3;
-      pkt.bytes.copy(message, 8, 0, room);
-      if (isLinkLocal6(source) && pkt.ingress !== null) address = `${source}%${pkt.ingress.index}`;
-    } else {
-      // type 11, code 0, checksum, 4 unused bytes, then the invoking datagram within 576
-      // bytes. Raw ICMPv4 gets no kernel checksum: computed here.
-      const room = IPV4_ICMP_ERROR_MAX - 20 - 8;
-      message = Buffer.alloc(8 + Math.min(room, pkt.bytes.length));
-      message[0] = 11;
-      pkt.bytes.copy(message, 8, 0, room);
-      message.writeUInt16BE(internetChecksum([message]), 2);
-    }
-    const context: ErrorContext = { address, netns: this.netns, hint: 'sending ICMP Time Exceeded to the source' };
-    let from: string;
-    try {
-      // The address this router would use to reach the source: the one on the link the
-      // packet came in on, as RFC 4443 §2.2 asks for errors about packets not sent to us.
-      from = sourceFor(address, { netns: this.netns });
-    } catch (err) {
-      throw withContext(err, context);
-    }
-    const sock = this.icmpSocket();
-    await sock.send(message, { address, source: from }).catch((err: unknown) => {
-      throw withContext(err, context);
-    });
-    return { forwarded: false, reason: 'hop-limit-exceeded', timeExceededSent: true };
-  }
-
-  /** The raw ICMP socket errors leave from, opened on first use in the same namespace. */
-  private icmpSocket(): RawSocket {
-    if (this.icmp === undefined) {
-      this.icmp =
-        this.family === 6
-          ? // Send-only: the filter blocks every type, so nothing queues up in it.
-            new RawSocket({ family: 6, protocol: 58, netns: this.netns, icmpFilter: { pass: [] } })
-          : // IPv4 raw ICMP has no filter constant here; the smallest buffer bounds what queues.
-            new RawSocket({ family: 4, protocol: 1, netns: this.netns, receiveBufferSize: 1 });
-    }
-    return this.icmp;
+    const timeExceededSent = await this.timeExceeded.send(pkt);
+    return { forwarded: false, reason: 'hop-limit-exceeded', timeExceededSent };
   }
 
   private checkPending(packet: unknown): TappedPacket6 | TappedPacket4 {
@@ -969,14 +393,27 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       // e.g. another container's or a parallel test's. Set before registering the value,
       // so not even one foreign packet queues up.
       if (this.isolate) this.setInt(c.IPPROTO_IPV6, c.IPV6_ROUTER_ALERT_ISOLATE, 1, 'IPV6_ROUTER_ALERT_ISOLATE');
+      this.takeLock(this.value as number);
       this.setInt(c.IPPROTO_IPV6, c.IPV6_ROUTER_ALERT, this.value as number, 'IPV6_ROUTER_ALERT');
       this.setInt(c.IPPROTO_IPV6, c.IPV6_RECVPKTINFO, 1, 'IPV6_RECVPKTINFO');
     } else {
+      this.takeLock(this.protocol);
       this.setInt(c.IPPROTO_IP, c.IP_ROUTER_ALERT, 1, 'IP_ROUTER_ALERT');
       this.setInt(c.IPPROTO_IP, c.IP_PKTINFO, 1, 'IP_PKTINFO');
       // forward() sends the whole packet, header included.
       this.setInt(c.IPPROTO_IP, c.IP_HDRINCL, 1, 'IP_HDRINCL');
     }
+  }
+
+  /**
+   * A tap that forwards holds its namespace's lock on the value (IPv4: protocol), taken
+   * before the kernel registers the tap: a refused tap never takes a packet from the other.
+   */
+  private takeLock(selector: number): void {
+    if (this.observe) return;
+    const device = this.deviceIndex === 0 ? undefined : interfaceLabel(this.names.ref(this.deviceIndex));
+    const key = { family: this.family, selector, deviceIndex: this.deviceIndex };
+    this.lock = attempt({ netns: this.netns }, () => TapLock.acquire(key, netnsPath(this.netns), this.netns, device));
   }
 
   /**
@@ -988,16 +425,14 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
     const name = this.family === 6 ? 'ipv6/conf/all/forwarding' : 'ipv4/ip_forward';
     if (readSysctl(name, this.netns) !== '0') return;
     const where = this.netns === undefined ? 'this network namespace' : `network namespace ${this.netns}`;
-    const warning = Object.assign(
-      new Error(`net.${name.replace(/\//g, '.')} is 0 in ${where}: the kernel taps only packets it forwards, so this RouterAlertSocket will never receive one`),
-      { name: 'Ip6sockWarning', code: NO_FORWARDING_WARNING },
+    const warning = stateError(
+      NO_FORWARDING_WARNING,
+      `net.${name.replace(/\//g, '.')} is 0 in ${where}: the kernel taps only packets it forwards, so this RouterAlertSocket will never receive one`,
     );
+    warning.name = 'Ip6sockWarning';
     // Next tick: the caller can attach a 'warning' listener right after the constructor.
     process.nextTick(() => {
-      if (this.closed) return;
-      if (this.listenerCount('warning') > 0) (this as RouterAlertSocket<F>).emit('warning', warning);
-      else process.emitWarning(warning.message, { type: warning.name, code: warning.code });
+      if (!this.closed) warn(this, warning);
     });
   }
 }
-

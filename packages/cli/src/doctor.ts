@@ -34,7 +34,8 @@ function tryRead(fn: () => string): string | undefined {
 /** Opens a router-alert tap with isolation on: proves both the privilege and the kernel support. */
 function routerAlertIsolation(netns: string | undefined): { ok: boolean; detail: string } {
   try {
-    const tap = new RouterAlertSocket({ value: 65535, isolate: true, netns });
+    // An observer: it takes no lock, so a daemon tapping the same value does not fail the check.
+    const tap = new RouterAlertSocket({ value: 65535, isolate: true, observe: true, netns });
     void tap.close();
     return { ok: true, detail: 'IPV6_ROUTER_ALERT_ISOLATE accepted' };
   } catch (err) {

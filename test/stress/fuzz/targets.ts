@@ -31,7 +31,7 @@ import { constants } from '../../../lib/core/native';
 import { parseMessages, type NetlinkMessage } from '../../../lib/links/rtnetlink';
 import { buildIcmpv6Packet, buildUdpPacket, internetChecksum, parsePacket, serializePacket, type Ipv6Packet } from '../../../lib/codec/packet';
 import { parseAddressTable } from '../../../lib/links/procnet';
-import { parseIpv4 } from '../../../lib/sockets/routeralert/socket';
+import { parseIpv4 } from '../../../lib/codec/ipv4';
 
 // ---------------------------------------------------------------------------------------
 // Seeded randomness
