@@ -501,7 +501,7 @@ describe('UdpSocket rejects bad input with coded errors', () => {
     ['netns ..', () => new UdpSocket({ netns: '..' }), 'ERR_INVALID_ARG_VALUE'],
     ['signal not a signal', () => new UdpSocket({ signal: {} as never }), 'ERR_INVALID_ARG_TYPE'],
     ['IPv6-only option on IPv4', () => new UdpSocket({ family: 4, receiveHopByHop: true }), 'ERR_INVALID_ARG_VALUE'],
-    ['unicastHopLimit 256', () => new UdpSocket({ unicastHopLimit: 256 }), 'ERR_OUT_OF_RANGE'],
+    ['unicastHopLimit 256', () => new UdpSocket({ hopLimit: 256 }), 'ERR_OUT_OF_RANGE'],
   ];
   test.each(cases)('constructor: %s', (_name, fn, code) => {
     expect(fn).toThrow(expect.objectContaining({ code }));
