@@ -258,7 +258,8 @@ export class RawSocket extends DatagramSocket {
    * group there; Linux then hands them to every raw socket of the protocol that is not bound
    * to an address (it checks memberships per socket only for bound raw IPv6 sockets), and
    * the membership ends when the socket closes. With `source` the membership is
-   * source-specific (MCAST_JOIN_SOURCE_GROUP). Returns the membership added, as
+   * source-specific (MCAST_JOIN_SOURCE_GROUP); Linux does not filter by source what it hands
+   * a raw socket that is not bound to an address. Returns the membership added, as
    * MulticastSocket.join() does; the kernel's errno (EADDRINUSE for a membership held
    * already) is the error.
    */
