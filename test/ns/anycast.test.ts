@@ -233,6 +233,12 @@ describeRoot('AnycastGroup: two servers on one link (proxy_delay 0)', () => {
     const [answered, answeredInfo] = await answer;
     expect(answered.toString()).toBe('answered');
     expect(answeredInfo.hopLimit).toBe(7);
+    // The group's own hop limit for its replies: option hopLimit, or setHopLimit().
+    group.setHopLimit(5);
+    expect(group.getHopLimit()).toBe(5);
+    const again = nextMessage(client);
+    await reply('again');
+    expect((await again)[1].hopLimit).toBe(5);
     // Bad data or options reject (never throw) and the group stays usable.
     await expect(reply(42 as never)).rejects.toMatchObject({ code: 'ERR_INVALID_ARG_TYPE' });
     await expect(reply('x', { hopLimit: 256 })).rejects.toMatchObject({ code: 'ERR_OUT_OF_RANGE' });
