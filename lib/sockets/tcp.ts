@@ -26,7 +26,7 @@
  * @packageDocumentation
  */
 import * as net from 'node:net';
-import { abortError, attempt, ErrorContext, invalidArgType, invalidArgValue, withContext } from '../errors';
+import { abortError, attempt, closedError, ErrorContext, invalidArgType, invalidArgValue, withContext } from '../errors';
 import { resolve as resolveInterface } from '../links/interfaces';
 import { constants, native, NativeSockAddr, NativeSocket } from '../core/native';
 import {
@@ -352,7 +352,11 @@ export function connectTcp(options: TcpConnectOptions): Promise<net.Socket> {
     const signal = plan.signal;
     const onAbort = (): void => void socket.destroy(abortError(signal?.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
-    socket.once('close', () => signal?.removeEventListener('abort', onAbort));
+    socket.once('close', () => {
+      signal?.removeEventListener('abort', onAbort);
+      // Settled already unless the socket closed before connecting without an error.
+      reject(closedError('connection'));
+    });
     // Only while connecting: afterwards 'error' is the caller's to listen to, as on any net.Socket.
     const onError = (err: Error): void => reject(err);
     socket.once('error', onError);

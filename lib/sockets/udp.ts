@@ -97,7 +97,7 @@ export const UDP_SOCKET_OPTION_KEYS: OptionKeyList<UdpSocketOptions> = {
 const UDP_KEYS = optionKeys<UdpSocketOptions>(UDP_SOCKET_OPTION_KEYS);
 
 /** The keys of SendOptions; sendMany() takes them with `data`. */
-export const SEND_OPTION_KEYS: OptionKeyList<SendOptions> = {
+const SEND_OPTION_KEYS: OptionKeyList<SendOptions> = {
   address: true,
   port: true,
   interface: true,
