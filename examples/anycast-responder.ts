@@ -4,7 +4,7 @@
  * crashes) the address goes with it, and another member of the group takes over.
  */
 import { parseArgs } from 'node:util';
-import { AnycastGroup, MessageInfo, AnycastReply } from 'ip6sock';
+import { AnycastGroup, type AnycastMessageInfo } from 'ip6sock';
 
 export const summary = 'anycast service: join an address while running, answer UDP queries from it';
 export const usage = `usage: ip6sock anycast-responder --address A --interface IF [--port N] [--name NAME] [--netns NAME]
@@ -38,9 +38,9 @@ export async function main(args: string[], signal: AbortSignal): Promise<void> {
   const group = new AnycastGroup(values.address, { interface: iface, port: Number(values.port), netns: values.netns, signal });
   console.log(`joined anycast ${values.address} on ${values.interface}, serving UDP port ${values.port} as ${values.name}`);
 
-  group.on('message', (data: Buffer, info: MessageInfo, reply: AnycastReply) => {
+  group.on('message', (data: Buffer, info: AnycastMessageInfo) => {
     const query = data.toString('utf8');
-    reply(`${values.name}: ${query}`)
+    info.reply(`${values.name}: ${query}`)
       .then(() => console.log(`query from [${info.address}]:${info.port} on ${info.interface?.name}: ${JSON.stringify(query)} -> answered from ${info.destination}`))
       .catch((err: Error) => console.error(`reply to ${info.address}: ${err.message}`));
   });

@@ -226,7 +226,7 @@ export async function main(args: string[], signal: AbortSignal): Promise<void> {
   const initiator = links.flatMap((i) => i.global)[0]?.address ?? links[0].linkLocal[0].address;
   console.log(`grasp node ${initiator}: interfaces ${links.map((i) => `${i.name} (${i.index}, ${i.linkLocal[0].address})`).join(', ')}`);
 
-  const sock = new MulticastSocket({ port, reuseAddr: true, hopLimit: 1, netns, ignoreOwn: true, signal });
+  const sock = new MulticastSocket({ port, reuseAddr: true, multicastHopLimit: 1, netns, ignoreOwn: true, signal });
   for (const i of links) sock.join(GRASP.ALL_GRASP_NEIGHBORS, { interface: i.index });
   const synchronized = new Map<string, { value: unknown; from: string; expires: number }>();
 
@@ -235,11 +235,11 @@ export async function main(args: string[], signal: AbortSignal): Promise<void> {
     if (value === undefined) return;
     const locator: Locator = { address: interfaces.sourceFor(info.address, { netns }), protocol: GRASP.IPPROTO_TCP, port };
     const reply = encodeResponse(msg.sessionId, msg.initiator, 60000, locator, { ...msg.objective, value });
+    const c = await connectTcp({ netns, address: info.address, port: info.port, signal });
     await new Promise<void>((resolve, reject) => {
-      const c = connectTcp({ netns, address: info.address, port: info.port });
-      c.once('connect', () => c.end(reply));
       c.once('close', () => resolve());
       c.once('error', reject);
+      c.end(reply);
     });
     console.log(`discovery   ${info.interface?.name}  from ${info.address} port ${info.port}: ${msg.objective.name} -> responded, locator [${locator.address}]:${port}`);
   };

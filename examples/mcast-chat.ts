@@ -48,7 +48,7 @@ export async function main(args: string[], signal: AbortSignal): Promise<void> {
     family,
     port,
     reuseAddr: true,
-    hopLimit: Number(values['hop-limit']),
+    multicastHopLimit: Number(values['hop-limit']),
     netns: values.netns,
     ignoreOwn: !values['hear-self'],
     signal,

@@ -90,7 +90,7 @@ interface SendPlan {
 async function send(p: SendPlan): Promise<void> {
   if (!Number.isInteger(p.size) || p.size < 8 || p.size > 65507) throw new Error('--size must be 8..65507');
   if (!(p.rate >= 0)) throw new Error('--rate must be 0 or more');
-  const sock = new MulticastSocket({ family: p.group.includes(':') ? 6 : 4, netns: p.netns, interface: p.iface, hopLimit: p.hopLimit, signal: p.signal });
+  const sock = new MulticastSocket({ family: p.group.includes(':') ? 6 : 4, netns: p.netns, multicastInterface: p.iface, multicastHopLimit: p.hopLimit, signal: p.signal });
   try {
     sock.connect(p.group, p.port);
     console.error(`streaming to ${p.group} port ${p.port} on ${sock.getMulticastInterface()?.name ?? String(p.iface)}, ${p.rate || 'unlimited'} datagrams/s of ${p.size} bytes`);

@@ -186,3 +186,10 @@ export function warn(emitter: EventEmitter, err: Error): void {
   if (emitter.listenerCount('warning') > 0) emitter.emit('warning', err);
   else process.emitWarning(err.message, { type: 'Ip6sockWarning', code: (err as Partial<CodedError>).code });
 }
+
+/** An operation ended by its AbortSignal: Node's AbortError (code ABORT_ERR), with the signal's reason as cause. */
+export function abortError(reason: unknown): CodedError {
+  const err = coded(new Error('The operation was aborted', { cause: reason }), 'ABORT_ERR');
+  err.name = 'AbortError';
+  return err;
+}

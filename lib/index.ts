@@ -13,10 +13,10 @@
 export { UdpSocket } from './sockets/udp';
 export type { Message, MessageBatch, MessageInfo, SendOptions, UdpSocketOptions, UdpSocketEvents } from './sockets/udp';
 export { MulticastSocket } from './sockets/multicast';
-export type { MulticastSocketOptions, MulticastSocketEvents, JoinOptions, BlockOptions, Membership, MulticastDropStats, MembershipEvent, MembershipChangeReason } from './sockets/multicast';
+export type { MulticastSocketOptions, MulticastSocketEvents, JoinOptions, BlockOptions, Membership, MulticastSocketStats, MembershipEvent, MembershipChangeReason } from './sockets/multicast';
 export type { InterfaceWatcher, InterfaceWatcherEvents, WatchOptions, LinkChange, LinkEvent, AddressEvent, InterfaceEvent, WatchedLink, WatchedAddress } from './links/watcher';
 export { AnycastGroup } from './sockets/anycast';
-export type { AnycastGroupOptions, AnycastGroupEvents, AnycastMessage, AnycastReply, AnycastEntry, AnycastStats, AnycastState, AnycastStateEvent } from './sockets/anycast';
+export type { AnycastGroupOptions, AnycastGroupEvents, AnycastMessage, AnycastMessageInfo, AnycastReply, ReplyOptions, AnycastEntry, AnycastStats, AnycastState, AnycastStateEvent } from './sockets/anycast';
 export type { AddressTableEntry } from './links/procnet';
 export { RouterAlertSocket } from './sockets/routeralert/socket';
 export type { RouterAlertSocketOptions, RouterAlertSocketEvents, RouterAlertPacket, RouterAlertPacketOf, Ipv4RouterAlertPacket, RouterAlertStats, ForwardOptions, ForwardResult, TappedError } from './sockets/routeralert/socket';

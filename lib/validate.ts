@@ -36,6 +36,18 @@ export function validateOptionKeys(options: object, known: readonly string[], na
   }
 }
 
+/** Every key of an options interface T set to true, and no other key (see optionKeys()). */
+export type OptionKeyList<T extends object> = { readonly [K in keyof Required<T>]: true };
+
+/**
+ * The keys of an options interface, as validateOptionKeys() takes them. Written as an object
+ * with every key set to true so that the compiler checks the list against the interface:
+ * a key missing from it, or one the interface does not have, is a compile error.
+ */
+export function optionKeys<T extends object>(keys: OptionKeyList<T>): readonly string[] {
+  return Object.freeze(Object.keys(keys));
+}
+
 /** The known name closest to `key` by edit distance, if it is close enough to be a likely typo. */
 function nearestName(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;

@@ -49,7 +49,7 @@ async function ipv6() {
   check(interfaces.list({ netns: HERE }).length > 0, 'interfaces listed through a netns path');
 
   const rx = new UdpSocket({ address: '::1', receiveHopByHop: true, receiveTrafficClass: true, maxMessageSize: SLOT, batchSize: 16 });
-  const tx = new UdpSocket({ netns: HERE, unicastHopLimit: 9 });
+  const tx = new UdpSocket({ netns: HERE, hopLimit: 9 });
   const port = rx.address().port;
   const got = [];
   rx.on('message', (data, info) => got.push({ data, info }));

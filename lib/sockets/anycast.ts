@@ -30,9 +30,11 @@ import { formatIpv6, parseIpv6 } from '../codec/ipv6addr';
 import { constants, NativeSocket, Record, RecordWord } from '../core/native';
 import { AddressTableEntry, anycast6 } from '../links/procnet';
 import { AddressEvent, LinkEvent, LinkSubscription, subscribeLinks } from '../links/watcher';
-import { BaseSocket, NO_CONTROL, SendControl, SocketOptions } from './socket';
+import { inspect } from 'node:util';
+import { BaseSocket, NO_CONTROL, SendControl, SOCKET_OPTION_KEYS, SocketOptions } from './socket';
 import { Message, MessageInfo, UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
-import { netnsPath, toBuffer, validateObject, validateOptionalObject, validatePort } from '../validate';
+import { HopByHopOption } from '../codec/hopbyhop';
+import { netnsPath, optionKeys, toBuffer, validateInteger, validateObject, validateOptionalObject, validateOptionKeys, validatePort } from '../validate';
 
 /** Options of an AnycastGroup. */
 export interface AnycastGroupOptions extends Omit<UdpSocketOptions, 'family' | 'address' | 'ipv6Only' | 'port' | 'receivePacketInfo'> {
@@ -44,25 +46,53 @@ export interface AnycastGroupOptions extends Omit<UdpSocketOptions, 'family' | '
   interface: InterfaceSpec;
   /**
    * Serve UDP on this port: datagrams sent to the anycast address and this port arrive as
-   * 'message' events with a reply function. 0 lets the kernel pick a port. Omit it for a
-   * group that only holds the address (for ping, or for a service on another socket).
+   * 'message' events whose info can reply (info.reply). 0 lets the kernel pick a port. Omit
+   * it for a group that only holds the address (for ping, or for a service on another socket).
    */
   port?: number;
 }
 
-/** Sends one datagram back to the sender, FROM the anycast address; resolves with the bytes sent. */
-export type AnycastReply = (data: Buffer | Uint8Array | string) => Promise<number>;
+const ANYCAST_KEYS = optionKeys<AnycastGroupOptions>({
+  ...SOCKET_OPTION_KEYS,
+  interface: true,
+  port: true,
+  reuseAddr: true,
+  reusePort: true,
+  hopLimit: true,
+  receiveHopLimit: true,
+  receiveHopByHop: true,
+  receiveTrafficClass: true,
+  hopByHop: true,
+});
+const LIST_KEYS = optionKeys<{ netns?: string }>({ netns: true });
 
-/** One datagram addressed to the group, as the async iterator yields it. */
-export interface AnycastMessage extends Message {
+/** How one reply leaves (it always leaves from the anycast address, out of the arrival interface). */
+export interface ReplyOptions {
+  /** Hop limit of this reply, 0-255; default the group's `hopLimit`. */
+  hopLimit?: number;
+  /** Traffic class of this reply, 0-255. */
+  trafficClass?: number;
+}
+const REPLY_KEYS = optionKeys<ReplyOptions>({ hopLimit: true, trafficClass: true });
+
+/** Sends one datagram back to the sender, FROM the anycast address; resolves with the bytes sent. */
+export type AnycastReply = (data: Buffer | Uint8Array | string, options?: ReplyOptions) => Promise<number>;
+
+/** What is known about a datagram addressed to the group, and how to answer it. */
+export interface AnycastMessageInfo extends MessageInfo {
   /** Answers the sender from the anycast address, out of the interface the datagram came in on. */
   reply: AnycastReply;
 }
 
+/** One datagram addressed to the group, as the async iterator yields it. */
+export interface AnycastMessage extends Message {
+  info: AnycastMessageInfo;
+}
+
 /** Events of an AnycastGroup. */
 export interface AnycastGroupEvents extends EmitterEvents {
-  /** A datagram addressed to the group (serving groups only); `reply` answers from the anycast address. */
-  message: [data: Buffer, info: MessageInfo, reply: AnycastReply];
+  /** A datagram addressed to the group (serving groups only); `info.reply()` answers from the anycast address. */
+  message: [data: Buffer, info: AnycastMessageInfo];
   /** The group's interface was removed (the kernel dropped the join), or its socket failed. */
   error: [err: Error];
   /**
@@ -99,7 +129,7 @@ export interface AnycastStateEvent {
   reason: 'link-down' | 'link-up' | 'address-added' | 'rejoin-failed';
 }
 
-/** Counters of a serving group. */
+/** Counters of a group (all zero for a group without a port); live, like a socket's. */
 export interface AnycastStats {
   /** Datagrams addressed to the anycast address and delivered to the group. */
   received: number;
@@ -198,7 +228,7 @@ class Join {
  * both must set `reuseAddr` (the kernel then prefers the more specific socket).
  */
 class ServiceSocket extends UdpSocket {
-  // Its 'message' listeners get a third argument: one written for a UdpSocket ignores it.
+  // Its 'message' info carries reply(): a listener written for a UdpSocket ignores it.
   declare readonly [eventMap]: Events<Omit<UdpSocketEvents, 'message'> & Pick<AnycastGroupEvents, 'message'>>;
   /** Datagrams to the port whose destination was not the anycast address (dropped). */
   ignored = 0;
@@ -253,14 +283,14 @@ class ServiceSocket extends UdpSocket {
           const offset = words[w + RecordWord.dataOffset];
           const length = words[w + RecordWord.dataLength];
           const payload = data.subarray(offset, offset + length);
-          const info = this.info(meta, at, data);
-          const reply = this.replier(words, w, info);
+          const info = this.info(meta, at, data) as AnycastMessageInfo;
+          info.reply = this.replier(words, w, info);
           // Iterators first: a listener that throws must not cost them the datagram.
           if (wantItems) {
-            const item: AnycastMessage = { data: payload, info, reply };
+            const item: AnycastMessage = { data: payload, info };
             this.pushToIterators(item);
           }
-          if (wantEvents) events.emit('message', payload, info, reply);
+          if (wantEvents) events.emit('message', payload, info);
         }
         break;
       } catch (err) {
@@ -287,15 +317,23 @@ class ServiceSocket extends UdpSocket {
     const ctl: SendControl = { ...NO_CONTROL, ifindex: ifindex > 0 ? ifindex : -1, source: this.target.address };
     const context: ErrorContext = { option: 'IPV6_PKTINFO', address: info.address, port: info.port, netns: this.netns };
     if (info.interface) context.interface = info.interface.name || info.interface.index;
-    return (data) => {
+    return (data, options) => {
       if (this.closed) return Promise.reject(closedError('anycast group'));
       let buf: Buffer;
+      let control = ctl;
       try {
         buf = toBuffer(data);
+        if (options !== undefined) {
+          const opts = validateObject<ReplyOptions>(options, 'options');
+          validateOptionKeys(opts, REPLY_KEYS, 'options');
+          control = { ...ctl };
+          if (opts.hopLimit !== undefined) control.hopLimit = validateInteger(opts.hopLimit, 'options.hopLimit', 0, 255);
+          if (opts.trafficClass !== undefined) control.trafficClass = validateInteger(opts.trafficClass, 'options.trafficClass', 0, 255);
+        }
       } catch (err) {
         return Promise.reject(err);
       }
-      return this.sendNative(buf, peer, info.port, scopeId, ctl, context);
+      return this.sendNative(buf, peer, info.port, scopeId, control, context);
     };
   }
 }
@@ -378,7 +416,7 @@ const holders = new Map<string, Holders>();
  *   join (/proc/net/anycast6 shows `users` 2), and each close() leaves only its own: the
  *   kernel counts joins per socket, and the address stays until the last one goes.
  * - With `port`, datagrams sent to the anycast address arrive as
- *   `'message' (data, info, reply)`; `reply(data)` answers from the anycast address.
+ *   `'message' (data, info)`; `info.reply(data)` answers from the anycast address.
  * - It heals after link flaps. When its interface goes down the kernel deletes the
  *   address's route (nothing reaches the host any more) but keeps the join, and does not
  *   restore the route when the link comes back. The group emits `'down'` (`state` becomes
@@ -395,14 +433,20 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
   /** @internal */
   declare readonly [eventMap]: Events<AnycastGroupEvents>;
 
-  /** The anycast address, in canonical text form. */
-  readonly address: string;
   /** The interface the address is joined on. */
   readonly interface: InterfaceRef;
-  /** The UDP port served, or null for a group that only holds the address. */
-  readonly port: number | null;
   /** The namespace the group lives in, as given. */
   readonly netns: string | undefined;
+  /**
+   * Receive counters (all zero for a group without a port), read live: the same object
+   * shows new counts when read again, as a socket's stats do.
+   */
+  readonly stats: AnycastStats;
+
+  /** The anycast address, in canonical text form. */
+  private readonly anycast: string;
+  /** The UDP port served; 0 for a group that only holds the address. */
+  private readonly port: number;
 
   private readonly socket: ServiceSocket | MembershipSocket;
   private forwarding = false;
@@ -421,9 +465,10 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     super();
     const a = anycastAddress(address);
     const opts = validateObject<AnycastGroupOptions>(options, 'options');
+    validateOptionKeys(opts, ANYCAST_KEYS, 'options');
     const port = opts.port === undefined ? undefined : validatePort(opts.port, 'options.port');
     this.interface = joinInterface(opts.interface, opts.netns);
-    this.address = a.address;
+    this.anycast = a.address;
     this.netns = opts.netns;
     const target: JoinTarget = { address: a.address, bytes: a.bytes, interface: this.interface, netns: opts.netns };
     const events: AnycastGroup = this;
@@ -436,7 +481,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
 
     if (port === undefined) {
       this.socket = new MembershipSocket(opts, target).on('error', onError).on('close', onClose);
-      this.port = null;
+      this.port = 0;
     } else {
       // Spread first, then the fixed settings: a JavaScript caller's `address` or
       // `family` cannot move the service off [::]:port, nor `receivePacketInfo` take away
@@ -446,7 +491,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
       this.port = service.address().port;
       // Reading starts with the first 'message' listener of the group and stops with the
       // last, as on a socket: the service reads only while it has a listener (or an iterator).
-      const forward = (data: Buffer, info: MessageInfo, reply: AnycastReply): void => void events.emit('message', data, info, reply);
+      const forward = (data: Buffer, info: AnycastMessageInfo): void => void events.emit('message', data, info);
       events.on('newListener', (event) => {
         if (event !== 'message' || this.forwarding) return;
         this.forwarding = true;
@@ -458,7 +503,8 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
         service.off('message', forward);
       });
     }
-    this.key = `${netnsPath(opts.netns) ?? ''}|${this.interface.index}|${this.address}`;
+    this.stats = this.liveStats();
+    this.key = `${netnsPath(opts.netns) ?? ''}|${this.interface.index}|${this.anycast}`;
     let entry = holders.get(this.key);
     if (entry === undefined) holders.set(this.key, (entry = { groups: new Set(), lastEvent: undefined }));
     entry.groups.add(this.holderRef);
@@ -491,7 +537,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     if (event.index !== group.interface.index || group.closed) return;
     if (event.type === 'removed') {
       group.removal?.cancel();
-      group.emit('error', interfaceRemovedError(group.interface, group.netns, `the kernel dropped anycast ${group.address} with it; close this group`));
+      group.emit('error', interfaceRemovedError(group.interface, group.netns, `the kernel dropped anycast ${group.anycast} with it; close this group`));
       return;
     }
     if (!event.flags.up) {
@@ -533,7 +579,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     const first = groups[0];
     let heldElsewhere = false;
     try {
-      heldElsewhere = anycast6(first.netns).some((e) => e.interface.index === first.interface.index && e.address === first.address);
+      heldElsewhere = anycast6(first.netns).some((e) => e.interface.index === first.interface.index && e.address === first.anycast);
     } catch {
       /* unreadable: renew anyway, which is right whenever no one else holds the address */
     }
@@ -551,7 +597,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
       if (failure === undefined && heldElsewhere) {
         failure = stateError(
           'ERR_ANYCAST_HELD_ELSEWHERE',
-          `anycast ${g.address} on ${name} (${g.interface.index}) came back without its route: a socket outside this process still holds a join of it, so the kernel kept the entry whose route the link's going down deleted; it returns once that join is renewed or left`,
+          `anycast ${g.anycast} on ${name} (${g.interface.index}) came back without its route: a socket outside this process still holds a join of it, so the kernel kept the entry whose route the link's going down deleted; it returns once that join is renewed or left`,
         );
       }
       if (failure === undefined) {
@@ -585,6 +631,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
   /** The anycast addresses joined in a namespace, by any socket or (on routers) by the kernel. */
   static list(options?: { netns?: string }): AnycastEntry[] {
     const opts = validateOptionalObject<{ netns?: string }>(options, 'options');
+    validateOptionKeys(opts, LIST_KEYS, 'options');
     return anycast6(opts.netns);
   }
 
@@ -593,11 +640,57 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     return this.socket.closed;
   }
 
-  /** Receive counters (all zero for a group without a port). */
-  get stats(): AnycastStats {
-    const s = this.socket.stats;
-    const ignored = this.socket instanceof ServiceSocket ? this.socket.ignored : 0;
-    return { received: s.received - ignored, ignored, kernelDrops: s.kernelDrops, truncated: s.truncated };
+  /**
+   * The anycast address, the port served (0 for a group that only holds the address) and
+   * family 6. Works after close() too: the group's address does not change.
+   */
+  address(): { address: string; port: number; family: 6 } {
+    return { address: this.anycast, port: this.port, family: 6 };
+  }
+
+  /**
+   * Sets the hop limit of every datagram the group sends (its replies), 0-255: the
+   * `hopLimit` option. A group without a port sends nothing (ERR_INVALID_STATE).
+   */
+  setHopLimit(hopLimit: number): void {
+    this.service('setHopLimit').setHopLimit(hopLimit);
+  }
+
+  /** The hop limit of the group's replies as the kernel has it. */
+  getHopLimit(): number {
+    return this.service('getHopLimit').getHopLimit();
+  }
+
+  /**
+   * Sets (or with null clears) hop-by-hop options sent with every reply: the `hopByHop`
+   * option. Needs CAP_NET_RAW. A group without a port sends nothing (ERR_INVALID_STATE).
+   */
+  setHopByHop(options: HopByHopOption[] | Buffer | null): void {
+    this.service('setHopByHop').setHopByHop(options);
+  }
+
+  /** The serving socket, for the settings only a group with a port has. */
+  private service(method: string): ServiceSocket {
+    if (this.closed) throw closedError('anycast group');
+    if (this.socket instanceof ServiceSocket) return this.socket;
+    throw stateError('ERR_INVALID_STATE', `Invalid state: ${method}() applies to a group with a port; this group only holds ${this.anycast} and sends nothing`);
+  }
+
+  /** The counters object: getters over the socket's, so that it stays live. */
+  private liveStats(): AnycastStats {
+    const socket = this.socket;
+    const ignored = (): number => (socket instanceof ServiceSocket ? socket.ignored : 0);
+    const stats = {} as AnycastStats;
+    const field = (get: () => number): PropertyDescriptor => ({ enumerable: true, get });
+    Object.defineProperties(stats, {
+      received: field(() => socket.stats.received - ignored()),
+      ignored: field(ignored),
+      kernelDrops: field(() => socket.stats.kernelDrops),
+      truncated: field(() => socket.stats.truncated),
+      // console.log shows the numbers, not [Getter].
+      [inspect.custom]: { value: (): object => ({ ...stats }) },
+    });
+    return stats;
   }
 
   /**
@@ -612,7 +705,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     await this.close();
   }
 
-  /** Yields `{ data, info, reply }` for every datagram addressed to the group, until it closes. */
+  /** Yields `{ data, info }` (with `info.reply`) for every datagram addressed to the group, until it closes. */
   [Symbol.asyncIterator](): AsyncIterator<AnycastMessage> {
     return this.socket[Symbol.asyncIterator]();
   }

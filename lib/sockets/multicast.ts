@@ -22,8 +22,19 @@ import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolve
 import { formatIpv6, isLinkLocalIpv6, parseIpv6 } from '../codec/ipv6addr';
 import { constants, RecordWord } from '../core/native';
 import { eventMap, Events, listenerThrew } from '../core/events';
-import { UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
-import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from '../validate';
+import { UDP_SOCKET_OPTION_KEYS, UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
+import { SocketStats } from './socket';
+import {
+  Family,
+  optionKeys,
+  validateBoolean,
+  validateInteger,
+  validateInterfaceName,
+  validateObject,
+  validateOptionalObject,
+  validateOptionKeys,
+  validateString,
+} from '../validate';
 import { LinkEvent, LinkSubscription, subscribeLinks } from '../links/watcher';
 
 /** Options of a MulticastSocket: everything a UdpSocket takes, plus the multicast settings. */
@@ -32,12 +43,20 @@ export interface MulticastSocketOptions extends UdpSocketOptions {
    * Deliver multicast sent by this host back to its own sockets (IPV6_MULTICAST_LOOP /
    * IP_MULTICAST_LOOP; kernel default true). A property of the SENDING socket: it does not
    * stop this socket from receiving what other local sockets send (see `ignoreOwn`).
+   * Later: setMulticastLoopback().
    */
-  loopback?: boolean;
-  /** Hop limit (TTL) of multicast datagrams sent, 0-255 (IPV6_MULTICAST_HOPS / IP_MULTICAST_TTL; kernel default 1). */
-  hopLimit?: number;
-  /** Default outgoing interface for multicast (IPV6_MULTICAST_IF / IP_MULTICAST_IF by index). */
-  interface?: InterfaceSpec;
+  multicastLoopback?: boolean;
+  /**
+   * Hop limit (TTL) of multicast datagrams sent, 0-255 (IPV6_MULTICAST_HOPS /
+   * IP_MULTICAST_TTL; kernel default 1). `hopLimit` is the one of unicast datagrams.
+   * Later: setMulticastHopLimit().
+   */
+  multicastHopLimit?: number;
+  /**
+   * Default outgoing interface for multicast (IPV6_MULTICAST_IF / IP_MULTICAST_IF by
+   * index); a per-datagram `interface` in send() wins. Later: setMulticastInterface().
+   */
+  multicastInterface?: InterfaceSpec;
   /**
    * The kernel's IPV6_MULTICAST_ALL / IP_MULTICAST_ALL. Default false: the socket receives
    * only groups it joined itself, and only from the interfaces it joined them on. true
@@ -56,7 +75,7 @@ export interface MulticastSocketOptions extends UdpSocketOptions {
    * socket cannot filter by membership itself, so it leaves that to the kernel: bound to
    * one device, with memberships only there (join() refuses any other interface) and
    * `multicastAll` false, the kernel delivers exactly the groups this socket joined (and,
-   * with `source`, the sources it joined) that arrive on that device. `dropped.notJoined`
+   * with `source`, the sources it joined) that arrive on that device. `stats.notJoined`
    * then stays 0: such datagrams never reach the socket.
    */
   receivePacketInfo?: boolean;
@@ -72,10 +91,12 @@ export interface JoinOptions {
   includeLoopback?: boolean;
 }
 
-/** Where a block or unblock applies. */
+/** Which source a block or unblock is for, and where it applies. */
 export interface BlockOptions {
   /** An interface index or name, or 'all': every interface the group is joined on. */
   interface: InterfaceSpec | 'all';
+  /** The source to block (or unblock) on an any-source membership of the group. */
+  source: string;
 }
 
 /** One membership this socket holds. */
@@ -107,16 +128,30 @@ export interface MembershipEvent {
   reason: MembershipChangeReason;
 }
 
-/** Datagrams the socket's own filters removed after the kernel delivered them. */
-export interface MulticastDropStats {
+/**
+ * A MulticastSocket's counters: a socket's, and the datagrams its own filters removed after
+ * the kernel delivered them (counted in `received` too, as datagrams the class dropped).
+ */
+export interface MulticastSocketStats extends SocketStats {
   /**
-   * Sent to a group this socket did not join on the arrival interface, or from a source its
-   * membership there excludes (only with multicastAll false).
+   * Dropped: sent to a group this socket did not join on the arrival interface, or from a
+   * source its membership there excludes (only with multicastAll false).
    */
   notJoined: number;
-  /** From one of this host's own addresses (only with ignoreOwn). */
+  /** Dropped: from one of this host's own addresses (only with ignoreOwn). */
   own: number;
 }
+
+const MULTICAST_KEYS = optionKeys<MulticastSocketOptions>({
+  ...UDP_SOCKET_OPTION_KEYS,
+  multicastLoopback: true,
+  multicastHopLimit: true,
+  multicastInterface: true,
+  multicastAll: true,
+  ignoreOwn: true,
+});
+const JOIN_KEYS = optionKeys<JoinOptions>({ interface: true, source: true, includeLoopback: true });
+const BLOCK_KEYS = optionKeys<BlockOptions>({ interface: true, source: true });
 
 /** Bookkeeping of one (group, interface): any-source with blocked sources, or source-specific with sources. */
 interface GroupState {
@@ -185,7 +220,7 @@ function canonical(address: string, family: Family): string {
 interface ParsedOptions {
   loopback?: boolean;
   hopLimit?: number;
-  iface?: InterfaceRef;
+  outgoing?: InterfaceRef;
   multicastAll: boolean;
   ignoreOwn: boolean;
   packetInfo: boolean;
@@ -204,9 +239,9 @@ function parseOptions(opts: Partial<MulticastSocketOptions>): ParsedOptions {
       'needs options.device: without the arrival interface of each datagram, only a socket bound to one device can keep a membership to the interface it was joined on',
     );
   }
-  if (opts.loopback !== undefined) parsed.loopback = validateBoolean(opts.loopback, 'options.loopback');
-  if (opts.hopLimit !== undefined) parsed.hopLimit = validateInteger(opts.hopLimit, 'options.hopLimit', 0, 255);
-  if (opts.interface !== undefined) parsed.iface = resolveInterface(opts.interface, 'options.interface', opts.netns);
+  if (opts.multicastLoopback !== undefined) parsed.loopback = validateBoolean(opts.multicastLoopback, 'options.multicastLoopback');
+  if (opts.multicastHopLimit !== undefined) parsed.hopLimit = validateInteger(opts.multicastHopLimit, 'options.multicastHopLimit', 0, 255);
+  if (opts.multicastInterface !== undefined) parsed.outgoing = resolveInterface(opts.multicastInterface, 'options.multicastInterface', opts.netns);
   return parsed;
 }
 
@@ -274,7 +309,7 @@ export interface MulticastSocketEvents extends UdpSocketEvents {
  * and async iterator); sends with a per-packet interface and hop limit (inherited send()).
  *
  * ```ts
- * const sock = new MulticastSocket({ port: 7017, reuseAddr: true, hopLimit: 1, loopback: false });
+ * const sock = new MulticastSocket({ port: 7017, reuseAddr: true, multicastHopLimit: 1, multicastLoopback: false });
  * sock.join('ff02::13', { interface: 'all' });
  * sock.on('message', (data, info) => console.log(info.interface?.name, info.address, data));
  * await sock.send(msg, { address: 'ff02::13', port: 7017, interface: 'eth0' });
@@ -284,8 +319,8 @@ export class MulticastSocket extends UdpSocket {
   /** @internal */
   declare readonly [eventMap]: Events<MulticastSocketEvents>;
 
-  /** Datagrams removed by this socket's own filters (membership per interface, ignoreOwn). */
-  readonly dropped: MulticastDropStats = { notJoined: 0, own: 0 };
+  /** Receive counters, with the datagrams this socket's own filters removed (see MulticastSocketStats). */
+  override readonly stats: MulticastSocketStats = this.countersWith({ notJoined: 0, own: 0 });
 
   /** key `${group}%${ifindex}` -> state. */
   private readonly groups = new Map<string, GroupState>();
@@ -303,6 +338,7 @@ export class MulticastSocket extends UdpSocket {
   /** Opens, configures and binds the socket; throws a coded error on any failure (nothing is left open). */
   constructor(options: MulticastSocketOptions = {}) {
     const opts = validateOptionalObject<MulticastSocketOptions>(options, 'options');
+    validateOptionKeys(opts, MULTICAST_KEYS, 'options');
     const parsed = parseOptions(opts);
     super(opts);
     this.multicastAll = parsed.multicastAll;
@@ -315,9 +351,9 @@ export class MulticastSocket extends UdpSocket {
       // filter in dispatch() drops it, so "only what it joined" holds from the first datagram.
       if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_ALL, parsed.multicastAll ? 1 : 0, 'IPV6_MULTICAST_ALL');
       else this.setInt(c.IPPROTO_IP, c.IP_MULTICAST_ALL, parsed.multicastAll ? 1 : 0, 'IP_MULTICAST_ALL');
-      if (parsed.loopback !== undefined) this.setLoopback(parsed.loopback);
-      if (parsed.hopLimit !== undefined) this.setHopLimit(parsed.hopLimit);
-      if (parsed.iface !== undefined) this.setMulticastInterface(parsed.iface.index);
+      if (parsed.loopback !== undefined) this.setMulticastLoopback(parsed.loopback);
+      if (parsed.hopLimit !== undefined) this.setMulticastHopLimit(parsed.hopLimit);
+      if (parsed.outgoing !== undefined) this.setMulticastInterface(parsed.outgoing.index);
     } catch (err) {
       void this.close();
       throw err;
@@ -346,6 +382,7 @@ export class MulticastSocket extends UdpSocket {
     this.assertOpen();
     const g = this.groupAddress(group);
     const opts = validateObject<JoinOptions>(options, 'options');
+    validateOptionKeys(opts, JOIN_KEYS, 'options');
     const source = opts.source === undefined ? undefined : this.sourceAddress(opts.source, g);
     const includeLoopback = opts.includeLoopback === undefined ? false : validateBoolean(opts.includeLoopback, 'options.includeLoopback');
     const all = opts.interface === 'all';
@@ -402,6 +439,7 @@ export class MulticastSocket extends UdpSocket {
     this.assertOpen();
     const g = this.groupAddress(group);
     const opts = validateObject<JoinOptions>(options, 'options');
+    validateOptionKeys(opts, JOIN_KEYS, 'options');
     if (opts.includeLoopback !== undefined) validateBoolean(opts.includeLoopback, 'options.includeLoopback');
     const source = opts.source === undefined ? undefined : this.sourceAddress(opts.source, g);
     const removed = this.leaveHeld(g, opts.interface, source);
@@ -434,18 +472,18 @@ export class MulticastSocket extends UdpSocket {
   }
 
   /**
-   * Stops receiving `source` on an any-source membership of `group` (MCAST_BLOCK_SOURCE).
-   * ERR_MULTICAST_NOT_JOINED without an any-source membership there,
-   * ERR_MULTICAST_SOURCE_CONFLICT on a source-specific one, ERR_MULTICAST_ALREADY_BLOCKED
-   * if the source is blocked already.
+   * Stops receiving `options.source` on an any-source membership of `group` on
+   * `options.interface` (MCAST_BLOCK_SOURCE). ERR_MULTICAST_NOT_JOINED without an
+   * any-source membership there, ERR_MULTICAST_SOURCE_CONFLICT on a source-specific one,
+   * ERR_MULTICAST_ALREADY_BLOCKED if the source is blocked already.
    */
-  block(group: string, source: string, options: BlockOptions): void {
-    this.sourceFilter('block', group, source, options);
+  block(group: string, options: BlockOptions): void {
+    this.sourceFilter('block', group, options);
   }
 
   /** Undoes block() (MCAST_UNBLOCK_SOURCE); ERR_MULTICAST_NOT_BLOCKED if the source was not blocked. */
-  unblock(group: string, source: string, options: BlockOptions): void {
-    this.sourceFilter('unblock', group, source, options);
+  unblock(group: string, options: BlockOptions): void {
+    this.sourceFilter('unblock', group, options);
   }
 
   /** Every membership this socket holds, by interface index then group. Empty once closed. */
@@ -470,7 +508,7 @@ export class MulticastSocket extends UdpSocket {
    */
   setMulticastInterface(spec: InterfaceSpec | null): void {
     this.assertOpen();
-    const iface = spec === null ? null : resolveInterface(spec, 'interface', this.netns);
+    const iface = spec === null ? null : resolveInterface(spec, 'multicastInterface', this.netns);
     const c = constants();
     const index = iface === null ? 0 : iface.index;
     const context: ErrorContext = { option: this.family === 6 ? 'IPV6_MULTICAST_IF' : 'IP_MULTICAST_IF', netns: this.netns };
@@ -495,17 +533,20 @@ export class MulticastSocket extends UdpSocket {
     return index === 0 ? null : { index, name: this.names.name(index) };
   }
 
-  /** Sets the hop limit (TTL) of multicast datagrams this socket sends, 0-255. */
-  setHopLimit(hopLimit: number): void {
+  /**
+   * Sets the hop limit (TTL) of multicast datagrams this socket sends, 0-255 (the
+   * `multicastHopLimit` option); setHopLimit() sets the one of unicast datagrams.
+   */
+  setMulticastHopLimit(hopLimit: number): void {
     this.assertOpen();
-    const value = validateInteger(hopLimit, 'hopLimit', 0, 255);
+    const value = validateInteger(hopLimit, 'multicastHopLimit', 0, 255);
     const c = constants();
     if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_HOPS, value, 'IPV6_MULTICAST_HOPS');
     else this.setInt(c.IPPROTO_IP, c.IP_MULTICAST_TTL, value, 'IP_MULTICAST_TTL');
   }
 
   /** The multicast hop limit (TTL) as the kernel has it (default 1). */
-  getHopLimit(): number {
+  getMulticastHopLimit(): number {
     this.assertOpen();
     const c = constants();
     return this.family === 6
@@ -513,17 +554,20 @@ export class MulticastSocket extends UdpSocket {
       : this.getInt(c.IPPROTO_IP, c.IP_MULTICAST_TTL, 'IP_MULTICAST_TTL');
   }
 
-  /** Whether multicast this socket sends is looped back to this host's sockets (a sender-side setting). */
-  setLoopback(loopback: boolean): void {
+  /**
+   * Whether multicast this socket sends is looped back to this host's sockets (a
+   * sender-side setting; the `multicastLoopback` option).
+   */
+  setMulticastLoopback(loopback: boolean): void {
     this.assertOpen();
-    const value = validateBoolean(loopback, 'loopback') ? 1 : 0;
+    const value = validateBoolean(loopback, 'multicastLoopback') ? 1 : 0;
     const c = constants();
     if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_LOOP, value, 'IPV6_MULTICAST_LOOP');
     else this.setInt(c.IPPROTO_IP, c.IP_MULTICAST_LOOP, value, 'IP_MULTICAST_LOOP');
   }
 
-  /** The loopback setting as the kernel has it (default true). */
-  getLoopback(): boolean {
+  /** The multicast loopback setting as the kernel has it (default true). */
+  getMulticastLoopback(): boolean {
     this.assertOpen();
     const c = constants();
     const value =
@@ -676,7 +720,7 @@ export class MulticastSocket extends UdpSocket {
       // interface; doing it here for both makes a membership mean the same everywhere.
       state = this.receivedState(destination, ifindex);
       if (state === undefined) {
-        this.dropped.notJoined++;
+        this.stats.notJoined++;
         return false;
       }
     }
@@ -685,11 +729,11 @@ export class MulticastSocket extends UdpSocket {
     const source = this.recordSource(words, w, meta);
     // 'source': deliver only the joined sources; 'any': deliver all but the blocked ones.
     if (state !== undefined && (state.mode === 'source') !== state.sources.has(source)) {
-      this.dropped.notJoined++;
+      this.stats.notJoined++;
       return false;
     }
     if (this.own !== undefined && this.own.has(source, ifindex)) {
-      this.dropped.own++;
+      this.stats.own++;
       return false;
     }
     return true;
@@ -883,11 +927,12 @@ export class MulticastSocket extends UdpSocket {
     }
   }
 
-  private sourceFilter(op: 'block' | 'unblock', group: string, source: string, options: BlockOptions): void {
+  private sourceFilter(op: 'block' | 'unblock', group: string, options: BlockOptions): void {
     this.assertOpen();
     const g = this.groupAddress(group);
-    const s = this.sourceAddress(source, g, 'source');
     const opts = validateObject<BlockOptions>(options, 'options');
+    validateOptionKeys(opts, BLOCK_KEYS, 'options');
+    const s = this.sourceAddress(opts.source, g);
     const states = this.held(g, opts.interface);
     if (states.length === 0) throw this.notJoined(g, opts.interface, undefined);
     for (const state of states) {

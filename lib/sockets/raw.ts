@@ -13,10 +13,22 @@
 import { attempt, ErrorContext, invalidArgType, invalidArgValue } from '../errors';
 import { resolve as resolveInterface, type InterfaceSpec } from '../links/interfaces';
 import { constants } from '../core/native';
-import { type SocketOptions } from './socket';
+import { SOCKET_OPTION_KEYS, type SocketOptions } from './socket';
+import type { Membership } from './multicast';
 import { DatagramSocket, type DatagramSocketEvents, type SendOptions } from './datagram';
 import { eventMap, type Events } from '../core/events';
-import { toBuffer, validateAddress, validateList, validateBoolean, validateFamily, validateInteger, validateObject, type Family } from '../validate';
+import {
+  optionKeys,
+  toBuffer,
+  validateAddress,
+  validateList,
+  validateBoolean,
+  validateFamily,
+  validateInteger,
+  validateObject,
+  validateOptionKeys,
+  type Family,
+} from '../validate';
 
 /** ICMPv6 message types by name (RFC 4443, RFC 4861, RFC 2710, RFC 3810), for filters. */
 export const icmpv6Types = Object.freeze({
@@ -74,6 +86,12 @@ export interface RawSocketOptions extends SocketOptions {
   receiveHopByHop?: boolean;
   /** Deliver the traffic class (TOS) of received packets in info.trafficClass. */
   receiveTrafficClass?: boolean;
+  /**
+   * Hop limit (IPV6_UNICAST_HOPS / IP_TTL) of every unicast packet sent, 0-255 (IPv4:
+   * 1-255; ignored when the header is included); a per-packet `hopLimit` wins. Later:
+   * setHopLimit().
+   */
+  hopLimit?: number;
 }
 
 /** Where one raw packet goes. */
@@ -92,11 +110,28 @@ export interface RawSendOptions {
   hopByHop?: SendOptions['hopByHop'];
 }
 
-/** Which interface a multicast join or leave is for. */
+/** Which interface (and for which source) a multicast join or leave is for. */
 export interface RawGroupOptions {
   /** Interface index or name. */
   interface: InterfaceSpec;
+  /** Source-specific membership: receive the group only from this source. */
+  source?: string;
 }
+
+const RAW_KEYS = optionKeys<RawSocketOptions>({
+  ...SOCKET_OPTION_KEYS,
+  family: true,
+  protocol: true,
+  address: true,
+  icmpFilter: true,
+  checksumOffset: true,
+  headerIncluded: true,
+  receiveHopByHop: true,
+  receiveTrafficClass: true,
+  hopLimit: true,
+});
+const RAW_SEND_KEYS = optionKeys<RawSendOptions>({ address: true, interface: true, source: true, hopLimit: true, trafficClass: true, hopByHop: true });
+const RAW_GROUP_KEYS = optionKeys<RawGroupOptions>({ interface: true, source: true });
 
 
 /** The 8 x 32-bit ICMP6_FILTER value for a filter: a SET bit BLOCKS that type. */
@@ -140,6 +175,13 @@ function isMulticast(address: string, family: Family): boolean {
   return first >= 224 && first <= 239;
 }
 
+/** The source of a source-specific membership: a unicast address of the socket's family, no zone. */
+function sourceAddress(value: unknown, family: Family): string {
+  const address = validateAddress(value, 'options.source', family, false).address;
+  if (isMulticast(address, family) || address === '::' || address === '0.0.0.0') throw invalidArgValue('options.source', value, 'must be a unicast address');
+  return address;
+}
+
 /** Events of a RawSocket: those of a UdpSocket ('port' is 0 in every info). */
 export interface RawSocketEvents extends DatagramSocketEvents {}
 
@@ -164,6 +206,7 @@ export class RawSocket extends DatagramSocket {
 
   constructor(options: RawSocketOptions) {
     const opts = validateObject<RawSocketOptions>(options, 'options');
+    validateOptionKeys(opts, RAW_KEYS, 'options');
     const family = opts.family === undefined ? 6 : validateFamily(opts.family, 'options.family');
     const protocol = validateInteger(opts.protocol, 'options.protocol', 1, 255);
     // Every option is checked before the socket exists: a bad one costs no system call.
@@ -188,6 +231,7 @@ export class RawSocket extends DatagramSocket {
       this.assertOpen();
       const buf = toBuffer(data);
       const opts = validateObject<RawSendOptions>(options, 'options');
+      validateOptionKeys(opts, RAW_SEND_KEYS, 'options');
       const dest = this.destination(opts.address, 'options.address');
       const ctl = this.control(opts);
       const context: ErrorContext = { address: opts.address, netns: this.netns };
@@ -213,25 +257,56 @@ export class RawSocket extends DatagramSocket {
    * MLDv2 reports. This makes the host a member, so the kernel accepts packets sent to the
    * group there; Linux then hands them to every raw socket of the protocol that is not bound
    * to an address (it checks memberships per socket only for bound raw IPv6 sockets), and
-   * the membership ends when the socket closes.
+   * the membership ends when the socket closes. With `source` the membership is
+   * source-specific (MCAST_JOIN_SOURCE_GROUP); Linux does not filter by source what it hands
+   * a raw socket that is not bound to an address. Returns the membership added, as
+   * MulticastSocket.join() does; the kernel's errno (EADDRINUSE for a membership held
+   * already) is the error.
    */
-  join(group: string, options: RawGroupOptions): void {
-    this.group('MCAST_JOIN_GROUP', group, options);
+  join(group: string, options: RawGroupOptions): Membership[] {
+    return this.group('join', group, options);
   }
 
-  /** Leaves a group joined with join(). */
-  leave(group: string, options: RawGroupOptions): void {
-    this.group('MCAST_LEAVE_GROUP', group, options);
+  /** Leaves a group joined with join() (with the same `source`); returns the membership removed. */
+  leave(group: string, options: RawGroupOptions): Membership[] {
+    return this.group('leave', group, options);
   }
 
-  private group(option: 'MCAST_JOIN_GROUP' | 'MCAST_LEAVE_GROUP', group: string, options: RawGroupOptions): void {
+  /**
+   * Sets the hop limit (TTL) of every unicast packet this socket sends (the `hopLimit`
+   * option): 0-255, IPv4 1-255. A per-packet `hopLimit` in send() still wins.
+   */
+  setHopLimit(hopLimit: number): void {
+    this.assertOpen();
+    this.applyHopLimit(hopLimit, 'hopLimit');
+  }
+
+  /** The unicast hop limit (TTL) as the kernel has it. */
+  getHopLimit(): number {
+    this.assertOpen();
+    const c = constants();
+    return this.family === 6 ? this.getInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, 'IPV6_UNICAST_HOPS') : this.getInt(c.IPPROTO_IP, c.IP_TTL, 'IP_TTL');
+  }
+
+  private applyHopLimit(value: unknown, name: string): void {
+    const c = constants();
+    if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, validateInteger(value, name, 0, 255), 'IPV6_UNICAST_HOPS');
+    else this.setInt(c.IPPROTO_IP, c.IP_TTL, validateInteger(value, name, 1, 255), 'IP_TTL');
+  }
+
+  private group(op: 'join' | 'leave', group: string, options: RawGroupOptions): Membership[] {
     this.assertOpen();
     const address = validateAddress(group, 'group', this.family, false).address;
     if (!isMulticast(address, this.family)) throw invalidArgValue('group', group, 'must be a multicast address');
     const opts = validateObject<RawGroupOptions>(options, 'options');
+    validateOptionKeys(opts, RAW_GROUP_KEYS, 'options');
+    const source = opts.source === undefined ? undefined : sourceAddress(opts.source, this.family);
     const iface = resolveInterface(opts.interface, 'options.interface', this.netns);
+    const option = source === undefined ? (op === 'join' ? 'MCAST_JOIN_GROUP' : 'MCAST_LEAVE_GROUP') : op === 'join' ? 'MCAST_JOIN_SOURCE_GROUP' : 'MCAST_LEAVE_SOURCE_GROUP';
     const c = constants();
-    attempt({ option, address, interface: `${iface.name} (${iface.index})`, netns: this.netns }, () => this.handle.groupReq(c[option], iface.index, address));
+    const what = source === undefined ? address : `${address} from ${source}`;
+    attempt({ option, address: what, interface: `${iface.name} (${iface.index})`, netns: this.netns }, () => this.handle.groupReq(c[option], iface.index, address, source ?? null));
+    return [source === undefined ? { group: address, interface: iface } : { group: address, interface: iface, source }];
   }
 
   private applyIcmpFilter(bytes: Buffer): void {
@@ -255,6 +330,7 @@ export class RawSocket extends DatagramSocket {
       this.setInt(c.IPPROTO_IP, c.IP_RECVTTL, 1, 'IP_RECVTTL');
       if (plan.receiveTrafficClass) this.setInt(c.IPPROTO_IP, c.IP_RECVTOS, 1, 'IP_RECVTOS');
     }
+    if (plan.hopLimit !== undefined) this.applyHopLimit(plan.hopLimit, 'options.hopLimit');
     if (plan.address !== undefined) {
       const local = this.destination(plan.address, 'options.address');
       attempt({ address: plan.address, netns: this.netns }, () => this.handle.bind(local.address, 0, local.scopeId));
@@ -270,6 +346,7 @@ interface Plan {
   receiveTrafficClass: boolean;
   receiveHopByHop: boolean;
   address?: string;
+  hopLimit?: number;
 }
 
 function planOptions(opts: RawSocketOptions, family: Family, protocol: number): Plan {
@@ -298,5 +375,6 @@ function planOptions(opts: RawSocketOptions, family: Family, protocol: number): 
     validateAddress(opts.address, 'options.address', family);
     plan.address = opts.address;
   }
+  if (opts.hopLimit !== undefined) plan.hopLimit = validateInteger(opts.hopLimit, 'options.hopLimit', family === 6 ? 0 : 1, 255);
   return plan;
 }

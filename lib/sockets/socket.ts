@@ -14,7 +14,7 @@ import { AsyncQueue, closeSignal, endAll } from '../core/queue';
 import { InterfaceRef } from '../links/interfaces';
 import { native, NativeSocket, Record, RecordWord, SendPlan } from '../core/native';
 import { LinkEvent, LinkSubscription, subscribeLinks } from '../links/watcher';
-import { Family, netnsPath, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from '../validate';
+import { Family, netnsPath, OptionKeyList, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from '../validate';
 
 /** Options every socket class takes. */
 export interface SocketOptions {
@@ -40,6 +40,18 @@ export interface SocketOptions {
   /** How many received items an async iterator buffers before reading pauses. Default 1024. */
   iteratorHighWaterMark?: number;
 }
+
+/** The keys of SocketOptions, for the option lists of the classes (see optionKeys()). */
+export const SOCKET_OPTION_KEYS: OptionKeyList<SocketOptions> = {
+  netns: true,
+  device: true,
+  signal: true,
+  batchSize: true,
+  maxMessageSize: true,
+  receiveBufferSize: true,
+  sendBufferSize: true,
+  iteratorHighWaterMark: true,
+};
 
 /** Events every socket emits; each class adds its own (its receive event first). */
 export interface SocketEvents extends EmitterEvents {

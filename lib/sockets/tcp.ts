@@ -4,25 +4,29 @@
  * to net.Server / net.Socket, which own it from then on. GRASP needs this: M_RESPONSE
  * and negotiation run over TCP in the same namespace (or VRF) as the multicast socket.
  *
+ * Both helpers return a promise that settles when the socket is ready: createTcpServer()
+ * once the server listens, connectTcp() once the connection is established. Either rejects
+ * with what went wrong: a wrong argument (checked before any system call) or what the kernel
+ * refused (no such namespace or interface, a taken port, a refused connection).
+ *
  * Two things are not left to Node, because Node does them in its own namespace:
  * - connectTcp() makes the connect() itself, with the destination's scope id looked up in
  *   the socket's namespace. Node would look a zone up where it runs, and with libuv 1.47
  *   or later (Node 22 and later) it gives a link-local address without a zone the scope id
  *   of the first link-local interface it finds there, which the kernel refuses (EINVAL)
- *   for a socket bound elsewhere. The connecting descriptor goes to net.Socket at once; 'connect' (or the
- *   'error' of the connect) follows when the kernel has the outcome.
+ *   for a socket bound elsewhere. The connecting descriptor goes to a net.Socket at once,
+ *   and the promise resolves with it when the kernel reports the connection.
  * - remoteAddress, remotePort, remoteFamily, localAddress, localPort, localFamily and
  *   address() of these sockets (connectTcp's and a server's accepted connections) are read
  *   from the kernel, with a link-local zone named as the interface of the socket's own
  *   namespace ('fe80::2%eth0'). Node would name the scope id in its own namespace: the
- *   wrong interface, or ENXIO.
- *
- * As in net, bad arguments throw; what the kernel refuses (no such namespace or interface,
- * a taken port, a refused connection) is the 'error' event of the returned socket.
+ *   wrong interface, or ENXIO. Their `family` fields stay Node's strings ('IPv6', 'IPv4'):
+ *   these are Node's objects, typed by Node's declarations, and code written for net
+ *   compares them with those strings.
  * @packageDocumentation
  */
 import * as net from 'node:net';
-import { attempt, ErrorContext, invalidArgType, invalidArgValue, withContext } from '../errors';
+import { abortError, attempt, closedError, ErrorContext, invalidArgType, invalidArgValue, withContext } from '../errors';
 import { resolve as resolveInterface } from '../links/interfaces';
 import { constants, native, NativeSockAddr, NativeSocket } from '../core/native';
 import {
@@ -35,8 +39,12 @@ import {
   validateInterfaceName,
   validateObject,
   validateOptionalObject,
+  validateOptionKeys,
   validatePort,
+  validateSignal,
   validateString,
+  optionKeys,
+  type OptionKeyList,
 } from '../validate';
 
 /** Where the socket lives. */
@@ -82,7 +90,25 @@ export interface TcpConnectOptions extends TcpPlacement {
    * (createTcpServer's reusePort), localPort may be the port that server listens on.
    */
   reusePort?: boolean;
+  /**
+   * Aborting destroys the socket, as net.connect()'s `signal` does: while connecting, the
+   * promise rejects with an AbortError (code ABORT_ERR).
+   */
+  signal?: AbortSignal;
 }
+
+const PLACEMENT_KEYS: OptionKeyList<TcpPlacement> = { family: true, netns: true, device: true };
+const SERVER_KEYS = optionKeys<TcpServerOptions>({ ...PLACEMENT_KEYS, port: true, address: true, backlog: true, reuseAddr: true, reusePort: true, ipv6Only: true });
+const CONNECT_KEYS = optionKeys<TcpConnectOptions>({
+  ...PLACEMENT_KEYS,
+  address: true,
+  port: true,
+  localAddress: true,
+  localPort: true,
+  reuseAddr: true,
+  reusePort: true,
+  signal: true,
+});
 
 function openStream(opts: Partial<TcpPlacement>, context: ErrorContext): { sock: NativeSocket; family: Family } {
   const family = opts.family === undefined ? 6 : validateFamily(opts.family, 'options.family');
@@ -189,6 +215,7 @@ function useKernelServerAddress(server: net.Server): void {
  */
 export async function createTcpServer(options: TcpServerOptions = {}, connectionListener?: (socket: net.Socket) => void): Promise<net.Server> {
   const opts = validateOptionalObject<TcpServerOptions>(options, 'options');
+  validateOptionKeys(opts, SERVER_KEYS, 'options');
   // Checked before the socket exists: net.createServer() throws for a wrong one only after
   // the fd has been handed over, which would leak it.
   if (connectionListener !== undefined && typeof connectionListener !== 'function') {
@@ -249,10 +276,12 @@ interface ConnectPlan {
   local?: { address: string; zone: string | number | undefined; port: number };
   reuseAddr: boolean;
   reusePort: boolean;
+  signal: AbortSignal | undefined;
 }
 
 function planConnect(options: TcpConnectOptions): ConnectPlan {
   const opts = validateObject<TcpConnectOptions>(options, 'options');
+  validateOptionKeys(opts, CONNECT_KEYS, 'options');
   const family = opts.family === undefined ? (typeof opts.address === 'string' && net.isIPv4(opts.address) ? 4 : 6) : validateFamily(opts.family, 'options.family');
   const dest = validateAddress(opts.address, 'options.address', family);
   const port = validateInteger(opts.port, 'options.port', 1, 65535);
@@ -273,7 +302,8 @@ function planConnect(options: TcpConnectOptions): ConnectPlan {
       port: opts.localPort === undefined ? 0 : validatePort(opts.localPort, 'options.localPort'),
     };
   }
-  return { context: { netns: opts.netns }, family, netns: opts.netns, device, address: dest.address, zone, port, local, reuseAddr, reusePort };
+  const signal = validateSignal(opts.signal, 'options.signal');
+  return { context: { netns: opts.netns }, family, netns: opts.netns, device, address: dest.address, zone, port, local, reuseAddr, reusePort, signal };
 }
 
 /**
@@ -308,6 +338,35 @@ function setConnecting(socket: net.Socket, value: boolean): void {
   (socket as { connecting: boolean }).connecting = value;
 }
 
+/**
+ * Opens a TCP connection from inside the namespace. Resolves with the connected net.Socket
+ * (its 'connect' has been emitted; data may be written at once); rejects with a wrong
+ * argument, or with what the kernel refused (the namespace, an interface, the local port,
+ * the connection itself), or with an AbortError when `signal` aborts first. Never throws.
+ */
+export function connectTcp(options: TcpConnectOptions): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const plan = planConnect(options);
+    if (plan.signal?.aborted) throw abortError(plan.signal.reason);
+    const socket = startTcp(plan);
+    const signal = plan.signal;
+    const onAbort = (): void => void socket.destroy(abortError(signal?.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    socket.once('close', () => {
+      signal?.removeEventListener('abort', onAbort);
+      // Settled already unless the socket closed before connecting without an error.
+      reject(closedError('connection'));
+    });
+    // Only while connecting: afterwards 'error' is the caller's to listen to, as on any net.Socket.
+    const onError = (err: Error): void => reject(err);
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
 /** A socket that never got a descriptor: it reports `err` as net reports a failed connect. */
 function failedSocket(err: unknown): net.Socket {
   const socket = new net.Socket();
@@ -317,13 +376,10 @@ function failedSocket(err: unknown): net.Socket {
 }
 
 /**
- * Starts a TCP connection from inside the namespace and returns the net.Socket at once, as
- * net.connect() does: 'connect' when connected; 'error' for what the kernel refused (the
- * namespace, an interface, the local port, the connection itself). Arguments are checked
- * first and a wrong one throws.
+ * Starts the connection and returns its net.Socket at once: 'connect' when connected,
+ * 'error' for what the kernel refused.
  */
-export function connectTcp(options: TcpConnectOptions): net.Socket {
-  const plan = planConnect(options);
+function startTcp(plan: ConnectPlan): net.Socket {
   let started: { sock: NativeSocket; connected: boolean };
   let fd: number;
   try {

@@ -13,7 +13,7 @@ import { isLinkLocalIpv6 } from '../codec/ipv6addr';
 import { resolve as resolveInterface } from '../links/interfaces';
 import { constants } from '../core/native';
 import { SendGroup, SendWaiter, SingleSend } from '../core/outbox';
-import { SocketOptions } from './socket';
+import { SOCKET_OPTION_KEYS, SocketOptions } from './socket';
 import {
   Family,
   toBuffer,
@@ -23,7 +23,10 @@ import {
   validateInteger,
   validateObject,
   validateOptionalObject,
+  validateOptionKeys,
   validatePort,
+  optionKeys,
+  type OptionKeyList,
 } from '../validate';
 
 export type { Message, MessageBatch, MessageInfo, SendOptions } from './datagram';
@@ -48,8 +51,11 @@ export interface UdpSocketOptions extends SocketOptions {
   reusePort?: boolean;
   /** IPV6_V6ONLY (default true: an IPv6 socket does not see IPv4-mapped traffic). */
   ipv6Only?: boolean;
-  /** Unicast hop limit (IPV6_UNICAST_HOPS / IP_TTL) for every datagram sent. */
-  unicastHopLimit?: number;
+  /**
+   * Hop limit (IPV6_UNICAST_HOPS / IP_TTL) of every unicast datagram sent, 0-255 (IPv4:
+   * 1-255); a per-datagram `hopLimit` in send() wins. Later: setHopLimit().
+   */
+  hopLimit?: number;
   /**
    * Ask the kernel for every datagram's destination address and arrival interface
    * (IPV6_PKTINFO / IP_PKTINFO), for info.destination and info.interface. Default true.
@@ -72,6 +78,37 @@ export interface UdpSocketOptions extends SocketOptions {
   hopByHop?: HopByHopOption[] | Buffer;
 }
 
+/** The keys of UdpSocketOptions (the keys of the options its subclasses add are theirs). */
+export const UDP_SOCKET_OPTION_KEYS: OptionKeyList<UdpSocketOptions> = {
+  ...SOCKET_OPTION_KEYS,
+  family: true,
+  port: true,
+  address: true,
+  reuseAddr: true,
+  reusePort: true,
+  ipv6Only: true,
+  hopLimit: true,
+  receivePacketInfo: true,
+  receiveHopLimit: true,
+  receiveHopByHop: true,
+  receiveTrafficClass: true,
+  hopByHop: true,
+};
+const UDP_KEYS = optionKeys<UdpSocketOptions>(UDP_SOCKET_OPTION_KEYS);
+
+/** The keys of SendOptions; sendMany() takes them with `data`. */
+const SEND_OPTION_KEYS: OptionKeyList<SendOptions> = {
+  address: true,
+  port: true,
+  interface: true,
+  source: true,
+  hopLimit: true,
+  trafficClass: true,
+  hopByHop: true,
+};
+const SEND_KEYS = optionKeys<SendOptions>(SEND_OPTION_KEYS);
+const MESSAGE_KEYS = optionKeys<SendOptions & { data: unknown }>({ ...SEND_OPTION_KEYS, data: true });
+
 /**
  * Events of a UdpSocket: 'message' (data, info) for each datagram, 'batch' (batch) for each
  * read, 'drain' when the backpressure queue empties, 'warning', 'error', 'close'.
@@ -85,6 +122,8 @@ export class UdpSocket extends DatagramSocket {
 
   constructor(options: UdpSocketOptions = {}) {
     const opts = validateOptionalObject<UdpSocketOptions>(options, 'options');
+    // A subclass takes more keys: it checks them itself, before calling this constructor.
+    if (new.target === UdpSocket) validateOptionKeys(opts, UDP_KEYS, 'options');
     const family = opts.family === undefined ? 6 : validateFamily(opts.family, 'options.family');
     const c = constants();
     super({ family, type: c.SOCK_DGRAM, protocol: 0 }, opts, 'message');
@@ -137,6 +176,7 @@ export class UdpSocket extends DatagramSocket {
     try {
       this.assertOpen();
       const opts = validateObject<SendOptions>(options, 'options');
+      validateOptionKeys(opts, SEND_KEYS, 'options');
       const waiter = new SingleSend(this.sendContext(opts));
       this.enqueue(data, opts, waiter, 0);
       return waiter.promise;
@@ -164,6 +204,7 @@ export class UdpSocket extends DatagramSocket {
         for (let i = 0; i < count; i++) {
           const m = list[i];
           if (typeof m !== 'object' || m === null) throw invalidArgType(`messages[${i}]`, 'an object with data', m);
+          validateOptionKeys(m, MESSAGE_KEYS, `messages[${i}]`);
           this.enqueue((m as { data: unknown }).data, m as SendOptions, group, i, `messages[${i}].data`);
         }
       } catch (err) {
@@ -215,6 +256,28 @@ export class UdpSocket extends DatagramSocket {
     attempt({ option: 'IPV6_HOPOPTS', netns: this.netns }, () => this.handle.setBuffer(c.IPPROTO_IPV6, c.IPV6_HOPOPTS, header));
   }
 
+  /**
+   * Sets the hop limit (TTL) of every unicast datagram this socket sends (the `hopLimit`
+   * option): 0-255, IPv4 1-255. A per-datagram `hopLimit` in send() still wins.
+   */
+  setHopLimit(hopLimit: number): void {
+    this.assertOpen();
+    this.applyHopLimit(hopLimit, 'hopLimit');
+  }
+
+  /** The unicast hop limit (TTL) as the kernel has it (its default: the route's, usually 64). */
+  getHopLimit(): number {
+    this.assertOpen();
+    const c = constants();
+    return this.family === 6 ? this.getInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, 'IPV6_UNICAST_HOPS') : this.getInt(c.IPPROTO_IP, c.IP_TTL, 'IP_TTL');
+  }
+
+  private applyHopLimit(value: unknown, name: string): void {
+    const c = constants();
+    if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, validateInteger(value, name, 0, 255), 'IPV6_UNICAST_HOPS');
+    else this.setInt(c.IPPROTO_IP, c.IP_TTL, validateInteger(value, name, 1, 255), 'IP_TTL');
+  }
+
   private configure(opts: Partial<UdpSocketOptions>): void {
     const c = constants();
     const v6 = this.family === 6;
@@ -233,9 +296,7 @@ export class UdpSocket extends DatagramSocket {
       if (opts.receiveHopByHop !== undefined && validateBoolean(opts.receiveHopByHop, 'options.receiveHopByHop')) {
         this.setInt(c.IPPROTO_IPV6, c.IPV6_RECVHOPOPTS, 1, 'IPV6_RECVHOPOPTS');
       }
-      if (opts.unicastHopLimit !== undefined) {
-        this.setInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, validateInteger(opts.unicastHopLimit, 'options.unicastHopLimit', 0, 255), 'IPV6_UNICAST_HOPS');
-      }
+      if (opts.hopLimit !== undefined) this.applyHopLimit(opts.hopLimit, 'options.hopLimit');
       if (opts.hopByHop !== undefined) this.setHopByHop(hopByHopHeader(opts.hopByHop, 'options.hopByHop'));
     } else {
       if (packetInfo) this.setInt(c.IPPROTO_IP, c.IP_PKTINFO, 1, 'IP_PKTINFO');
@@ -245,9 +306,7 @@ export class UdpSocket extends DatagramSocket {
       }
       if (opts.receiveHopByHop) throw invalidArgValue('options.receiveHopByHop', true, 'is IPv6 only');
       if (opts.hopByHop !== undefined) throw invalidArgValue('options.hopByHop', opts.hopByHop, 'is IPv6 only');
-      if (opts.unicastHopLimit !== undefined) {
-        this.setInt(c.IPPROTO_IP, c.IP_TTL, validateInteger(opts.unicastHopLimit, 'options.unicastHopLimit', 1, 255), 'IP_TTL');
-      }
+      if (opts.hopLimit !== undefined) this.applyHopLimit(opts.hopLimit, 'options.hopLimit');
     }
     const port = opts.port === undefined ? 0 : validatePort(opts.port, 'options.port');
     const local = opts.address === undefined ? (v6 ? '::' : '0.0.0.0') : opts.address;

@@ -2,12 +2,17 @@
 import { EventEmitter, once as onceEvent } from 'node:events';
 import {
   AnycastGroup,
+  connectTcp,
+  createTcpServer,
   interfaces,
   MulticastSocket,
   RawSocket,
   RouterAlertSocket,
   UdpSocket,
+  type AnycastMessageInfo,
   type AnycastReply,
+  type Membership,
+  type MulticastSocketStats,
   type InterfaceEvent,
   type Listener,
   type Message,
@@ -47,8 +52,22 @@ export async function useEverything(): Promise<void> {
   const args: UdpSocketEvents['message'] = [Buffer.alloc(0), {} as MessageInfo];
   void args;
 
-  const mc = new MulticastSocket({ port: 7017, loopback: false, hopLimit: 1 });
-  mc.join('ff02::13', { interface: 'all' });
+  const mc = new MulticastSocket({ port: 7017, multicastLoopback: false, multicastHopLimit: 1, multicastInterface: 'eth0', hopLimit: 64 });
+  const joined: Membership[] = mc.join('ff02::13', { interface: 'all' });
+  void joined;
+  mc.block('ff02::13', { interface: 'eth0', source: '2001:db8::66' });
+  mc.unblock('ff02::13', { interface: 'eth0', source: '2001:db8::66' });
+  mc.setHopLimit(64);
+  mc.setMulticastHopLimit(2);
+  mc.setMulticastLoopback(true);
+  mc.setMulticastInterface(null);
+  const hops: number[] = [mc.getHopLimit(), mc.getMulticastHopLimit()];
+  const looped: boolean = mc.getMulticastLoopback();
+  void [hops, looped];
+  const mcStats: MulticastSocketStats = mc.stats;
+  void [mcStats.received, mcStats.notJoined, mcStats.own];
+  const family: 4 | 6 = mc.address().family;
+  void family;
   mc.on('membership', (event) => {
     const e: MembershipEvent = event;
     void [e.type, e.group, e.interface.index, e.reason];
@@ -61,7 +80,10 @@ export async function useEverything(): Promise<void> {
     void msg;
   }
 
-  const raw = new RawSocket({ protocol: 58, icmpFilter: { pass: ['echo-request'] } });
+  const raw = new RawSocket({ protocol: 58, icmpFilter: { pass: ['echo-request'] }, hopLimit: 255 });
+  const rawJoined: Membership[] = raw.join('ff02::16', { interface: 'eth0' });
+  void rawJoined;
+  raw.setHopLimit(255);
   raw.on('message', (data, info) => void [data.readUInt8(0), info.address]);
   raw.on('batch', (batch) => void batch.length);
   for await (const { data } of raw) void data;
@@ -81,13 +103,22 @@ export async function useEverything(): Promise<void> {
   });
 
   const group = new AnycastGroup('2001:db8::99', { interface: 'eth0', port: 53 });
-  group.on('message', (data, info, reply) => {
-    const r: AnycastReply = reply;
-    void r(data);
+  group.on('message', (data, info) => {
+    const i: AnycastMessageInfo = info;
+    const r: AnycastReply = i.reply;
+    void r(data, { hopLimit: 64 });
     void info.address;
   });
   group.on('warning', (w) => void w).on('error', (err) => void err).once('close', () => {});
-  for await (const { data, info, reply } of group) void reply(data.subarray(0, info.size));
+  for await (const { data, info } of group) void info.reply(data.subarray(0, info.size));
+  const served: { address: string; port: number; family: 6 } = group.address();
+  void [served, group.stats.received, group.stats.ignored];
+  group.setHopLimit(64);
+
+  const server = await createTcpServer({ port: 0 });
+  const conn = await connectTcp({ address: '::1', port: 7017, signal: AbortSignal.timeout(1000) });
+  conn.end();
+  server.close();
 
   const watcher = interfaces.watch();
   watcher.on('link', (event) => void [event.type, event.index, event.flags.up]);

@@ -44,12 +44,12 @@ describeRoot('IPv4: the seed pair, 224.0.1.1 port 5000, interfaces by index (hos
     expect(igmp(topo.ns('b'))).toContain(`eth0 ${GRUPO}`);
     const inbox = new Inbox(receiver);
     // Sender: the seed just calls sendto(); here the outgoing interface is set by index.
-    await using sender = new MulticastSocket({ family: 4, netns: topo.ns('a'), interface: aEth0 });
+    await using sender = new MulticastSocket({ family: 4, netns: topo.ns('a'), multicastInterface: aEth0 });
     expect(sender.getMulticastInterface()).toEqual({ index: aEth0, name: 'eth0' });
     const port = sender.address().port;
 
     for (const line of ['Hola\n', 'Mundo\n']) await sender.send(line, { address: GRUPO, port: PUERTO });
-    sender.setHopLimit(4);
+    sender.setMulticastHopLimit(4);
     await sender.send('TTL 4\n', { address: GRUPO, port: PUERTO });
     await sender.send('TTL 9\n', { address: GRUPO, port: PUERTO, hopLimit: 9 });
 
@@ -63,7 +63,7 @@ describeRoot('IPv4: the seed pair, 224.0.1.1 port 5000, interfaces by index (hos
     for (const g of got) {
       expect(g.info).toMatchObject({ address: '192.0.2.1', port, family: 4, destination: GRUPO, interface: { index: bEth0, name: 'eth0' } });
     }
-    expect(sender.getHopLimit()).toBe(4);
+    expect(sender.getMulticastHopLimit()).toBe(4);
   });
 
   test('lean (receivePacketInfo and receiveHopLimit false, bound to eth0): only its group, from the kernel, without control data', async () => {
@@ -77,7 +77,7 @@ describeRoot('IPv4: the seed pair, 224.0.1.1 port 5000, interfaces by index (hos
     other.join('224.0.1.2', { interface: 'eth0' });
     const atLean = new Inbox(lean);
     const atOther = new Inbox(other);
-    await using sender = new MulticastSocket({ family: 4, netns: topo.ns('a'), interface: 'eth0' });
+    await using sender = new MulticastSocket({ family: 4, netns: topo.ns('a'), multicastInterface: 'eth0' });
 
     await sender.send('not joined', { address: '224.0.1.2', port: PUERTO + 1 });
     expect((await atOther.next('224.0.1.2 at the other socket')).data).toBe('not joined');
@@ -86,7 +86,7 @@ describeRoot('IPv4: the seed pair, 224.0.1.1 port 5000, interfaces by index (hos
     expect(got.data).toBe('joined');
     expect(got.info).toMatchObject({ address: '192.0.2.1', family: 4, interface: bEth0, destination: null, hopLimit: null });
     expect(atLean.items).toEqual([]);
-    expect(lean.dropped.notJoined).toBe(0);
+    expect(lean.stats.notJoined).toBe(0);
   });
 
   test('looped-back copies arrive on the sending interface; ignoreOwn drops them', async () => {
@@ -97,14 +97,14 @@ describeRoot('IPv4: the seed pair, 224.0.1.1 port 5000, interfaces by index (hos
     quiet.join(GRUPO, { interface: 'eth0' });
     const atPlain = new Inbox(plain);
     const atQuiet = new Inbox(quiet);
-    await using tx = new MulticastSocket({ family: 4, netns, interface: 'eth0' });
-    await using peer = new MulticastSocket({ family: 4, netns: topo.ns('b'), interface: 'eth0' });
+    await using tx = new MulticastSocket({ family: 4, netns, multicastInterface: 'eth0' });
+    await using peer = new MulticastSocket({ family: 4, netns: topo.ns('b'), multicastInterface: 'eth0' });
     await tx.send('own', { address: GRUPO, port: 5001 });
     expect((await atPlain.next('own')).info).toMatchObject({ address: '192.0.2.1', interface: { name: 'eth0' }, destination: GRUPO });
     await peer.send('peer', { address: GRUPO, port: 5001 });
     expect((await atPlain.next('peer at plain')).info.address).toBe('192.0.2.2');
     expect((await atQuiet.next('peer at quiet')).info.address).toBe('192.0.2.2');
-    expect(quiet.dropped).toEqual({ own: 1, notJoined: 0 });
+    expect(quiet.stats).toMatchObject({ own: 1, notJoined: 0 });
   });
 
   test('IPv4 errors: the 21st group is ENOBUFS (igmp_max_memberships), explained; IPv6 groups refused', async () => {
@@ -124,8 +124,8 @@ describeRoot('IPv4: the seed pair, 224.0.1.1 port 5000, interfaces by index (hos
     expect(() => sock.join('239.1.1.1', { interface: 'eth0' })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_ALREADY_JOINED' }));
     expect(() => sock.join('239.1.1.1', { interface: 'eth0', source: '2001:db8::1' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('IPv6 address but the group 239.1.1.1 is IPv4') }));
     expect(() => sock.setMulticastInterface('eth9')).toThrow(expect.objectContaining({ code: 'ENODEV' }));
-    expect(() => sock.setHopLimit(256)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
-    expect(() => sock.setLoopback(2 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => sock.setMulticastHopLimit(256)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => sock.setMulticastLoopback(2 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
 });
 
@@ -163,13 +163,13 @@ describeRoot('IPv4 source-specific membership (lan a, b, c)', () => {
     witness.join(G, { interface: 'eth0' });
     const atSsm = new Inbox(ssm);
     const atWitness = new Inbox(witness);
-    await using a = new MulticastSocket({ family: 4, netns: topo.ns('a'), interface: 'eth0' });
-    await using b = new MulticastSocket({ family: 4, netns: topo.ns('b'), interface: 'eth0' });
+    await using a = new MulticastSocket({ family: 4, netns: topo.ns('a'), multicastInterface: 'eth0' });
+    await using b = new MulticastSocket({ family: 4, netns: topo.ns('b'), multicastInterface: 'eth0' });
     await b.send('b', { address: G, port: 5003 });
     expect((await atWitness.next('b at witness')).info.address).toBe('192.0.2.2');
     await a.send('a', { address: G, port: 5003 });
     const got = await atSsm.next('a');
     expect([got.data, got.info.address, got.info.destination]).toEqual(['a', '192.0.2.1', G]);
-    expect(ssm.dropped.notJoined).toBe(0);
+    expect(ssm.stats.notJoined).toBe(0);
   });
 });

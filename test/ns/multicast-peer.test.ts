@@ -90,7 +90,7 @@ describeRoot("Python's socket module as the peer (hostPair)", () => {
     const bEth0 = topo.ifindex('b', 'eth0');
     const py = pythonReceiver(topo, 'b', ['ff02::114', '7060', String(bEth0)]);
     await py.ready;
-    await using tx = new MulticastSocket({ netns: topo.ns('a'), port: 7061, hopLimit: 1 });
+    await using tx = new MulticastSocket({ netns: topo.ns('a'), port: 7061, multicastHopLimit: 1 });
     await tx.send('from ip6sock', { address: 'ff02::114', port: 7060, interface: 'eth0', hopLimit: 3 });
     expect(await py.result).toEqual({
       data: 'from ip6sock',

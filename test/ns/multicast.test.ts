@@ -19,25 +19,25 @@ function mcfilter6(netns: string): Array<{ ifname: string; group: string; source
 
 describe('MulticastSocket arguments (no privilege: each check fails before any system call)', () => {
   test('constructor options are checked', () => {
-    expect(() => new MulticastSocket({ hopLimit: 256 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
-    expect(() => new MulticastSocket({ hopLimit: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
-    expect(() => new MulticastSocket({ hopLimit: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
-    expect(() => new MulticastSocket({ hopLimit: '1' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
-    expect(() => new MulticastSocket({ loopback: 2 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => new MulticastSocket({ multicastHopLimit: 256 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new MulticastSocket({ multicastHopLimit: -1 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new MulticastSocket({ multicastHopLimit: 1.5 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new MulticastSocket({ multicastHopLimit: '1' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => new MulticastSocket({ multicastLoopback: 2 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => new MulticastSocket({ multicastAll: 'no' as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => new MulticastSocket({ ignoreOwn: 1 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => new MulticastSocket({ receivePacketInfo: false })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringMatching(/needs options.device/) }));
-    expect(() => new MulticastSocket({ interface: {} as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
-    expect(() => new MulticastSocket({ interface: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => new MulticastSocket({ multicastInterface: {} as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => new MulticastSocket({ multicastInterface: 0 })).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
     expect(() => new MulticastSocket({ family: 5 as never })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     expect(() => new MulticastSocket('x' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
   });
 
   test('setters are strict, groups must be multicast of the socket family, sources must match', async () => {
     await using sock = new MulticastSocket();
-    expect(() => sock.setHopLimit(256)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
-    expect(() => sock.setLoopback(2 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
-    expect(() => sock.setLoopback(1 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => sock.setMulticastHopLimit(256)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    expect(() => sock.setMulticastLoopback(2 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
+    expect(() => sock.setMulticastLoopback(1 as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => sock.setMulticastInterface({} as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_TYPE' }));
     expect(() => sock.setMulticastInterface('no/such' as never)).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE' }));
     const bad: Array<[() => unknown, string, RegExp?]> = [
@@ -55,8 +55,8 @@ describe('MulticastSocket arguments (no privilege: each check fails before any s
       [() => sock.join('ff3e::1', { interface: {} as never }), 'ERR_INVALID_ARG_TYPE'],
       [() => sock.join('ff3e::1', { interface: -3 }), 'ERR_OUT_OF_RANGE'],
       [() => sock.leave('ff3e::1', { interface: [] as never }), 'ERR_INVALID_ARG_TYPE'],
-      [() => sock.block('ff3e::1', '10.0.0.1', { interface: 1 }), 'ERR_INVALID_ARG_VALUE'],
-      [() => sock.unblock('ff3e::1', '2001:db8::1', null as never), 'ERR_INVALID_ARG_TYPE'],
+      [() => sock.block('ff3e::1', { interface: 1, source: '10.0.0.1' }), 'ERR_INVALID_ARG_VALUE'],
+      [() => sock.unblock('ff3e::1', null as never), 'ERR_INVALID_ARG_TYPE'],
     ];
     for (const [fn, code, message] of bad) {
       let caught: unknown;
@@ -77,12 +77,12 @@ describe('MulticastSocket arguments (no privilege: each check fails before any s
     const closed = expect.objectContaining({ code: 'ERR_SOCKET_CLOSED' });
     expect(() => sock.join('ff02::13', { interface: 1 })).toThrow(closed);
     expect(() => sock.leave('ff02::13', { interface: 1 })).toThrow(closed);
-    expect(() => sock.block('ff02::13', '2001:db8::1', { interface: 1 })).toThrow(closed);
-    expect(() => sock.unblock('ff02::13', '2001:db8::1', { interface: 1 })).toThrow(closed);
-    expect(() => sock.setHopLimit(1)).toThrow(closed);
-    expect(() => sock.getHopLimit()).toThrow(closed);
-    expect(() => sock.setLoopback(true)).toThrow(closed);
-    expect(() => sock.getLoopback()).toThrow(closed);
+    expect(() => sock.block('ff02::13', { interface: 1, source: '2001:db8::1' })).toThrow(closed);
+    expect(() => sock.unblock('ff02::13', { interface: 1, source: '2001:db8::1' })).toThrow(closed);
+    expect(() => sock.setMulticastHopLimit(1)).toThrow(closed);
+    expect(() => sock.getMulticastHopLimit()).toThrow(closed);
+    expect(() => sock.setMulticastLoopback(true)).toThrow(closed);
+    expect(() => sock.getMulticastLoopback()).toThrow(closed);
     expect(() => sock.setMulticastInterface(1)).toThrow(closed);
     expect(() => sock.getMulticastInterface()).toThrow(closed);
     await expect(sock.send('x', { address: 'ff02::13', port: 7017 })).rejects.toMatchObject({ code: 'ERR_SOCKET_CLOSED' });
@@ -90,17 +90,24 @@ describe('MulticastSocket arguments (no privilege: each check fails before any s
   });
 
   test('defaults as the kernel reports them, and what the setters set', async () => {
-    await using sock = new MulticastSocket({ hopLimit: 9, loopback: false });
-    expect(sock.getHopLimit()).toBe(9);
-    expect(sock.getLoopback()).toBe(false);
-    sock.setHopLimit(0);
-    sock.setLoopback(true);
-    expect(sock.getHopLimit()).toBe(0);
-    expect(sock.getLoopback()).toBe(true);
+    await using sock = new MulticastSocket({ multicastHopLimit: 9, multicastLoopback: false });
+    expect(sock.getMulticastHopLimit()).toBe(9);
+    expect(sock.getMulticastLoopback()).toBe(false);
+    sock.setMulticastHopLimit(0);
+    sock.setMulticastLoopback(true);
+    expect(sock.getMulticastHopLimit()).toBe(0);
+    expect(sock.getMulticastLoopback()).toBe(true);
     expect(sock.getMulticastInterface()).toBeNull();
     await using plain = new MulticastSocket({ family: 4 });
-    expect(plain.getHopLimit()).toBe(1);
-    expect(plain.getLoopback()).toBe(true);
+    expect(plain.getMulticastHopLimit()).toBe(1);
+    expect(plain.getMulticastLoopback()).toBe(true);
+    // hopLimit is the unicast one, beside the multicast one: each setter sets its own.
+    await using both = new MulticastSocket({ hopLimit: 33, multicastHopLimit: 3 });
+    expect([both.getHopLimit(), both.getMulticastHopLimit()]).toEqual([33, 3]);
+    both.setHopLimit(44);
+    expect([both.getHopLimit(), both.getMulticastHopLimit()]).toEqual([44, 3]);
+    both.setMulticastHopLimit(5);
+    expect([both.getHopLimit(), both.getMulticastHopLimit()]).toEqual([44, 5]);
   });
 });
 
@@ -108,7 +115,7 @@ describeRoot('two hosts on a link (hostPair)', () => {
   const topo = useTopology(() => hostPair());
 
   test('exchange on ff02::13 port 7017 with hop limit 1: arrival interface, group and hop limit reported', async () => {
-    const common = { port: 7017, reuseAddr: true, hopLimit: 1, loopback: false };
+    const common = { port: 7017, reuseAddr: true, multicastHopLimit: 1, multicastLoopback: false };
     await using a = new MulticastSocket({ ...common, netns: topo.ns('a') });
     await using b = new MulticastSocket({ ...common, netns: topo.ns('b') });
     const aIf = { index: topo.ifindex('a', 'eth0'), name: 'eth0' };
@@ -138,7 +145,7 @@ describeRoot('two hosts on a link (hostPair)', () => {
     await using rx = new MulticastSocket({ netns: topo.ns('b'), port: 7018 });
     rx.join('ff02::13', { interface: 'eth0' });
     const inbox = new Inbox(rx);
-    await using tx = new MulticastSocket({ netns: topo.ns('a'), hopLimit: 1, interface: 'eth0' });
+    await using tx = new MulticastSocket({ netns: topo.ns('a'), multicastHopLimit: 1, multicastInterface: 'eth0' });
     expect(tx.getMulticastInterface()).toEqual({ index: topo.ifindex('a', 'eth0'), name: 'eth0' });
 
     await tx.send('sticky', { address: 'ff02::13', port: 7018 });
@@ -164,8 +171,8 @@ describeRoot('two hosts on a link (hostPair)', () => {
     const netns = topo.ns('a');
     // loopback: false on the RECEIVER changes nothing for what it receives: it is a
     // property of the sending socket (what the GRASP seed found out the hard way).
-    await using quiet = new MulticastSocket({ netns, port: 7019, reuseAddr: true, loopback: false, ignoreOwn: true, ...lean });
-    await using plain = new MulticastSocket({ netns, port: 7019, reuseAddr: true, loopback: false });
+    await using quiet = new MulticastSocket({ netns, port: 7019, reuseAddr: true, multicastLoopback: false, ignoreOwn: true, ...lean });
+    await using plain = new MulticastSocket({ netns, port: 7019, reuseAddr: true, multicastLoopback: false });
     quiet.join('ff02::13', { interface: 'eth0' });
     plain.join('ff02::13', { interface: 'eth0' });
     const atQuiet = new Inbox(quiet);
@@ -173,7 +180,7 @@ describeRoot('two hosts on a link (hostPair)', () => {
     // A 'batch' listener sees what the filter admits, like 'message'.
     const quietBatches: string[][] = [];
     quiet.on('batch', (batch) => quietBatches.push(Array.from(batch, (m) => m.data.toString())));
-    await using tx = new MulticastSocket({ netns, interface: 'eth0' }); // loopback on (default)
+    await using tx = new MulticastSocket({ netns, multicastInterface: 'eth0' }); // loopback on (default)
     await using peer = new MulticastSocket({ netns: topo.ns('b') });
 
     await tx.send('own', { address: 'ff02::13', port: 7019 });
@@ -192,14 +199,14 @@ describeRoot('two hosts on a link (hostPair)', () => {
     const first = await atQuiet.next('neighbour at quiet');
     expect(first.data).toBe('neighbour');
     expect(first.info.address).toBe('fe80::2%eth0');
-    expect(quiet.dropped).toEqual({ own: 2, notJoined: 0 });
-    expect(plain.dropped).toEqual({ own: 0, notJoined: 0 });
+    expect(quiet.stats).toMatchObject({ own: 2, notJoined: 0 });
+    expect(plain.stats).toMatchObject({ own: 0, notJoined: 0 });
     expect(quietBatches.flat()).toEqual(['neighbour']);
   });
 
   test('MULTICAST_ALL is off: a socket on the same port that did not join hears nothing; multicastAll: true restores the kernel default', async () => {
     const netns = topo.ns('b');
-    await using tx = new MulticastSocket({ netns: topo.ns('a'), interface: 'eth0' });
+    await using tx = new MulticastSocket({ netns: topo.ns('a'), multicastInterface: 'eth0' });
     // joined: the group's member. other: same port, joined only a marker group.
     await using joined = new MulticastSocket({ netns, port: 7040, reusePort: true });
     await using other = new MulticastSocket({ netns, port: 7040, reusePort: true });
@@ -214,7 +221,7 @@ describeRoot('two hosts on a link (hostPair)', () => {
     // come before the marker. dropped.notJoined 0: the kernel kept it out, not our filter.
     const first = await atOther.next('marker');
     expect([first.data, first.info.destination]).toEqual(['marker', 'ff02::4041']);
-    expect(other.dropped.notJoined).toBe(0);
+    expect(other.stats.notJoined).toBe(0);
 
     // The kernel's default: the same socket would receive the group another socket joined,
     // and all-nodes traffic it never asked for.
@@ -239,12 +246,12 @@ describeRoot('two hosts on a link (hostPair)', () => {
     expect(() => sock.join('ff02::13', { interface: eth0 })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_ALREADY_JOINED', message: expect.stringMatching(/ff02::13 on eth0 \(\d+\) is already joined/) }));
     expect(() => sock.leave('ff02::14', { interface: 'eth0' })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_NOT_JOINED' }));
     expect(() => sock.leave('ff02::13', { interface: 'lo' })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_NOT_JOINED' }));
-    expect(() => sock.block('ff02::14', '2001:db8:1::2', { interface: 'eth0' })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_NOT_JOINED' }));
+    expect(() => sock.block('ff02::14', { interface: 'eth0', source: '2001:db8:1::2' })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_NOT_JOINED' }));
     for (const spec of ['eth9', 4242]) {
       expect(() => sock.join('ff02::13', { interface: spec })).toThrow(expect.objectContaining({ code: 'ENODEV', netns }));
       expect(() => sock.leave('ff02::13', { interface: spec })).toThrow(expect.objectContaining({ code: 'ENODEV' }));
       expect(() => sock.setMulticastInterface(spec)).toThrow(expect.objectContaining({ code: 'ENODEV' }));
-      expect(() => new MulticastSocket({ netns, interface: spec })).toThrow(expect.objectContaining({ code: 'ENODEV' }));
+      expect(() => new MulticastSocket({ netns, multicastInterface: spec })).toThrow(expect.objectContaining({ code: 'ENODEV' }));
     }
     await expect(sock.send('x', { address: 'ff02::13', port: 7041, interface: 'eth9' })).rejects.toMatchObject({ code: 'ENODEV' });
     expect(sock.memberships()).toEqual([{ group: 'ff02::13', interface: { index: eth0, name: 'eth0' } }]);
@@ -309,8 +316,8 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     helper.join('ff02::4242', { interface: 'eth1' });
     const atOnly = new Inbox(onlyEth0);
     const atHelper = new Inbox(helper);
-    await using p0 = new MulticastSocket({ netns: topo.ns('peer0'), interface: 'eth0' });
-    await using p1 = new MulticastSocket({ netns: topo.ns('peer1'), interface: 'eth0' });
+    await using p0 = new MulticastSocket({ netns: topo.ns('peer0'), multicastInterface: 'eth0' });
+    await using p1 = new MulticastSocket({ netns: topo.ns('peer1'), multicastInterface: 'eth0' });
 
     await p1.send('via eth1', { address: 'ff02::4242', port: 7020 });
     expect((await atHelper.next('via eth1 at helper')).info.interface?.name).toBe('eth1');
@@ -319,7 +326,7 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     expect([first.data, first.info.interface?.name]).toEqual(['via eth0', 'eth0']);
     // The kernel did hand over the eth1 datagram (it checks the group, not the interface);
     // the socket's own filter removed it.
-    expect(onlyEth0.dropped.notJoined).toBe(1);
+    expect(onlyEth0.stats.notJoined).toBe(1);
   });
 
   test('leaving a group on one interface drops what keeps arriving there, mid-stream', async () => {
@@ -334,8 +341,8 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     helper.join(G, { interface: 'eth0' });
     const atSock = new Inbox(sock);
     const atHelper = new Inbox(helper);
-    await using p0 = new MulticastSocket({ netns: topo.ns('peer0'), interface: 'eth0' });
-    await using p1 = new MulticastSocket({ netns: topo.ns('peer1'), interface: 'eth0' });
+    await using p0 = new MulticastSocket({ netns: topo.ns('peer0'), multicastInterface: 'eth0' });
+    await using p1 = new MulticastSocket({ netns: topo.ns('peer1'), multicastInterface: 'eth0' });
 
     // Two in a row from eth0: the second is admitted by the membership the first one found.
     for (const text of ['one', 'two']) {
@@ -349,7 +356,7 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     await p1.send('via eth1', { address: G, port: 7022 });
     const next = await atSock.next('via eth1');
     expect([next.data, next.info.interface?.name]).toEqual(['via eth1', 'eth1']);
-    expect(sock.dropped.notJoined).toBe(1);
+    expect(sock.stats.notJoined).toBe(1);
   });
 
   test('receivePacketInfo false: bound to one device, the kernel keeps the membership to it', async () => {
@@ -369,8 +376,8 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     helper.join(G2, { interface: 'eth0' });
     const atLean = new Inbox(lean);
     const atHelper = new Inbox(helper);
-    await using p0 = new MulticastSocket({ netns: topo.ns('peer0'), interface: 'eth0' });
-    await using p1 = new MulticastSocket({ netns: topo.ns('peer1'), interface: 'eth0' });
+    await using p0 = new MulticastSocket({ netns: topo.ns('peer0'), multicastInterface: 'eth0' });
+    await using p1 = new MulticastSocket({ netns: topo.ns('peer1'), multicastInterface: 'eth0' });
 
     // Each of these waits at the helper, so the kernel has decided about it before the next.
     await p1.send('G via eth1', { address: G, port: 7021 });
@@ -383,7 +390,7 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     expect(got.info).toMatchObject({ address: 'fe80::2%eth0', interface: eth0, destination: null, hopLimit: null });
     // The device binding and MULTICAST_ALL off kept the other two out in the kernel.
     expect(atLean.items).toEqual([]);
-    expect(lean.dropped.notJoined).toBe(0);
+    expect(lean.stats.notJoined).toBe(0);
   });
 
   test('GRASP style: one socket per interface (the seed), or one socket and a per-packet interface', async () => {
@@ -399,13 +406,13 @@ describeRoot('a hub with two links (star(2)): one socket, every interface', () =
     const perInterface: MulticastSocket[] = [];
     try {
       // Opened inside the try: if the second one cannot be made, the first is still closed.
-      for (const index of hubLinks) perInterface.push(new MulticastSocket({ netns: hubNs, reuseAddr: true, interface: index, loopback: false, hopLimit: 1 }));
+      for (const index of hubLinks) perInterface.push(new MulticastSocket({ netns: hubNs, reuseAddr: true, multicastInterface: index, multicastLoopback: false, multicastHopLimit: 1 }));
       for (const [i, s] of perInterface.entries()) await s.send(`style 1 on eth${i}`, { address: 'ff02::13', port: 7017 });
     } finally {
       await Promise.all(perInterface.map((s) => s.close()));
     }
     // Style 2: one socket speaks on every interface, the interface chosen per datagram.
-    await using one = new MulticastSocket({ netns: hubNs, loopback: false, hopLimit: 1 });
+    await using one = new MulticastSocket({ netns: hubNs, multicastLoopback: false, multicastHopLimit: 1 });
     for (const [i, index] of hubLinks.entries()) await one.send(`style 2 on eth${i}`, { address: 'ff02::13', port: 7017, interface: index });
 
     for (const [i, inbox] of inboxes.entries()) {
@@ -463,8 +470,8 @@ describeRoot('source filters on one segment (lan a, b, c)', () => {
     expect(mcfilter6(netns)).toContainEqual({ ifname: 'eth0', group: 'ff3e0000000000000000000000004242', source: '20010db8000100000000000000000001', include: 1, exclude: 0 });
     const atSsm = new Inbox(ssm);
     const atWitness = new Inbox(witness);
-    await using a = new MulticastSocket({ netns: topo.ns('a'), interface: 'eth0' });
-    await using b = new MulticastSocket({ netns: topo.ns('b'), interface: 'eth0' });
+    await using a = new MulticastSocket({ netns: topo.ns('a'), multicastInterface: 'eth0' });
+    await using b = new MulticastSocket({ netns: topo.ns('b'), multicastInterface: 'eth0' });
 
     for (const round of [1, 2]) {
       await b.send(`b${round}`, { address: G, port: 7030 });
@@ -475,7 +482,7 @@ describeRoot('source filters on one segment (lan a, b, c)', () => {
       expect([got.data, got.info.address, got.info.destination]).toEqual([`a${round}`, A, G]);
     }
     // The kernel filtered b out; nothing reached our own filter.
-    expect(ssm.dropped.notJoined).toBe(0);
+    expect(ssm.stats.notJoined).toBe(0);
     expect(atSsm.items).toEqual([]);
   });
 
@@ -486,22 +493,22 @@ describeRoot('source filters on one segment (lan a, b, c)', () => {
     await using witness = new MulticastSocket({ netns, port: 7031, reuseAddr: true });
     asm.join(G, { interface: 'eth0' });
     witness.join(G, { interface: 'eth0' });
-    asm.block(G, A, { interface: 'eth0' });
+    asm.block(G, { interface: 'eth0', source: A });
     expect(asm.memberships()).toEqual([{ group: G, interface: { index: topo.ifindex('c', 'eth0'), name: 'eth0' }, blocked: [A] }]);
     expect(mcfilter6(netns)).toContainEqual({ ifname: 'eth0', group: 'ff3e0000000000000000000000004343', source: '20010db8000100000000000000000001', include: 0, exclude: 1 });
-    expect(() => asm.block(G, A, { interface: 'eth0' })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_ALREADY_BLOCKED' }));
-    expect(() => asm.unblock(G, B, { interface: 'eth0' })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_NOT_BLOCKED' }));
+    expect(() => asm.block(G, { interface: 'eth0', source: A })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_ALREADY_BLOCKED' }));
+    expect(() => asm.unblock(G, { interface: 'eth0', source: B })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_NOT_BLOCKED' }));
     const atAsm = new Inbox(asm);
     const atWitness = new Inbox(witness);
-    await using a = new MulticastSocket({ netns: topo.ns('a'), interface: 'eth0' });
-    await using b = new MulticastSocket({ netns: topo.ns('b'), interface: 'eth0' });
+    await using a = new MulticastSocket({ netns: topo.ns('a'), multicastInterface: 'eth0' });
+    await using b = new MulticastSocket({ netns: topo.ns('b'), multicastInterface: 'eth0' });
 
     await a.send('a blocked', { address: G, port: 7031 });
     expect((await atWitness.next('a at witness')).data).toBe('a blocked');
     await b.send('b', { address: G, port: 7031 });
     expect((await atAsm.next('b')).info.address).toBe(B);
 
-    asm.unblock(G, A, { interface: 'all' });
+    asm.unblock(G, { interface: 'all', source: A });
     expect(asm.memberships()[0].blocked).toBeUndefined();
     await a.send('a again', { address: G, port: 7031 });
     const again = await atAsm.next('a after unblock');
@@ -518,7 +525,7 @@ describeRoot('source filters on one segment (lan a, b, c)', () => {
     expect(() => sock.join('ff3e::1', { interface: 'eth0' })).toThrow(conflict);
     // ... and here it would silently turn the any-source membership into a source-specific one.
     expect(() => sock.join('ff3e::2', { interface: 'eth0', source: A })).toThrow(conflict);
-    expect(() => sock.block('ff3e::1', A, { interface: 'eth0' })).toThrow(conflict);
+    expect(() => sock.block('ff3e::1', { interface: 'eth0', source: A })).toThrow(conflict);
     expect(() => sock.join('ff3e::1', { interface: 'eth0', source: A })).toThrow(expect.objectContaining({ code: 'ERR_MULTICAST_ALREADY_JOINED' }));
     expect(() => sock.leave('ff3e::1', { interface: 'eth0' })).toThrow(
       expect.objectContaining({ code: 'ERR_MULTICAST_NOT_JOINED', message: expect.stringContaining('joined source-specifically') }),

@@ -250,7 +250,9 @@ describeRoot('RawSocket between two hosts', () => {
     await groupThenUnicast();
     expect(seen).toEqual([B]); // not a member: the kernel dropped the group packet
 
-    joined.join(group, { interface: 'eth0' });
+    const eth0 = { index: topo.ifindex('b', 'eth0'), name: 'eth0' };
+    // join() returns the memberships added, as MulticastSocket.join() does.
+    expect(joined.join(group, { interface: 'eth0' })).toEqual([{ group, interface: eth0 }]);
     const viaOther = nextMessage(other, (_d, i) => i.destination === group);
     const viaGroup = nextMessage(joined, (_d, i) => i.destination === group);
     await groupThenUnicast();
@@ -259,7 +261,7 @@ describeRoot('RawSocket between two hosts', () => {
     expect((await viaOther)[1].destination).toBe(group);
     expect(seen).toEqual([B, group, B]);
 
-    joined.leave(group, { interface: topo.ifindex('b', 'eth0') });
+    expect(joined.leave(group, { interface: topo.ifindex('b', 'eth0') })).toEqual([{ group, interface: eth0 }]);
     await groupThenUnicast();
     expect(seen).toEqual([B, group, B, B]);
 
@@ -268,6 +270,16 @@ describeRoot('RawSocket between two hosts', () => {
     expect(() => joined.join(group, { interface: 'eth0' })).toThrow(expect.objectContaining({ code: 'EADDRINUSE', option: 'MCAST_JOIN_GROUP', address: group }));
     joined.leave(group, { interface: 'eth0' });
     expect(() => joined.leave(group, { interface: 'eth0' })).toThrow(expect.objectContaining({ code: 'EADDRNOTAVAIL', option: 'MCAST_LEAVE_GROUP' }));
+
+    // Source-specific: the membership is the kernel's (EADDRINUSE for a second one), but
+    // Linux does not filter by source what it hands a raw socket not bound to an address:
+    // the group packet from A, which is not the joined source, arrives all the same.
+    expect(joined.join(group, { interface: 'eth0', source: B })).toEqual([{ group, interface: eth0, source: B }]);
+    expect(() => joined.join(group, { interface: 'eth0', source: B })).toThrow(expect.objectContaining({ code: 'EADDRNOTAVAIL', option: 'MCAST_JOIN_SOURCE_GROUP' }));
+    await groupThenUnicast();
+    expect(seen).toEqual([B, group, B, B, group, B]);
+    expect(() => joined.join(group, { interface: 'eth0', source: 'ff02::1' })).toThrow(expect.objectContaining({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining('unicast') }));
+    expect(joined.leave(group, { interface: 'eth0', source: B })).toEqual([{ group, interface: eth0, source: B }]);
   });
 
   test('bad arguments to send, join and setIcmpFilter, and use after close', async () => {

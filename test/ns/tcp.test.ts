@@ -37,8 +37,14 @@ function echoServer(accepted: Ends[] = []): (socket: net.Socket) => void {
   };
 }
 
-/** Writes `text` right away (before 'connect': net queues it), collects the reply until close. */
-function roundTrip(socket: net.Socket, text: string): Promise<{ reply: string; ends: Ends; events: string[] }> {
+/**
+ * Waits for the connection, writes `text`, collects the reply until close. `connected` is
+ * true when the socket connectTcp() resolved with was connected already.
+ */
+async function roundTrip(connecting: Promise<net.Socket>, text: string): Promise<{ reply: string; ends: Ends; connected: boolean }> {
+  const socket = await within(connecting, 'connect');
+  const connected = !socket.connecting && !socket.pending;
+  const at = ends(socket);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       // A peer that never answers must not keep the connection, and jest, alive.
@@ -46,53 +52,36 @@ function roundTrip(socket: net.Socket, text: string): Promise<{ reply: string; e
       reject(new Error('no reply within 5 s'));
     }, 5000);
     let reply = '';
-    let at: Ends | undefined;
-    const events: string[] = [];
-    socket.write(text);
-    socket.once('connect', () => {
-      events.push('connect');
-      at = ends(socket);
-    });
-    socket.once('ready', () => events.push('ready'));
-    socket.on('data', (d: Buffer) => {
-      if (events[events.length - 1] !== 'data') events.push('data');
-      reply += d.toString();
-    });
+    socket.on('data', (d: Buffer) => (reply += d.toString()));
     socket.once('error', (err) => {
       clearTimeout(timer);
       reject(err);
     });
     socket.once('close', () => {
       clearTimeout(timer);
-      if (at === undefined) reject(new Error('closed without connecting'));
-      else resolve({ reply, ends: at, events });
+      resolve({ reply, ends: at, connected });
     });
+    socket.write(text);
   });
 }
 
-/** The error `socket` emits; fails if it connects instead. */
-function errorOf(socket: net.Socket): Promise<NodeJS.ErrnoException & Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => {
-      socket.destroy();
-      reject(new Error('connected'));
-    });
-    socket.once('error', (err) => resolve(err as NodeJS.ErrnoException & Record<string, unknown>));
-  });
+/** Rejects when `promise` has not settled within 5 s, so no connect can hang a test. */
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: nothing within 5 s`)), 5000)));
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** What connectTcp threw synchronously; fails if it returned. */
-function thrownBy(fn: () => unknown): NodeJS.ErrnoException {
+/** The error connectTcp() rejects with; fails if it connects instead. */
+async function errorOf(connecting: Promise<net.Socket>): Promise<NodeJS.ErrnoException & Record<string, unknown>> {
+  let socket: net.Socket;
   try {
-    const s = fn();
-    if (s instanceof net.Socket) {
-      s.on('error', () => undefined);
-      s.destroy();
-    }
+    socket = await within(connecting, 'connect');
   } catch (err) {
-    return err as NodeJS.ErrnoException;
+    return err as NodeJS.ErrnoException & Record<string, unknown>;
   }
-  throw new Error('expected a synchronous throw');
+  socket.destroy();
+  throw new Error('connected');
 }
 
 const closeServer = (server: net.Server): Promise<void> => new Promise((r) => server.close(() => r()));
@@ -105,12 +94,10 @@ describeRoot('TCP inside a namespace', () => {
     const server = await createTcpServer({ netns: topo.ns('b'), port: 7017 }, echoServer(accepted));
     try {
       expect(server.address()).toEqual({ address: '::', family: 'IPv6', port: 7017 });
-      const client = connectTcp({ netns: topo.ns('a'), address: '2001:db8:1::2', port: 7017, localPort: 7017 });
-      expect(client.connecting).toBe(true);
-      expect(client.pending).toBe(true);
-      const r = await roundTrip(client, 'M_DISCOVERY');
+      const r = await roundTrip(connectTcp({ netns: topo.ns('a'), address: '2001:db8:1::2', port: 7017, localPort: 7017 }), 'M_DISCOVERY');
       expect(r.reply).toBe('echo:M_DISCOVERY');
-      expect(r.events).toEqual(['connect', 'ready', 'data']);
+      // The promise settles once connected, as createTcpServer()'s once listening.
+      expect(r.connected).toBe(true);
       expect(r.ends).toEqual({
         remoteAddress: '2001:db8:1::2', remotePort: 7017, remoteFamily: 'IPv6',
         localAddress: '2001:db8:1::1', localPort: 7017, localFamily: 'IPv6',
@@ -201,14 +188,11 @@ describeRoot('TCP inside a namespace', () => {
       // The server still listens on that port and answers.
       expect((await roundTrip(connectTcp({ netns: topo.ns('a'), address: '2001:db8:1::2', port: 7017 }), 'still')).reply).toBe('echo:still');
 
-      // Without reusePort on the connection: the kernel refuses the port, as an 'error'
-      // event (not a throw), with the way out in the message.
-      let client: net.Socket | undefined;
-      expect(() => (client = connectTcp({ netns: topo.ns('b'), address: '2001:db8:1::1', port: 7100, localPort: 7017, reuseAddr: true }))).not.toThrow();
-      const err = await errorOf(client!);
+      // Without reusePort on the connection: the kernel refuses the port, as a rejection
+      // (not a throw), with the way out in the message.
+      const err = await errorOf(connectTcp({ netns: topo.ns('b'), address: '2001:db8:1::1', port: 7100, localPort: 7017, reuseAddr: true }));
       expect(err).toMatchObject({ code: 'EADDRINUSE', syscall: 'bind', errno: expect.any(Number), address: '::', port: 7017, netns: topo.ns('b') });
       expect(err.message).toMatch(/set reusePort: true on both/);
-      expect(client!.destroyed).toBe(true);
     } finally {
       await closeServer(own);
       await closeServer(peer);
@@ -225,21 +209,20 @@ describeRoot('TCP inside a namespace', () => {
     }
   });
 
-  test('destroy() while connecting ends the attempt: close, no error, no descriptor left', async () => {
+  test('aborting the signal while connecting ends the attempt: AbortError, no descriptor left', async () => {
     const before = fs.readdirSync('/proc/self/fd').length;
     // No host answers 2001:db8:1::99: the connect would wait for neighbour discovery.
-    const socket = connectTcp({ netns: topo.ns('a'), address: '2001:db8:1::99', port: 7017 });
-    const events: string[] = [];
-    socket.on('error', () => events.push('error'));
-    socket.on('connect', () => events.push('connect'));
+    const controller = new AbortController();
+    const connecting = connectTcp({ netns: topo.ns('a'), address: '2001:db8:1::99', port: 7017, signal: controller.signal });
     await new Promise((r) => setTimeout(r, 50));
-    expect(socket.connecting).toBe(true);
     expect(topo.execSync('a', ['ss', '-tan']).stdout).toMatch(/SYN-SENT.*\[2001:db8:1::99\]:7017/);
-    socket.destroy();
-    await new Promise((r) => socket.once('close', r));
+    controller.abort();
+    await expect(connecting).rejects.toMatchObject({ name: 'AbortError', code: 'ABORT_ERR' });
     await new Promise((r) => setTimeout(r, 20));
-    expect(events).toEqual([]);
     expect(topo.execSync('a', ['ss', '-tan']).stdout).not.toMatch(/2001:db8:1::99/);
+    expect(fs.readdirSync('/proc/self/fd').length).toBe(before);
+    // Aborted before the call: nothing is opened at all.
+    await expect(connectTcp({ netns: topo.ns('a'), address: '2001:db8:1::2', port: 7017, signal: AbortSignal.abort() })).rejects.toMatchObject({ code: 'ABORT_ERR' });
     expect(fs.readdirSync('/proc/self/fd').length).toBe(before);
   });
 
@@ -254,7 +237,7 @@ describeRoot('TCP inside a namespace', () => {
     }
   });
 
-  test('errors of the connect are emitted as net emits them', async () => {
+  test('errors of the connect reject the promise, with the context net would not give', async () => {
     const refused = await errorOf(connectTcp({ netns: topo.ns('a'), address: '2001:db8:1::2', port: 7999 }));
     expect(refused).toMatchObject({ code: 'ECONNREFUSED', syscall: 'connect', errno: expect.any(Number), address: '2001:db8:1::2', port: 7999, netns: topo.ns('a') });
     const zone = await errorOf(connectTcp({ netns: topo.ns('a'), address: 'fe80::2%eth9', port: 1 }));
@@ -272,11 +255,6 @@ describeRoot('TCP inside a namespace', () => {
     const other = await errorOf(connectTcp({ netns: topo.ns('a'), device: 'lo', address: `fe80::2%${topo.ifindex('a', 'eth0')}`, port: 1 }));
     expect(other).toMatchObject({ code: 'EINVAL', syscall: 'connect' });
     expect(other.message).toMatch(/zone is not options\.device \(lo\)/);
-    // A write made before the failure ends as net ends it (net.connect() gives the same).
-    const early = connectTcp({ netns: topo.ns('a'), address: '2001:db8:1::2', port: 7999 });
-    const written = new Promise<unknown>((resolve) => early.write('x', resolve));
-    expect(await errorOf(early)).toMatchObject({ code: 'ECONNREFUSED' });
-    expect(await written).toMatchObject({ code: 'ERR_SOCKET_CLOSED_BEFORE_CONNECTION' });
   });
 
   test('errors: taken ports and bad arguments of the server', async () => {
@@ -298,7 +276,7 @@ describeRoot('TCP inside a namespace', () => {
     }
   });
 
-  test('bad arguments of connectTcp throw at once, before any socket exists', () => {
+  test('bad arguments of connectTcp reject (never throw), before any socket exists', async () => {
     const before = fs.readdirSync('/proc/self/fd').length;
     const ok = { netns: topo.ns('a'), address: '2001:db8:1::2', port: 7017 };
     const cases: Array<[unknown, string, RegExp]> = [
@@ -321,9 +299,13 @@ describeRoot('TCP inside a namespace', () => {
       [{ ...ok, reusePort: 'true' }, 'ERR_INVALID_ARG_TYPE', /options\.reusePort/],
       [{ ...ok, reusePort: 1 }, 'ERR_INVALID_ARG_TYPE', /options\.reusePort/],
       [{ ...ok, reusePort: null }, 'ERR_INVALID_ARG_TYPE', /options\.reusePort/],
+      [{ ...ok, signal: {} }, 'ERR_INVALID_ARG_TYPE', /options\.signal/],
+      [{ ...ok, prot: 7017 }, 'ERR_INVALID_ARG_VALUE', /options\.prot.*nearest known one is 'port'/],
     ];
     for (const [options, code, message] of cases) {
-      const err = thrownBy(() => connectTcp(options as never));
+      let returned: unknown;
+      expect(() => (returned = connectTcp(options as never))).not.toThrow();
+      const err = await errorOf(returned as Promise<net.Socket>);
       expect({ options, code: err.code, message: err.message }).toEqual({ options, code, message: expect.stringMatching(message) });
     }
     expect(fs.readdirSync('/proc/self/fd').length).toBe(before);

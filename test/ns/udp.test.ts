@@ -76,6 +76,23 @@ describe('UdpSocket on loopback', () => {
     expect(info).toMatchObject({ address: '127.0.0.1', family: 4, interface: { index: 1, name: 'lo' }, destination: '127.0.0.1', hopLimit: 9 });
   });
 
+  test('hopLimit: the option and setHopLimit() set the unicast hop limit; a per-packet one wins', async () => {
+    for (const family of [6, 4] as const) {
+      const loopback = family === 6 ? '::1' : '127.0.0.1';
+      await using rx = new UdpSocket({ family, address: loopback });
+      await using tx = new UdpSocket({ family, hopLimit: 9 });
+      const to = { address: loopback, port: rx.address().port };
+      const hops: Array<number | null> = [];
+      for (const step of [() => tx.send('option', to), () => (tx.setHopLimit(17), tx.send('setter', to)), () => tx.send('per packet', { ...to, hopLimit: 3 })]) {
+        const got = nextMessage(rx);
+        await step();
+        hops.push((await got)[1].hopLimit);
+      }
+      expect({ family, hops, now: tx.getHopLimit() }).toEqual({ family, hops: [9, 17, 3], now: 17 });
+      expect(() => tx.setHopLimit(256)).toThrow(expect.objectContaining({ code: 'ERR_OUT_OF_RANGE' }));
+    }
+  });
+
   test('receivePacketInfo and receiveHopLimit false: the kernel leaves those fields out, the rest is as before', async () => {
     for (const family of [6, 4] as const) {
       const loopback = family === 6 ? '::1' : '127.0.0.1';
@@ -501,7 +518,9 @@ describe('UdpSocket rejects bad input with coded errors', () => {
     ['netns ..', () => new UdpSocket({ netns: '..' }), 'ERR_INVALID_ARG_VALUE'],
     ['signal not a signal', () => new UdpSocket({ signal: {} as never }), 'ERR_INVALID_ARG_TYPE'],
     ['IPv6-only option on IPv4', () => new UdpSocket({ family: 4, receiveHopByHop: true }), 'ERR_INVALID_ARG_VALUE'],
-    ['unicastHopLimit 256', () => new UdpSocket({ unicastHopLimit: 256 }), 'ERR_OUT_OF_RANGE'],
+    ['hopLimit 256', () => new UdpSocket({ hopLimit: 256 }), 'ERR_OUT_OF_RANGE'],
+    ['IPv4 hopLimit 0 (IP_TTL takes 1-255)', () => new UdpSocket({ family: 4, hopLimit: 0 }), 'ERR_OUT_OF_RANGE'],
+    ["misspelt option: { prot: 7017 } names 'port'", () => new UdpSocket({ prot: 7017 } as never), 'ERR_INVALID_ARG_VALUE'],
   ];
   test.each(cases)('constructor: %s', (_name, fn, code) => {
     expect(fn).toThrow(expect.objectContaining({ code }));

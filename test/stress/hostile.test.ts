@@ -41,7 +41,7 @@ import {
   packet,
   parseIpv6,
   system,
-  type AnycastReply,
+  type AnycastMessageInfo,
   type MessageBatch,
   type RouterAlertPacket,
 } from '../../lib';
@@ -348,7 +348,7 @@ function udpOptions(): Record<string, readonly Wrong[]> {
     receiveHopLimit: bool({ optional: true }),
     receiveHopByHop: bool({ optional: true }),
     receiveTrafficClass: bool({ optional: true }),
-    unicastHopLimit: int(0, 255, { optional: true }),
+    hopLimit: int(0, 255, { optional: true }),
     hopByHop: hopOptions({ optional: true }),
   };
 }
@@ -380,32 +380,41 @@ function refusalProblem(err: unknown): string | undefined {
 /** How one hostile call ended: the refusal's code, or what was wrong about it. */
 interface CallOutcome {
   code?: string;
+  message?: string;
   problem?: string;
 }
 
 const codeOf = (err: unknown): string => String((err as { code?: unknown } | null)?.code);
+const messageOf = (err: unknown): string => String((err as { message?: unknown } | null)?.message);
 
 /**
- * connectTcp() judged as net.connect() behaves: a wrong argument throws at once, what the
- * kernel refuses (namespace, interface, address, the connection) is the socket's 'error'.
- * Either becomes the rejection; 'connect' resolves with the socket. A system error thrown,
- * or an argument error emitted, becomes an uncoded rejection, which the row reports.
+ * The rows whose options objects refuse unknown keys (validateOptionKeys): every socket
+ * class but RouterAlertSocket, and the TCP helpers.
  */
-function connectOutcome(options: unknown): Promise<net.Socket> {
-  let socket: net.Socket;
-  try {
-    socket = connectTcp(options as never);
-  } catch (err) {
-    if (codeOf(err).startsWith('ERR_')) return Promise.reject(err);
-    return Promise.reject(new Error(`threw ${codeOf(err)} synchronously instead of emitting it: ${String((err as Error).message)}`));
+const KEY_CHECKED = /^(new )?(UdpSocket|MulticastSocket|AnycastGroup|RawSocket)\b|^connectTcp$|^createTcpServer$/;
+
+/**
+ * The options objects of a row (an argument, or an object inside one such as a message of
+ * sendMany()), each with the option names its positions give.
+ */
+function optionsObjects(e: Entry): Array<{ at: Path; names: string[] }> {
+  const found = new Map<string, { at: Path; names: string[] }>();
+  for (const p of e.positions) {
+    const name = p.path[p.path.length - 1];
+    if (p.path.length < 2 || typeof name !== 'string') continue;
+    const at = p.path.slice(0, -1);
+    const key = JSON.stringify(at);
+    if (!found.has(key)) found.set(key, { at, names: [] });
+    found.get(key)?.names.push(name);
   }
-  return new Promise((resolve, reject) => {
-    socket.once('connect', () => resolve(socket));
-    socket.once('error', (err) => {
-      if (/^E[A-Z0-9]+$/.test(codeOf(err))) reject(err);
-      else reject(new Error(`emitted ${codeOf(err)} instead of throwing it: ${err.message}`));
-    });
-  });
+  return [...found.values()];
+}
+
+/** The value at `p` of `args` (the object a misspelt key goes into). */
+function valueAt(args: unknown[], p: Path): unknown {
+  let value: unknown = args;
+  for (const k of p) value = (value as Record<string | number, unknown> | undefined)?.[k];
+  return value;
 }
 
 /** Makes one call and judges how it ended. */
@@ -415,14 +424,14 @@ async function hostileCall(e: Entry, target: unknown, args: unknown[]): Promise<
     returned = e.call(target, args);
   } catch (err) {
     if (e.async) return { problem: `threw synchronously instead of rejecting (${refusalProblem(err) ?? codeOf(err)})` };
-    return { code: codeOf(err), problem: refusalProblem(err) };
+    return { code: codeOf(err), message: messageOf(err), problem: refusalProblem(err) };
   }
   if (e.async) {
     if (!(returned instanceof Promise)) return { problem: 'did not return a promise' };
     try {
       await dispose(await returned);
     } catch (err) {
-      return { code: codeOf(err), problem: refusalProblem(err) };
+      return { code: codeOf(err), message: messageOf(err), problem: refusalProblem(err) };
     }
     return { problem: 'resolved: the wrong value was accepted' };
   }
@@ -499,6 +508,28 @@ function generate(e: Entry): void {
       test('the valid call succeeds (after the hostile ones, on a shared target)', async () => {
         await validCall(e, shared);
       });
+    }
+
+    if (KEY_CHECKED.test(e.api)) {
+      for (const { at: where, names } of optionsObjects(e)) {
+        // An option name at least 4 long: a shorter one could be as near to another option.
+        const name = names.find((n) => n.length >= 4) ?? names[0];
+        const misspelt = `${name}${name[name.length - 1]}`;
+        const label = pathLabel(e.api, [...where, misspelt]);
+        test(`${label}: a misspelt option is refused, naming it and '${name}'`, async () => {
+          const own = e.shared || shared === undefined ? undefined : await e.setup();
+          try {
+            const target = own ?? shared;
+            const args = e.valid(target);
+            setAt(args, where, { ...((valueAt(args, where) as object | undefined) ?? {}), [misspelt]: 1 });
+            const outcome = await hostileCall(e, target, args);
+            record('hostile', { row: e.api, position: label, cases: 1, failures: outcome.code === 'ERR_INVALID_ARG_VALUE' ? 0 : 1, codes: { [String(outcome.code)]: 1 } });
+            expect(outcome).toMatchObject({ code: 'ERR_INVALID_ARG_VALUE', message: expect.stringContaining(`.${misspelt}' is not an option here; the nearest known one is '${name}'`) });
+          } finally {
+            if (own !== undefined) await e.teardown(own);
+          }
+        }, 20000);
+      }
     }
 
     const close = e.close;
@@ -949,7 +980,7 @@ function socketEntries(bed: Bed): Entry[] {
       call: (_t, a) => new UdpSocket(a[0] as never),
       positions: fields(0, {
         address: [...address4({ optional: true }), w('not on this host', '192.0.2.200')],
-        unicastHopLimit: int(1, 255, { optional: true }),
+        hopLimit: int(1, 255, { optional: true }),
         receiveHopByHop: [w('true (IPv6 only)', true)],
         hopByHop: [w('any (IPv6 only)', [hopByHop.routerAlert(1)])],
       }),
@@ -1019,19 +1050,37 @@ function socketEntries(bed: Bed): Entry[] {
       close: closeIt,
       teardown: closeIt,
     }),
-    ...withoutArguments('UdpSocket', () => new UdpSocket({ netns: ns() }), ['address', 'disconnect']),
+    entry({
+      api: 'UdpSocket.setHopLimit',
+      setup: () => new UdpSocket({ netns: ns() }),
+      valid: () => [5],
+      call: (s, a) => s.setHopLimit(a[0] as number),
+      positions: [at([0], int(0, 255))],
+      close: closeIt,
+      teardown: closeIt,
+    }),
+    entry({
+      api: 'UdpSocket.setHopLimit (IPv4)',
+      setup: () => new UdpSocket({ netns: ns(), family: 4 }),
+      valid: () => [5],
+      call: (s, a) => s.setHopLimit(a[0] as number),
+      positions: [at([0], int(1, 255))],
+      close: closeIt,
+      teardown: closeIt,
+    }),
+    ...withoutArguments('UdpSocket', () => new UdpSocket({ netns: ns() }), ['address', 'disconnect', 'getHopLimit']),
     entry({
       api: 'new MulticastSocket',
-      valid: () => [{ netns: ns(), port: 0, reuseAddr: true, hopLimit: 1, loopback: false, interface: 'eth0', multicastAll: false, ignoreOwn: true }],
+      valid: () => [{ netns: ns(), port: 0, reuseAddr: true, hopLimit: 9, multicastHopLimit: 1, multicastLoopback: false, multicastInterface: 'eth0', multicastAll: false, ignoreOwn: true }],
       call: (_t, a) => new MulticastSocket(a[0] as never),
       positions: [
         at([0], object({ optional: true })),
         ...fields(0, {
           ...socketOptions(),
           ...udpOptions(),
-          loopback: bool({ optional: true }),
-          hopLimit: int(0, 255, { optional: true }),
-          interface: iface({ optional: true }),
+          multicastLoopback: bool({ optional: true }),
+          multicastHopLimit: int(0, 255, { optional: true }),
+          multicastInterface: iface({ optional: true }),
           multicastAll: bool({ optional: true }),
           ignoreOwn: bool({ optional: true }),
           receivePacketInfo: [...bool({ optional: true }), w('false without device', false)],
@@ -1063,11 +1112,11 @@ function socketEntries(bed: Bed): Entry[] {
         setup: () =>
           prepared(new MulticastSocket({ netns: ns() }), (s) => {
             s.join('ff02::13', { interface: 'eth0' });
-            if (method === 'unblock') s.block('ff02::13', '2001:db8:1::1', { interface: 'eth0' });
+            if (method === 'unblock') s.block('ff02::13', { interface: 'eth0', source: '2001:db8:1::1' });
           }),
-        valid: () => ['ff02::13', '2001:db8:1::1', { interface: 'eth0' }],
-        call: (s, a) => s[method](a[0] as string, a[1] as string, a[2] as never),
-        positions: [at([0], GROUP6), at([1], SOURCE6()), at([2], object()), ...fields(2, { interface: iface({ allowAll: true }) })],
+        valid: () => ['ff02::13', { interface: 'eth0', source: '2001:db8:1::1' }],
+        call: (s, a) => s[method](a[0] as string, a[1] as never),
+        positions: [at([0], GROUP6), at([1], object()), ...fields(1, { interface: iface({ allowAll: true }), source: SOURCE6() })],
         close: closeIt,
         teardown: closeIt,
       }),
@@ -1082,24 +1131,24 @@ function socketEntries(bed: Bed): Entry[] {
       teardown: closeIt,
     }),
     entry({
-      api: 'MulticastSocket.setHopLimit',
+      api: 'MulticastSocket.setMulticastHopLimit',
       setup: () => new MulticastSocket({ netns: ns() }),
       valid: () => [5],
-      call: (s, a) => s.setHopLimit(a[0] as number),
+      call: (s, a) => s.setMulticastHopLimit(a[0] as number),
       positions: [at([0], int(0, 255))],
       close: closeIt,
       teardown: closeIt,
     }),
     entry({
-      api: 'MulticastSocket.setLoopback',
+      api: 'MulticastSocket.setMulticastLoopback',
       setup: () => new MulticastSocket({ netns: ns() }),
       valid: () => [false],
-      call: (s, a) => s.setLoopback(a[0] as boolean),
+      call: (s, a) => s.setMulticastLoopback(a[0] as boolean),
       positions: [at([0], bool())],
       close: closeIt,
       teardown: closeIt,
     }),
-    ...withoutArguments('MulticastSocket', () => new MulticastSocket({ netns: ns() }), ['getMulticastInterface', 'getHopLimit', 'getLoopback']),
+    ...withoutArguments('MulticastSocket', () => new MulticastSocket({ netns: ns() }), ['getMulticastInterface', 'getMulticastHopLimit', 'getMulticastLoopback']),
     entry({
       api: 'new AnycastGroup',
       valid: () => [ANYCAST, { interface: 'eth0', netns: ns(), port: 0 }],
@@ -1107,9 +1156,48 @@ function socketEntries(bed: Bed): Entry[] {
       positions: [
         at([0], [...wrongTypes('string'), ...MALFORMED_ADDRESSES, ...ANY_ZONE, w('multicast ff02::1', 'ff02::1'), w('::', '::'), w("the router's own unicast address (EINVAL)", ROUTER_IN), w('IPv4 192.0.2.1', '192.0.2.1')]),
         at([1], object()),
-        ...fields(1, { ...socketOptions(), interface: iface(), port: int(0, 65535, { optional: true }) }),
+        ...fields(1, {
+          ...socketOptions(),
+          interface: iface(),
+          port: int(0, 65535, { optional: true }),
+          reuseAddr: bool({ optional: true }),
+          reusePort: bool({ optional: true }),
+          hopLimit: int(0, 255, { optional: true }),
+          receiveHopLimit: bool({ optional: true }),
+          receiveHopByHop: bool({ optional: true }),
+          receiveTrafficClass: bool({ optional: true }),
+          hopByHop: hopOptions({ optional: true }),
+        }),
       ],
     }),
+    entry({
+      api: 'AnycastGroup.setHopLimit',
+      setup: () => new AnycastGroup(ANYCAST, { interface: 'eth0', netns: ns(), port: 0 }),
+      valid: () => [5],
+      call: (g, a) => g.setHopLimit(a[0] as number),
+      positions: [at([0], int(0, 255))],
+      close: closeIt,
+      teardown: closeIt,
+    }),
+    entry({
+      api: 'AnycastGroup.setHopLimit (no port)',
+      setup: () => new AnycastGroup(ANYCAST, { interface: 'eth0', netns: ns() }),
+      valid: () => [5],
+      call: (g, a) => g.setHopLimit(a[0] as number),
+      positions: [at([], [w('a group without a port: ERR_INVALID_STATE', undefined)])],
+      control: false,
+      teardown: closeIt,
+    }),
+    entry({
+      api: 'AnycastGroup.setHopByHop',
+      setup: () => new AnycastGroup(ANYCAST, { interface: 'eth0', netns: ns(), port: 0 }),
+      valid: () => [[hopByHop.routerAlert(1)]],
+      call: (g, a) => g.setHopByHop(a[0] as never),
+      positions: [at([0], hopOptions({ nullable: true }))],
+      close: closeIt,
+      teardown: closeIt,
+    }),
+    ...withoutArguments('AnycastGroup', () => new AnycastGroup(ANYCAST, { interface: 'eth0', netns: ns(), port: 0 }), ['getHopLimit']),
     entry({
       api: 'AnycastGroup.list',
       valid: () => [{ netns: ns() }],
@@ -1117,26 +1205,26 @@ function socketEntries(bed: Bed): Entry[] {
       positions: [at([0], object({ optional: true })), ...fields(0, { netns: netns() })],
     }),
     entry({
-      api: 'AnycastGroup reply()',
+      api: 'AnycastGroup info.reply()',
       shared: true,
       async: true,
       setup: async () => {
         const group = new AnycastGroup(ANYCAST, { interface: 'eth0', netns: ns(), port: 5700 });
         try {
-          const got = nextEvent<[Buffer, unknown, AnycastReply]>(group, 'message', 5000);
+          const got = nextEvent<[Buffer, AnycastMessageInfo]>(group, 'message', 5000);
           await using tx = new UdpSocket({ netns: bed.ns('sender') });
           await tx.send('ask', { address: ANYCAST, port: 5700 });
-          const [, , reply] = await got;
-          return { group, reply };
+          const [, info] = await got;
+          return { group, reply: info.reply };
         } catch (err) {
           // No target for teardown to close: close the group here.
           await group.close();
           throw err;
         }
       },
-      valid: () => ['answer'],
-      call: (t, a) => t.reply(a[0] as string),
-      positions: [at([0], data())],
+      valid: () => ['answer', { hopLimit: 9, trafficClass: 0 }],
+      call: (t, a) => t.reply(a[0] as string, a[1] as never),
+      positions: [at([0], data()), at([1], object({ optional: true })), ...fields(1, { hopLimit: int(0, 255, { optional: true }), trafficClass: int(0, 255, { optional: true }) })],
       close: (t) => t.group.close(),
       teardown: (t) => t.group.close(),
     }),
@@ -1230,6 +1318,7 @@ function socketEntries(bed: Bed): Entry[] {
           headerIncluded: bool({ optional: true }),
           receiveHopByHop: bool({ optional: true }),
           receiveTrafficClass: bool({ optional: true }),
+          hopLimit: int(0, 255, { optional: true }),
         }),
       ],
     }),
@@ -1265,6 +1354,16 @@ function socketEntries(bed: Bed): Entry[] {
       teardown: closeIt,
     }),
     entry({
+      api: 'RawSocket.setHopLimit',
+      setup: () => new RawSocket({ netns: ns(), protocol: 58 }),
+      valid: () => [5],
+      call: (s, a) => s.setHopLimit(a[0] as number),
+      positions: [at([0], int(0, 255))],
+      close: closeIt,
+      teardown: closeIt,
+    }),
+    ...withoutArguments('RawSocket', () => new RawSocket({ netns: ns(), protocol: 58 }), ['getHopLimit']),
+    entry({
       api: 'RawSocket.setIcmpFilter',
       setup: () => new RawSocket({ netns: ns(), protocol: 58 }),
       valid: () => [{ block: ['echo-request'] }],
@@ -1291,7 +1390,7 @@ function socketEntries(bed: Bed): Entry[] {
           }),
         valid: () => ['ff02::16', { interface: 'eth0' }],
         call: (s, a) => s[method](a[0] as string, a[1] as never),
-        positions: [at([0], GROUP6), at([1], object()), ...fields(1, { interface: iface() })],
+        positions: [at([0], GROUP6), at([1], object()), ...fields(1, { interface: iface(), source: SOURCE6({ optional: true }) })],
         close: closeIt,
         teardown: closeIt,
       }),
@@ -1319,7 +1418,6 @@ function socketEntries(bed: Bed): Entry[] {
     }),
     entry({
       api: 'connectTcp',
-      // A promise here (see connectOutcome); a wrong argument still throws synchronously.
       async: true,
       shared: true,
       setup: async () => {
@@ -1327,7 +1425,7 @@ function socketEntries(bed: Bed): Entry[] {
         return { server, port: (server.address() as net.AddressInfo).port };
       },
       valid: (t) => [{ netns: bed.ns('sender'), address: ROUTER_IN, port: t.port, localAddress: SENDER, localPort: 0, reuseAddr: true }],
-      call: (_t, a) => connectOutcome(a[0]),
+      call: (_t, a) => connectTcp(a[0] as never),
       positions: [
         at([0], object()),
         ...fields(0, {
@@ -1340,6 +1438,7 @@ function socketEntries(bed: Bed): Entry[] {
           localPort: int(0, 65535, { optional: true }),
           reuseAddr: bool({ optional: true }),
           reusePort: bool({ optional: true }),
+          signal: signal(),
         }),
       ],
       teardown: (t) => new Promise((resolve) => t.server.close(() => resolve())),
@@ -1485,7 +1584,7 @@ const NOT_IN_TABLE: ReadonlyMap<string, string> = new Map<string, string>(
 );
 
 /** Rows that test a callable with no declaration of its own (a function handed to a listener). */
-const ROWS_WITHOUT_DECLARATION = new Set(['AnycastGroup reply()']);
+const ROWS_WITHOUT_DECLARATION = new Set(['AnycastGroup info.reply()']);
 
 /**
  * The public API as the compiler sees lib/index.ts: every exported function, every exported

@@ -132,7 +132,7 @@ describeRoot('example: mcast-stream', () => {
     expect(tx.stdout).toMatch(/^sent 3000 datagrams in /m);
     await rx.waitFor(/ 3000 in all, lost 0, reordered 0, kernel drops 0$/m);
     // Then, straight from a test socket, 3000, 3003 and 3002: 3001 never comes, 3002 is late.
-    await using probe = new MulticastSocket({ netns: topo.ns('a'), interface: 'eth0' });
+    await using probe = new MulticastSocket({ netns: topo.ns('a'), multicastInterface: 'eth0' });
     for (const seq of [3000n, 3003n, 3002n]) {
       const data = Buffer.alloc(8);
       data.writeBigUInt64BE(seq);
@@ -150,7 +150,7 @@ describeRoot('example: mcast-stream', () => {
     await using witness = new MulticastSocket({ netns: topo.ns('b'), port: 5004, reuseAddr: true });
     witness.join('ff3e::db8:5004', { interface: 'eth0' });
     const seen = new Inbox(witness);
-    await using probe = new MulticastSocket({ netns: topo.ns('a'), interface: 'eth0' });
+    await using probe = new MulticastSocket({ netns: topo.ns('a'), multicastInterface: 'eth0' });
     const numbered = (seq: bigint): Buffer => {
       const data = Buffer.alloc(8);
       data.writeBigUInt64BE(seq);
