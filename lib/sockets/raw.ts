@@ -10,8 +10,9 @@
  * (`receiveHopByHop`). A socket for IPPROTO_RAW (255) never receives ordinary traffic.
  * @packageDocumentation
  */
-import { attempt, ErrorContext, invalidArgType, invalidArgValue } from '../errors';
-import { resolve as resolveInterface, type InterfaceSpec } from '../links/interfaces';
+import { attempt, ErrorContext, interfaceLabel, invalidArgType, invalidArgValue } from '../errors';
+import { isMulticast } from '../codec/ipv6addr';
+import type { InterfaceSpec } from '../links/types';
 import { constants } from '../core/native';
 import { type SocketOptions } from './socket';
 import { DatagramSocket, type DatagramSocketEvents, type SendOptions } from './datagram';
@@ -134,11 +135,6 @@ function icmpv6Type(spec: unknown, name: string): number {
   throw invalidArgType(name, 'an ICMPv6 type name (string) or number', spec);
 }
 
-function isMulticast(address: string, family: Family): boolean {
-  if (family === 6) return /^ff/i.test(address);
-  const first = Number(address.split('.')[0]);
-  return first >= 224 && first <= 239;
-}
 
 /** Events of a RawSocket: those of a UdpSocket ('port' is 0 in every info). */
 export interface RawSocketEvents extends DatagramSocketEvents {}
@@ -227,11 +223,11 @@ export class RawSocket extends DatagramSocket {
   private group(option: 'MCAST_JOIN_GROUP' | 'MCAST_LEAVE_GROUP', group: string, options: RawGroupOptions): void {
     this.assertOpen();
     const address = validateAddress(group, 'group', this.family, false).address;
-    if (!isMulticast(address, this.family)) throw invalidArgValue('group', group, 'must be a multicast address');
+    if (!isMulticast(address)) throw invalidArgValue('group', group, 'must be a multicast address');
     const opts = validateObject<RawGroupOptions>(options, 'options');
-    const iface = resolveInterface(opts.interface, 'options.interface', this.netns);
+    const iface = this.directory.resolve(opts.interface, 'options.interface');
     const c = constants();
-    attempt({ option, address, interface: `${iface.name} (${iface.index})`, netns: this.netns }, () => this.handle.groupReq(c[option], iface.index, address));
+    attempt({ option, address, interface: interfaceLabel(iface), netns: this.netns }, () => this.handle.groupReq(c[option], iface.index, address));
   }
 
   private applyIcmpFilter(bytes: Buffer): void {
