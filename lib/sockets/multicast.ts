@@ -11,7 +11,7 @@
  * joined it on.
  *
  * Interfaces come and go: from its first join the socket follows the links of its namespace
- * (lib/links/watcher.ts, one shared rtnetlink watcher per namespace). Groups joined with
+ * (lib/links/directory.ts, kept current by one shared rtnetlink watcher per namespace). Groups joined with
  * `interface: 'all'` are joined on every interface that appears or comes up, and memberships
  * on an interface that is removed are dropped, each change reported as a 'membership' event.
  * @packageDocumentation
