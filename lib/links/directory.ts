@@ -100,11 +100,6 @@ export class InterfaceDirectory {
     this.path = netnsPath(netns);
   }
 
-  /** True while the watcher keeps the cache current. */
-  get followed(): boolean {
-    return this.watch !== undefined;
-  }
-
   /**
    * Resolves an index or a name to both, checking that the interface exists: from the
    * cache, else from a fresh listing. ENODEV (shaped as the kernel's) when there is none.

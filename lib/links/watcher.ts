@@ -538,7 +538,8 @@ export function watch(options?: WatchOptions): InterfaceWatcher {
 }
 
 // ---------------------------------------------------------------------------------------
-// Sockets following their namespace's links, through one shared watcher per namespace.
+// One shared watcher per namespace, for the namespace's interface directory (directory.ts),
+// through which sockets follow their namespace.
 
 interface SharedWatcher {
   readonly watcher: InterfaceWatcher;

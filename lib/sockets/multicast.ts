@@ -49,7 +49,8 @@ export interface MulticastSocketOptions extends UdpSocketOptions {
   /**
    * Drop received datagrams whose source is one of this host's own addresses (link-local
    * addresses count only on their own interface): a host does not hear itself, whatever the
-   * sending socket's loopback setting. Default false.
+   * sending socket's loopback setting. Default false. With it the socket follows its
+   * namespace from the start (the shared link watcher keeps this host's addresses known).
    */
   ignoreOwn?: boolean;
   /**

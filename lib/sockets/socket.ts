@@ -312,7 +312,9 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
     if (bound === undefined || iface === undefined || iface.index !== bound.iface.index || this.closed) return;
     bound.watch.cancel();
     this.boundDevice = undefined;
-    (this as BaseSocket<M>).emit('error', interfaceRemovedError(bound.iface, this.netns, 'this socket is bound to it (device option) and can neither send nor receive any more; close it'));
+    // Named as it was last known: it may have been renamed since the socket opened.
+    const removed = { index: bound.iface.index, name: iface.name || bound.iface.name };
+    (this as BaseSocket<M>).emit('error', interfaceRemovedError(removed, this.netns, 'this socket is bound to it (device option) and can neither send nor receive any more; close it'));
   }
 
   /**
