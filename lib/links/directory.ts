@@ -106,11 +106,7 @@ export class InterfaceDirectory {
    * Bad specs are the coded argument errors, named `name`.
    */
   resolve(spec: unknown, name: string): InterfaceRef {
-    if (typeof spec === 'number') validateInteger(spec, name, 1, 0x7fffffff);
-    else if (typeof spec === 'string') validateInterfaceName(spec, name);
-    else throw invalidArgType(name, 'an interface index (number) or name (string)', spec);
-    const found = this.find(spec) ?? (this.refresh(), this.find(spec));
-    if (found === undefined) throw noSuchInterface(spec, this.netns);
+    const found = this.lookup(spec, name);
     // The caller's own object: what it keeps or hands out must not be the shared one.
     return { index: found.ref.index, name: found.ref.name };
   }
@@ -121,7 +117,7 @@ export class InterfaceDirectory {
    */
   index(spec: unknown, name: string): number {
     if (typeof spec === 'number') return validateInteger(spec, name, 1, 0x7fffffff);
-    return this.resolve(spec, name).index;
+    return this.lookup(spec, name).ref.index;
   }
 
   /** The scope id of an address's zone ('eth0' or '2'), checked to exist; 0 without zone. */
@@ -209,6 +205,19 @@ export class InterfaceDirectory {
   }
 
   // -------------------------------------------------------------------------------------
+
+  /** An interface from the cache, else from a fresh listing; checked only on a miss (a hit is a name or index the kernel gave). */
+  private lookup(spec: unknown, name: string): Known {
+    if (typeof spec !== 'number' && typeof spec !== 'string') throw invalidArgType(name, 'an interface index (number) or name (string)', spec);
+    const hit = this.find(spec);
+    if (hit !== undefined) return hit;
+    if (typeof spec === 'number') validateInteger(spec, name, 1, 0x7fffffff);
+    else validateInterfaceName(spec, name);
+    this.refresh();
+    const found = this.find(spec);
+    if (found === undefined) throw noSuchInterface(spec, this.netns);
+    return found;
+  }
 
   private find(spec: number | string): Known | undefined {
     return typeof spec === 'number' ? this.byIndex.get(spec) : this.byName.get(spec);
