@@ -64,20 +64,24 @@ async function until(what: string, cond: () => boolean, timeoutMs = 3000): Promi
  */
 async function across(tx: UdpSocket, rx: UdpSocket, options: { address: string; port: number; interface?: string | number }): Promise<MessageInfo> {
   let got: MessageInfo | undefined;
+  const others: string[] = [];
   // Only these tries: an earlier datagram may still wait in the receiver's buffer.
+  const tag = `try ${Math.random()}`;
   const onMessage = (data: Buffer, info: MessageInfo): void => {
-    if (data.toString().startsWith('try ')) got ??= info;
+    if (data.toString().startsWith(tag)) got ??= info;
+    else others.push(data.toString());
   };
   rx.on('message', onMessage);
+  const failures: string[] = [];
   try {
-    for (let i = 0; i < 30 && got === undefined; i++) {
-      await tx.send(`try ${i}`, options);
-      await new Promise((r) => setTimeout(r, 30));
+    for (let i = 0; i < 60 && got === undefined; i++) {
+      await tx.send(`${tag} ${i}`, options).catch((err: Error) => failures.push(err.message));
+      await new Promise((r) => setTimeout(r, 50));
     }
   } finally {
     rx.off('message', onMessage);
   }
-  if (got === undefined) throw new Error(`nothing arrived after 30 datagrams to ${options.address}`);
+  if (got === undefined) throw new Error(`nothing arrived after 60 datagrams to ${options.address}; other datagrams: ${others.length}; send failures: ${failures.slice(0, 3).join(' | ')}`);
   return got;
 }
 
@@ -123,7 +127,7 @@ describeRoot('one interface directory per namespace: found without a restart (ho
     expect(await across(tx, rx, { address: '2001:db8:73::1', port: 7612 })).toMatchObject({ interface: { index: 73, name: 'n2' } });
     rename(a, 'n2', 'r2', '2001:db8:73::1/64');
     // The watcher reports the rename: every socket of the namespace names the link anew.
-    await until('the membership renamed', () => m.memberships()[0]?.interface.name === 'r2');
+    await until('the membership renamed', () => m.memberships()[0]?.interface.name === 'r2', 5000);
     expect(await across(tx, rx, { address: '2001:db8:73::1', port: 7612 })).toMatchObject({ interface: { index: 73, name: 'r2' } });
     // The new name joins (another group), the old one is no interface any more.
     expect(m.join('ff02::1:72', { interface: 'r2' })).toEqual([{ group: 'ff02::1:72', interface: { index: 73, name: 'r2' } }]);
