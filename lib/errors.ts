@@ -6,6 +6,7 @@
  */
 import type { EventEmitter } from 'node:events';
 import * as os from 'node:os';
+import { getSystemErrorMap } from 'node:util';
 import type { InterfaceRef } from './links/types';
 
 /** Context attached to a failed system call so the message says what was being done. */
@@ -98,14 +99,22 @@ function isSystemErrorShape(err: unknown): err is SystemError {
   return typeof err === 'object' && err !== null && typeof (err as SystemError).code === 'string' && typeof (err as SystemError).syscall === 'string';
 }
 
+/** The system's own text for an errno ('no such device'), as libuv words it. */
+function describeErrno(errno: number): string | undefined {
+  return getSystemErrorMap().get(errno < 0 ? errno : -errno)?.[1];
+}
+
 /**
- * Adds context to an error thrown by the native layer (which knows only errno and syscall)
- * and rewrites its message to say what failed, on what, and why. Non-system errors pass
- * through untouched.
+ * Adds context to a system error (from the native layer, Node's fs, or systemError()) and
+ * rewrites its message into the one shape every system error of ip6sock has:
+ * `<syscall> <option?> <CODE>: <description> (<where>)[; needs <capability>][; <hint>]`.
+ * The description is the error's own (`description`, set by the native layer and by
+ * systemError()) or else the system's text for its errno. Non-system errors pass through
+ * untouched.
  */
 export function withContext(err: unknown, context: ErrorContext): unknown {
   if (!isSystemErrorShape(err)) return err;
-  const e = err as SystemError;
+  const e = err as SystemError & { description?: string };
   for (const [k, v] of Object.entries(context)) {
     if (v !== undefined && k !== 'hint' && k !== 'hints') (e as unknown as Record<string, unknown>)[k] = v;
   }
@@ -113,21 +122,55 @@ export function withContext(err: unknown, context: ErrorContext): unknown {
     const cap = CAPABILITY_BY_OPTION[context.option ?? e.syscall];
     if (cap) e.capability = cap;
   }
+  if (e.description === undefined && typeof e.errno === 'number') {
+    const text = describeErrno(e.errno);
+    if (text !== undefined) e.description = text;
+  }
   const parts: string[] = [e.syscall];
-  if (context.option) parts.push(context.option);
+  // The option stays named when context is added a second time (a socket's netns on top of a call's own).
+  const option = context.option ?? e.option;
+  if (option) parts.push(option);
   let message = `${parts.join(' ')} ${e.code}`;
-  const detail = (e as SystemError & { description?: string }).description;
-  if (detail) message += `: ${detail}`;
+  if (e.description) message += `: ${e.description}`;
   const where: string[] = [];
-  if (context.address !== undefined) where.push(context.port !== undefined ? `[${context.address}]:${context.port}` : context.address);
-  if (context.interface !== undefined) where.push(`interface ${context.interface}`);
-  if (context.netns !== undefined) where.push(`netns ${context.netns}`);
+  const address = context.address ?? e.address;
+  const port = context.address !== undefined ? context.port : e.port;
+  if (address !== undefined) where.push(port !== undefined ? `[${address}]:${port}` : address);
+  const iface = context.interface ?? e.interface;
+  if (iface !== undefined) where.push(`interface ${iface}`);
+  const netns = context.netns ?? e.netns;
+  if (netns !== undefined) where.push(`netns ${netns}`);
   if (where.length) message += ` (${where.join(', ')})`;
   if (e.capability) message += `; needs ${e.capability}`;
-  const hint = context.hint ?? context.hints?.[e.code];
-  if (hint) message += `; ${hint}`;
+  const hint = context.hint ?? context.hints?.[e.code] ?? (e as { hint?: string }).hint;
+  if (hint) {
+    message += `; ${hint}`;
+    Object.defineProperty(e, 'hint', { value: hint, enumerable: false, configurable: true, writable: true });
+  }
   e.message = message;
   return e;
+}
+
+/**
+ * The one builder of the system errors ip6sock makes itself (a send's negative errno, an
+ * interface that does not exist or was removed): shaped like Node's own (`code`, `errno`,
+ * `syscall`) and worded by withContext() like every error of a failed native call.
+ * `errno` is negative, as Node and the kernel report it (-19), or an errno name ('ENODEV');
+ * `description` replaces the system's text for the errno when the situation says more.
+ */
+export function systemError(errno: number | string, syscall: string, context: ErrorContext = {}, description?: string): SystemError {
+  const number = typeof errno === 'number' ? errno : -(os.constants.errno as Record<string, number>)[errno];
+  const code = typeof errno === 'string' ? errno : (getSystemErrorMap().get(number)?.[0] ?? `Unknown system error ${number}`);
+  const err = new Error(code) as SystemError & { description?: string };
+  err.code = code;
+  err.errno = number;
+  err.syscall = syscall;
+  const text = description ?? describeErrno(number);
+  if (text !== undefined) err.description = text;
+  withContext(err, context);
+  // The stack's first line was written with the provisional message.
+  Error.captureStackTrace(err, systemError);
+  return err;
 }
 
 /** Runs a native call and rethrows its error with context. */
@@ -144,14 +187,8 @@ export function attempt<T>(context: ErrorContext, fn: () => T): T {
  * (ENODEV), so callers handle it the same way whether lib/ or the kernel noticed first.
  */
 export function noSuchInterface(spec: string | number, netns?: string): SystemError {
-  const where = netns === undefined ? '' : ` in netns ${netns}`;
-  const err = new Error(`no such interface ${typeof spec === 'string' ? `'${spec}'` : `with index ${spec}`}${where}`) as SystemError;
-  err.code = 'ENODEV';
-  err.errno = -19;
-  err.syscall = typeof spec === 'string' ? 'if_nametoindex' : 'if_indextoname';
-  err.interface = spec;
-  if (netns !== undefined) err.netns = netns;
-  return err;
+  const named = typeof spec === 'string' ? `'${spec}'` : `with index ${spec}`;
+  return systemError('ENODEV', typeof spec === 'string' ? 'if_nametoindex' : 'if_indextoname', { interface: spec, netns }, `no such interface ${named}`);
 }
 
 /** How every message names an interface: its name and its index, `eth0 (2)`. */
@@ -167,13 +204,7 @@ export function interfaceLabel(iface: InterfaceRef): string {
  */
 export function interfaceRemovedError(iface: InterfaceRef, netns: string | undefined, consequence: string): SystemError {
   const where = netns === undefined ? '' : ` from netns ${netns}`;
-  const err = new Error(`interface ${interfaceLabel(iface)} was removed${where}: ${consequence}`) as SystemError;
-  err.code = 'ENODEV';
-  err.errno = -os.constants.errno.ENODEV;
-  err.syscall = 'RTM_DELLINK';
-  err.interface = interfaceLabel(iface);
-  if (netns !== undefined) err.netns = netns;
-  return err;
+  return systemError('ENODEV', 'RTM_DELLINK', { interface: interfaceLabel(iface), netns }, `interface ${interfaceLabel(iface)} was removed${where}: ${consequence}`);
 }
 
 /**

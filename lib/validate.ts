@@ -204,6 +204,16 @@ export function splitZone(text: string): { address: string; zone?: string } {
 }
 
 /**
+ * The interface a zone names ('fe80::1%eth0' -> 'eth0', 'fe80::1%2' -> 2): digits are an
+ * index (as a number), anything else an interface name, each checked as such. `name`
+ * names the argument in errors ("address zone").
+ */
+export function parseZone(zone: string, name: string): number | string {
+  if (/^\d+$/.test(zone)) return validateInteger(Number(zone), name, 1, 0x7fffffff);
+  return validateInterfaceName(zone, name);
+}
+
+/**
  * Checks that `value` is an IP address of `family` (a `%zone` is allowed for IPv6 when
  * `allowZone`), and returns its parts.
  */

@@ -114,6 +114,16 @@ export function isLinkLocalIpv6(address: string): boolean {
 }
 
 /**
+ * True for a multicast address of either family, given as valid text without zone:
+ * ff00::/8 (any text form of IPv6 writes the first group first) or 224.0.0.0/4.
+ */
+export function isMulticast(address: string): boolean {
+  if (address.includes(':')) return /^ff[0-9a-f]{2}:/i.test(address);
+  const first = Number(address.slice(0, address.indexOf('.')));
+  return first >= 224 && first <= 239;
+}
+
+/**
  * Writes the 16 bytes of an IPv6 address given as text into `target` at `offset`.
  * Used by the packet builder to avoid an intermediate allocation.
  *

@@ -4,8 +4,7 @@
  * SendWaiter hears how each datagram went: one send()'s promise, or one sendMany()'s.
  * @packageDocumentation
  */
-import { getSystemErrorName } from 'node:util';
-import { ErrorContext, stateError, withContext } from '../errors';
+import { ErrorContext, stateError, systemError, withContext } from '../errors';
 import { SendPlan } from './native';
 import { Fifo } from './queue';
 import { byteLengthOf } from '../validate';
@@ -259,8 +258,7 @@ export class Outbox {
 
 /** A system error for a negative errno reported by a send, named as Node names its own. */
 function errnoError(negErrno: number): Error {
-  const name = getSystemErrorName(negErrno);
-  return Object.assign(new Error(`sendmsg ${name}`), { code: name, errno: negErrno, syscall: 'sendmsg' });
+  return systemError(negErrno, 'sendmsg');
 }
 
 /** A datagram whose bytes changed between send() and the moment it was to leave. */

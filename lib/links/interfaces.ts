@@ -5,7 +5,8 @@
  * `{ netns }`.
  * @packageDocumentation
  */
-import { attempt, invalidArgType, noSuchInterface } from '../errors';
+import { attempt } from '../errors';
+import { directoryOf } from './directory';
 import { isLinkLocalIpv6 } from '../codec/ipv6addr';
 import { linkFlags } from './rtnetlink';
 import { constants, native } from '../core/native';
@@ -45,31 +46,23 @@ export function list(options?: NamespaceOptions): NetworkInterface[] {
 export function nameToIndex(name: string, options?: NamespaceOptions): number {
   validateInterfaceName(validateString(name, 'name'), 'name');
   const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
-  const found = list(opts).find((i) => i.name === name);
-  if (!found) throw noSuchInterface(name, opts.netns);
-  return found.index;
+  return directoryOf(opts.netns).resolve(name, 'name').index;
 }
 
 /** The name of the interface with index `index`; ENODEV-coded error if there is none. */
 export function indexToName(index: number, options?: NamespaceOptions): string {
   validateInteger(index, 'index', 1, 0x7fffffff);
   const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
-  const found = list(opts).find((i) => i.index === index);
-  if (!found) throw noSuchInterface(index, opts.netns);
-  return found.name;
+  return directoryOf(opts.netns).resolve(index, 'index').name;
 }
 
-/** Resolves an index or a name (not 'all') to both, checking that the interface exists. */
+/**
+ * Resolves an index or a name (not 'all') to both, checking that the interface exists.
+ * Answered by the namespace's interface directory: what this process already knows, else
+ * a fresh listing.
+ */
 export function resolve(spec: unknown, name: string, netns?: string): InterfaceRef {
-  if (typeof spec === 'number') {
-    validateInteger(spec, name, 1, 0x7fffffff);
-    return { index: spec, name: indexToName(spec, { netns }) };
-  }
-  if (typeof spec === 'string') {
-    validateInterfaceName(spec, name);
-    return { index: nameToIndex(spec, { netns }), name: spec };
-  }
-  throw invalidArgType(name, 'an interface index (number) or name (string)', spec);
+  return directoryOf(netns).resolve(spec, name);
 }
 
 export interface SourceForOptions extends NamespaceOptions {
@@ -85,12 +78,9 @@ export function sourceFor(destination: string, options?: SourceForOptions): stri
   const opts = validateOptionalObject<SourceForOptions>(options, 'options');
   const family = typeof destination === 'string' && net.isIPv4(destination) ? 4 : 6;
   const dest = validateAddress(destination, 'destination', family);
-  let scopeId = 0;
-  const ifspec = dest.zone ?? opts.interface;
-  if (ifspec !== undefined) {
-    const zone = typeof ifspec === 'string' && /^\d+$/.test(ifspec) ? Number(ifspec) : ifspec;
-    scopeId = resolve(zone, 'interface', opts.netns).index;
-  }
+  const directory = directoryOf(opts.netns);
+  const scopeId =
+    dest.zone !== undefined ? directory.scopeId(dest.zone, 'destination zone') : opts.interface !== undefined ? directory.resolve(opts.interface, 'options.interface').index : 0;
   const ns = netnsPath(opts.netns);
   const c = constants();
   const sock = attempt({ netns: opts.netns }, () => new (native().Socket)(family, c.SOCK_DGRAM, 0, ns, null));

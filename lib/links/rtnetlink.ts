@@ -7,6 +7,7 @@
  * @internal
  * @packageDocumentation
  */
+import * as os from 'node:os';
 import { stateError } from '../errors';
 import type { InterfaceFlags } from './types';
 import { formatIpv6 } from '../codec/ipv6addr';
@@ -52,6 +53,18 @@ export interface DoneMessage {
 
 export type NetlinkMessage = LinkMessage | AddressMessage | ErrorMessage | DoneMessage;
 
+/**
+ * Integers as the host stores them. Netlink carries them in host byte order (and so do the
+ * addon's receive records), not network order: read little-endian on a little-endian host
+ * and big-endian on a big-endian one.
+ */
+const LITTLE_ENDIAN = os.endianness() === 'LE';
+export const hostOrder = {
+  u16: (b: Buffer, at: number): number => (LITTLE_ENDIAN ? b.readUInt16LE(at) : b.readUInt16BE(at)),
+  u32: (b: Buffer, at: number): number => (LITTLE_ENDIAN ? b.readUInt32LE(at) : b.readUInt32BE(at)),
+  i32: (b: Buffer, at: number): number => (LITTLE_ENDIAN ? b.readInt32LE(at) : b.readInt32BE(at)),
+} as const;
+
 /** NLMSG_ALIGN / RTA_ALIGN. */
 function align(n: number, to: number): number {
   return (n + to - 1) & ~(to - 1);
@@ -64,10 +77,10 @@ function attributes(buf: Buffer, start: number, end: number): Map<number, Buffer
   const header = c['sizeof(rtattr)'];
   let at = start;
   while (at + header <= end) {
-    const len = buf.readUInt16LE(at + c['rtattr.rta_len']);
+    const len = hostOrder.u16(buf, at + c['rtattr.rta_len']);
     if (len < header || at + len > end) throw malformed(`attribute length ${len} at byte ${at}`);
     // The nested and byte-order flag bits are not part of the type.
-    const type = buf.readUInt16LE(at + c['rtattr.rta_type']) & c.NLA_TYPE_MASK;
+    const type = hostOrder.u16(buf, at + c['rtattr.rta_type']) & c.NLA_TYPE_MASK;
     found.set(type, buf.subarray(at + align(header, c.RTA_ALIGNTO), at + len));
     at += align(len, c.RTA_ALIGNTO);
   }
@@ -102,18 +115,18 @@ export function parseMessages(buf: Buffer): NetlinkMessage[] {
   const hdrlen = c.NLMSG_HDRLEN;
   let at = 0;
   while (at + hdrlen <= buf.length) {
-    const len = buf.readUInt32LE(at + c['nlmsghdr.nlmsg_len']);
+    const len = hostOrder.u32(buf, at + c['nlmsghdr.nlmsg_len']);
     if (len < hdrlen || at + len > buf.length) throw malformed(`message length ${len} at byte ${at} of ${buf.length}`);
-    const type = buf.readUInt16LE(at + c['nlmsghdr.nlmsg_type']);
-    const flags = buf.readUInt16LE(at + c['nlmsghdr.nlmsg_flags']);
-    const seq = buf.readUInt32LE(at + c['nlmsghdr.nlmsg_seq']);
+    const type = hostOrder.u16(buf, at + c['nlmsghdr.nlmsg_type']);
+    const flags = hostOrder.u16(buf, at + c['nlmsghdr.nlmsg_flags']);
+    const seq = hostOrder.u32(buf, at + c['nlmsghdr.nlmsg_seq']);
     const body = at + hdrlen;
     const end = at + len;
     if (type === c.NLMSG_DONE) {
       out.push({ kind: 'done', seq, interrupted: (flags & c.NLM_F_DUMP_INTR) !== 0 });
     } else if (type === c.NLMSG_ERROR) {
       if (body + c['sizeof(nlmsgerr)'] > end && body + 4 > end) throw malformed('short NLMSG_ERROR');
-      out.push({ kind: 'error', errno: -buf.readInt32LE(body + c['nlmsgerr.error']), seq });
+      out.push({ kind: 'error', errno: -hostOrder.i32(buf, body + c['nlmsgerr.error']), seq });
     } else if (type === c.RTM_NEWLINK || type === c.RTM_DELLINK) {
       const size = c['sizeof(ifinfomsg)'];
       if (body + size > end) throw malformed('short ifinfomsg');
@@ -122,9 +135,9 @@ export function parseMessages(buf: Buffer): NetlinkMessage[] {
         out.push({
           kind: 'link',
           deleted: type === c.RTM_DELLINK,
-          index: buf.readInt32LE(body + c['ifinfomsg.ifi_index']),
+          index: hostOrder.i32(buf, body + c['ifinfomsg.ifi_index']),
           name: cString(attrs.get(c.IFLA_IFNAME)),
-          flags: buf.readUInt32LE(body + c['ifinfomsg.ifi_flags']),
+          flags: hostOrder.u32(buf, body + c['ifinfomsg.ifi_flags']),
         });
       }
     } else if (type === c.RTM_NEWADDR || type === c.RTM_DELADDR) {
@@ -142,7 +155,7 @@ export function parseMessages(buf: Buffer): NetlinkMessage[] {
           out.push({
             kind: 'address',
             deleted: type === c.RTM_DELADDR,
-            index: buf.readUInt32LE(body + c['ifaddrmsg.ifa_index']),
+            index: hostOrder.u32(buf, body + c['ifaddrmsg.ifa_index']),
             family,
             address,
             prefixLength: buf[body + c['ifaddrmsg.ifa_prefixlen']],

@@ -34,7 +34,7 @@ import * as fs from 'node:fs';
 import { attempt, CodedError, invalidArgType, withContext } from '../errors';
 import type { InterfaceFlags, InterfaceRef, NamespaceOptions } from './types';
 import { formatIpv6, parseIpv6 } from '../codec/ipv6addr';
-import { AddressMessage, LinkMessage, linkFlags, parseMessages } from './rtnetlink';
+import { AddressMessage, hostOrder, LinkMessage, linkFlags, parseMessages } from './rtnetlink';
 import { constants, native, NativeSocket, Record } from '../core/native';
 import { netnsPath, validateInteger, validateOptionalObject, validateSignal } from '../validate';
 
@@ -363,14 +363,14 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
     for (let i = 0; i < count; i++) {
       const at = i * Record.size;
       // A notification cut short is lost like an overrun.
-      if ((meta.readUInt32LE(at + Record.flags) & c.MSG_TRUNC) !== 0) {
+      if ((hostOrder.u32(meta, at + Record.flags) & c.MSG_TRUNC) !== 0) {
         this.resync();
         return;
       }
-      const offset = meta.readUInt32LE(at + Record.dataOffset);
+      const offset = hostOrder.u32(meta, at + Record.dataOffset);
       let messages;
       try {
-        messages = parseMessages(data.subarray(offset, offset + meta.readUInt32LE(at + Record.dataLength)));
+        messages = parseMessages(data.subarray(offset, offset + hostOrder.u32(meta, at + Record.dataLength)));
       } catch {
         this.resync();
         return;
@@ -538,7 +538,8 @@ export function watch(options?: WatchOptions): InterfaceWatcher {
 }
 
 // ---------------------------------------------------------------------------------------
-// Sockets following their namespace's links, through one shared watcher per namespace.
+// One shared watcher per namespace, for the namespace's interface directory (directory.ts),
+// through which sockets follow their namespace.
 
 interface SharedWatcher {
   readonly watcher: InterfaceWatcher;

@@ -24,12 +24,13 @@
  * @packageDocumentation
  */
 import { EmitterEvents, eventMap, Events, listenerThrew, TypedEmitter } from '../core/events';
-import { closedError, ErrorContext, interfaceRemovedError, invalidArgType, invalidArgValue, stateError, warn, withContext } from '../errors';
-import { InterfaceRef, InterfaceSpec, resolve as resolveInterface } from '../links/interfaces';
+import { closedError, ErrorContext, interfaceLabel, interfaceRemovedError, invalidArgType, invalidArgValue, stateError, warn, withContext } from '../errors';
+import type { InterfaceRef, InterfaceSpec } from '../links/types';
+import { directoryOf, Follower, Following, InterfaceDirectory } from '../links/directory';
 import { formatIpv6, parseIpv6 } from '../codec/ipv6addr';
 import { constants, NativeSocket, Record, RecordWord } from '../core/native';
 import { AddressTableEntry, anycast6 } from '../links/procnet';
-import { AddressEvent, LinkEvent, LinkSubscription, subscribeLinks } from '../links/watcher';
+import type { AddressEvent, LinkEvent } from '../links/watcher';
 import { inspect } from 'node:util';
 import { BaseSocket, NO_CONTROL, SendControl, SOCKET_OPTION_KEYS, SocketOptions } from './socket';
 import { Message, MessageInfo, UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
@@ -173,7 +174,7 @@ function join(handle: NativeSocket, target: JoinTarget): void {
     throw withContext(err, {
       option: 'IPV6_JOIN_ANYCAST',
       address: target.address,
-      interface: `${target.interface.name} (${target.interface.index})`,
+      interface: interfaceLabel(target.interface),
       netns: target.netns,
       hint: typeof code === 'string' ? JOIN_HINTS[code] : undefined,
     });
@@ -384,11 +385,11 @@ function anycastAddress(value: unknown): { address: string; bytes: Buffer } {
 }
 
 /** Resolves the required interface option; never 0 and never 'all'. */
-function joinInterface(value: unknown, netns: string | undefined): InterfaceRef {
+function joinInterface(value: unknown, directory: InterfaceDirectory): InterfaceRef {
   if (value === undefined) throw invalidArgType('options.interface', 'an interface index (number) or name (string)', value);
   if (value === 0) throw invalidArgValue('options.interface', value, 'must name an interface; 0 would let the kernel pick one by route lookup');
   if (value === 'all') throw invalidArgValue('options.interface', value, "must name one interface; an anycast join is per interface ('all' is not allowed)");
-  return resolveInterface(value, 'options.interface', netns);
+  return directory.resolve(value, 'options.interface');
 }
 
 /**
@@ -467,7 +468,8 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     const opts = validateObject<AnycastGroupOptions>(options, 'options');
     validateOptionKeys(opts, ANYCAST_KEYS, 'options');
     const port = opts.port === undefined ? undefined : validatePort(opts.port, 'options.port');
-    this.interface = joinInterface(opts.interface, opts.netns);
+    this.directory = directoryOf(opts.netns);
+    this.interface = joinInterface(opts.interface, this.directory);
     this.anycast = a.address;
     this.netns = opts.netns;
     const target: JoinTarget = { address: a.address, bytes: a.bytes, interface: this.interface, netns: opts.netns };
@@ -511,18 +513,27 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     // The kernel drops the join when the interface is deleted, and the address's route when
     // it goes down: say so instead of going silent, and heal when the link returns.
     try {
-      this.removal = subscribeLinks(opts.netns, this, AnycastGroup.onLink, AnycastGroup.onWatchError, AnycastGroup.onAddress);
+      this.removal = this.directory.follow(this, AnycastGroup.linkFollower);
     } catch (err) {
       void this.socket.close();
       throw err;
     }
     // A join made while the link is down gets its route, which the link's coming up keeps;
     // it starts 'down' all the same (nothing arrives on a down link) and renews at 'up'.
-    this.current = this.removal.watcher.link(this.interface.index)?.flags.up === false ? 'down' : 'up';
+    this.current = this.directory.known(this.interface.index)?.flags.up === false ? 'down' : 'up';
   }
 
-  /** Watches the group's interface: removal, down and up (static: the shared watcher holds groups weakly). */
-  private readonly removal: LinkSubscription | undefined;
+  /** The interfaces of the group's namespace. */
+  private readonly directory: InterfaceDirectory;
+  /** Follows the group's interface: removal, down and up. */
+  private readonly removal: Following | undefined;
+
+  // Static, so that the directory does not hold the group (see InterfaceDirectory.follow).
+  private static readonly linkFollower: Follower<AnycastGroup> = {
+    removed: (group, iface) => AnycastGroup.onRemoved(group, iface),
+    changed: (group, event) => AnycastGroup.onLink(group, event),
+    address: (group, event) => AnycastGroup.onAddress(group, event),
+  };
 
   /**
    * 'up' while the address reaches the host; 'down' from the moment its interface went down
@@ -533,13 +544,14 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     return this.current;
   }
 
+  private static onRemoved(group: AnycastGroup, iface: InterfaceRef): void {
+    if (iface.index !== group.interface.index || group.closed) return;
+    group.removal?.cancel();
+    group.emit('error', interfaceRemovedError(group.interface, group.netns, `the kernel dropped anycast ${group.anycast} with it; close this group`));
+  }
+
   private static onLink(group: AnycastGroup, event: LinkEvent): void {
     if (event.index !== group.interface.index || group.closed) return;
-    if (event.type === 'removed') {
-      group.removal?.cancel();
-      group.emit('error', interfaceRemovedError(group.interface, group.netns, `the kernel dropped anycast ${group.anycast} with it; close this group`));
-      return;
-    }
     if (!event.flags.up) {
       if (group.current === 'up') group.changeState('down', 'link-down', event.name);
       return;
@@ -551,7 +563,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
   private static onAddress(group: AnycastGroup, event: AddressEvent): void {
     if (event.type !== 'added' || event.family !== 6 || event.index !== group.interface.index) return;
     if (group.closed || group.current === 'up') return;
-    const link = group.removal?.watcher.link(event.index);
+    const link = group.directory.known(event.index);
     if (link === undefined || !link.flags.up) return;
     AnycastGroup.rejoinAll(group.key, event, 'address-added', link.name);
   }
@@ -597,7 +609,7 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
       if (failure === undefined && heldElsewhere) {
         failure = stateError(
           'ERR_ANYCAST_HELD_ELSEWHERE',
-          `anycast ${g.anycast} on ${name} (${g.interface.index}) came back without its route: a socket outside this process still holds a join of it, so the kernel kept the entry whose route the link's going down deleted; it returns once that join is renewed or left`,
+          `anycast ${g.anycast} on ${interfaceLabel({ index: g.interface.index, name })} came back without its route: a socket outside this process still holds a join of it, so the kernel kept the entry whose route the link's going down deleted; it returns once that join is renewed or left`,
         );
       }
       if (failure === undefined) {
@@ -622,10 +634,6 @@ export class AnycastGroup extends TypedEmitter implements AsyncIterable<AnycastM
     if (entry === undefined) return;
     entry.groups.delete(this.holderRef);
     if (entry.groups.size === 0) holders.delete(this.key);
-  }
-
-  private static onWatchError(group: AnycastGroup, err: Error): void {
-    warn(group, withContext(err, { netns: group.netns }) as Error);
   }
 
   /** The anycast addresses joined in a namespace, by any socket or (on routers) by the kernel. */

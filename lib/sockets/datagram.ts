@@ -4,13 +4,13 @@
  * options into per-packet control data. UdpSocket and RawSocket extend it.
  * @packageDocumentation
  */
-import { invalidArgType, invalidArgValue, noSuchInterface, outOfRange, stateError } from '../errors';
+import { invalidArgType, invalidArgValue, outOfRange, stateError } from '../errors';
 import { encode as encodeHopByHop, HopByHopOption } from '../codec/hopbyhop';
-import { InterfaceRef, InterfaceSpec, list as listInterfaces } from '../links/interfaces';
+import type { InterfaceRef, InterfaceSpec } from '../links/types';
 import { RecordHalf, RecordWord } from '../core/native';
 import { eventMap, Events, listenerThrew } from '../core/events';
 import { BaseSocket, NO_CONTROL, SendControl, SocketEvents } from './socket';
-import { Family, validateAddress, validateInteger, validateInterfaceName } from '../validate';
+import { Family, parseZone, validateAddress, validateInteger } from '../validate';
 
 /** What ip6sock knows about one received datagram. */
 export interface MessageInfo {
@@ -181,8 +181,7 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
       this.sentTo = { text: address as string, result };
       return result;
     }
-    const zone = /^\d+$/.test(parts.zone) ? Number(parts.zone) : parts.zone;
-    return { address: parts.address, scopeId: this.ifindex(zone, 'address zone') };
+    return { address: parts.address, scopeId: this.directory.index(parseZone(parts.zone, 'address zone'), 'address zone') };
   }
 
   private sentTo: { text: string | undefined; result: { address: string; scopeId: number } } = { text: undefined, result: { address: '', scopeId: 0 } };
@@ -279,24 +278,12 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
     return this.listenerCount('batch') > 0 || super.hasReceiveListeners();
   }
 
-  private indexByName = new Map<string, number>();
-
   /**
-   * The ifindex for an interface given per packet, without a netlink dump per send: an
-   * index goes to the kernel as it is (an unknown one fails the send with ENODEV), a name
-   * is looked up in a per-socket cache refreshed only when a name is not in it.
+   * The ifindex for an interface given per packet: an index goes to the kernel as it is (an
+   * unknown one fails the send with ENODEV), a name is looked up in the directory.
    */
   protected ifindex(spec: unknown, name: string): number {
-    if (typeof spec === 'number') return validateInteger(spec, name, 1, 0x7fffffff);
-    if (typeof spec !== 'string') throw invalidArgType(name, 'an interface index (number) or name (string)', spec);
-    validateInterfaceName(spec, name);
-    let index = this.indexByName.get(spec);
-    if (index === undefined) {
-      this.indexByName = new Map(listInterfaces({ netns: this.netns }).map((i) => [i.name, i.index]));
-      index = this.indexByName.get(spec);
-      if (index === undefined) throw noSuchInterface(spec, this.netns);
-    }
-    return index;
+    return this.directory.index(spec, name);
   }
 
   /**

@@ -11,15 +11,16 @@
  * joined it on.
  *
  * Interfaces come and go: from its first join the socket follows the links of its namespace
- * (lib/links/watcher.ts, one shared rtnetlink watcher per namespace). Groups joined with
+ * (lib/links/directory.ts, kept current by one shared rtnetlink watcher per namespace). Groups joined with
  * `interface: 'all'` are joined on every interface that appears or comes up, and memberships
  * on an interface that is removed are dropped, each change reported as a 'membership' event.
  * @packageDocumentation
  */
 import * as net from 'node:net';
-import { attempt, ErrorContext, interfaceRemovedError, invalidArgType, invalidArgValue, noSuchInterface, stateError, warn, withContext } from '../errors';
-import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from '../links/interfaces';
-import { formatIpv6, isLinkLocalIpv6, parseIpv6 } from '../codec/ipv6addr';
+import { attempt, ErrorContext, interfaceLabel, interfaceRemovedError, invalidArgType, invalidArgValue, stateError, warn, withContext } from '../errors';
+import type { InterfaceRef, InterfaceSpec } from '../links/types';
+import { directoryOf, Follower, Following } from '../links/directory';
+import { formatIpv6, isMulticast, parseIpv6 } from '../codec/ipv6addr';
 import { constants, RecordWord } from '../core/native';
 import { eventMap, Events, listenerThrew } from '../core/events';
 import { UDP_SOCKET_OPTION_KEYS, UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
@@ -35,7 +36,7 @@ import {
   validateOptionKeys,
   validateString,
 } from '../validate';
-import { LinkEvent, LinkSubscription, subscribeLinks } from '../links/watcher';
+import type { LinkEvent } from '../links/watcher';
 
 /** Options of a MulticastSocket: everything a UdpSocket takes, plus the multicast settings. */
 export interface MulticastSocketOptions extends UdpSocketOptions {
@@ -67,7 +68,8 @@ export interface MulticastSocketOptions extends UdpSocketOptions {
   /**
    * Drop received datagrams whose source is one of this host's own addresses (link-local
    * addresses count only on their own interface): a host does not hear itself, whatever the
-   * sending socket's loopback setting. Default false.
+   * sending socket's loopback setting. Default false. With it the socket follows its
+   * namespace from the start (the shared link watcher keeps this host's addresses known).
    */
   ignoreOwn?: boolean;
   /**
@@ -173,9 +175,6 @@ interface AllSpec {
   excluded: Set<number>;
 }
 
-/** How often the own-address set may be reloaded. */
-const OWN_REFRESH_MS = 1000;
-
 /** Errno -> what it means for a membership call, so the message says what to do. */
 function membershipHint(code: string, family: Family, withSource: boolean): string | undefined {
   switch (code) {
@@ -198,17 +197,6 @@ function membershipHint(code: string, family: Family, withSource: boolean): stri
     default:
       return undefined;
   }
-}
-
-/** 'interface eth0 (3)' as error messages and contexts show it. */
-function describeInterface(iface: InterfaceRef): string {
-  return `${iface.name} (${iface.index})`;
-}
-
-function isMulticast(address: string, family: Family): boolean {
-  if (family === 6) return /^ff/i.test(address);
-  const first = Number(address.slice(0, address.indexOf('.')));
-  return first >= 224 && first <= 239;
 }
 
 /** Canonical text of a valid address, so bookkeeping keys match what received datagrams show. */
@@ -241,56 +229,8 @@ function parseOptions(opts: Partial<MulticastSocketOptions>): ParsedOptions {
   }
   if (opts.multicastLoopback !== undefined) parsed.loopback = validateBoolean(opts.multicastLoopback, 'options.multicastLoopback');
   if (opts.multicastHopLimit !== undefined) parsed.hopLimit = validateInteger(opts.multicastHopLimit, 'options.multicastHopLimit', 0, 255);
-  if (opts.multicastInterface !== undefined) parsed.outgoing = resolveInterface(opts.multicastInterface, 'options.multicastInterface', opts.netns);
+  if (opts.multicastInterface !== undefined) parsed.outgoing = directoryOf(opts.netns).resolve(opts.multicastInterface, 'options.multicastInterface');
   return parsed;
-}
-
-/**
- * This host's own addresses, for `ignoreOwn`. Reloaded from the interface list on a miss,
- * at most once per OWN_REFRESH_MS. Why on a miss: a miss is the only answer that can be
- * wrong in the harmful direction (an address added a moment ago, whose datagrams would be
- * delivered as a stranger's); a stale hit needs an address that left this host and
- * reappeared on another one, and the next miss a second later corrects it. Why rate-limited:
- * in a busy group nearly every datagram is a miss, and a netlink dump per datagram would
- * cost more than the datagram; once a second bounds it while seeing address changes
- * within about a second. Loading lazily (no timer) keeps an idle socket free of work and
- * of anything that would hold the event loop open.
- */
-class OwnAddresses {
-  private keys = new Set<string>();
-  private loadedAt = Number.NEGATIVE_INFINITY;
-
-  constructor(
-    private readonly family: Family,
-    private readonly netns: string | undefined,
-  ) {}
-
-  /** True if `address` (zone already stripped) is ours; link-local ones only on `ifindex`. */
-  has(address: string, ifindex: number): boolean {
-    const key = this.key(address, ifindex);
-    if (this.keys.has(key)) return true;
-    const now = performance.now();
-    if (now - this.loadedAt < OWN_REFRESH_MS) return false;
-    this.load(now);
-    return this.keys.has(key);
-  }
-
-  private key(address: string, ifindex: number): string {
-    // A link-local address means something only on its link: fe80::2 on eth0 is ours while
-    // fe80::2 on eth1 may well be a neighbour's. Other addresses belong to the whole host.
-    return this.family === 6 && isLinkLocalIpv6(address) ? `${address}%${ifindex}` : address;
-  }
-
-  private load(now: number): void {
-    const keys = new Set<string>();
-    for (const iface of listInterfaces({ netns: this.netns })) {
-      for (const a of iface.addresses) {
-        if (a.family === this.family) keys.add(this.key(canonical(a.address, this.family), iface.index));
-      }
-    }
-    this.keys = keys;
-    this.loadedAt = now;
-  }
 }
 
 /**
@@ -325,7 +265,8 @@ export class MulticastSocket extends UdpSocket {
   /** key `${group}%${ifindex}` -> state. */
   private readonly groups = new Map<string, GroupState>();
   private readonly multicastAll: boolean;
-  private readonly own: OwnAddresses | undefined;
+  /** ignoreOwn: the socket follows its namespace from the start, so the directory knows this host's addresses. */
+  private readonly ignoreOwn: boolean;
   /** receivePacketInfo: without it, memberships stay on the bound device (see the option). */
   private readonly packetInfo: boolean;
   /** What setMulticastInterface() last set: IPv4's getsockopt reports an address, not an index. */
@@ -333,7 +274,7 @@ export class MulticastSocket extends UdpSocket {
   /** Groups joined with 'all', followed onto interfaces as they come. */
   private readonly allSpecs: AllSpec[] = [];
   /** Link events of the namespace, from the first join to close. */
-  private links: LinkSubscription | undefined;
+  private links: Following | undefined;
 
   /** Opens, configures and binds the socket; throws a coded error on any failure (nothing is left open). */
   constructor(options: MulticastSocketOptions = {}) {
@@ -343,8 +284,11 @@ export class MulticastSocket extends UdpSocket {
     super(opts);
     this.multicastAll = parsed.multicastAll;
     this.packetInfo = parsed.packetInfo;
-    this.own = parsed.ignoreOwn ? new OwnAddresses(this.family, this.netns) : undefined;
+    this.ignoreOwn = parsed.ignoreOwn;
     try {
+      // The directory knows this host's addresses while followed, kept current by the
+      // watcher: no listing per datagram from a stranger.
+      if (parsed.ignoreOwn) this.followLinks();
       const c = constants();
       // Bound already (UdpSocket binds in its constructor): a datagram for a group some other
       // socket joined can slip into the queue in between; the per-interface membership
@@ -388,7 +332,7 @@ export class MulticastSocket extends UdpSocket {
     const all = opts.interface === 'all';
     // Before 'all' lists the interfaces, so no change after the listing goes unseen.
     const listedNow = this.followLinks();
-    const named = all ? undefined : this.knownInterface(opts.interface, 'options.interface');
+    const named = all ? undefined : this.directory.resolve(opts.interface, 'options.interface');
     if (!this.packetInfo && named?.index !== this.deviceIndex) throw this.offDevice(opts.interface);
     const targets = named === undefined ? this.allInterfaces(includeLoopback, listedNow) : [named];
 
@@ -508,11 +452,11 @@ export class MulticastSocket extends UdpSocket {
    */
   setMulticastInterface(spec: InterfaceSpec | null): void {
     this.assertOpen();
-    const iface = spec === null ? null : resolveInterface(spec, 'multicastInterface', this.netns);
+    const iface = spec === null ? null : this.directory.resolve(spec, 'multicastInterface');
     const c = constants();
     const index = iface === null ? 0 : iface.index;
     const context: ErrorContext = { option: this.family === 6 ? 'IPV6_MULTICAST_IF' : 'IP_MULTICAST_IF', netns: this.netns };
-    if (iface !== null) context.interface = describeInterface(iface);
+    if (iface !== null) context.interface = interfaceLabel(iface);
     attempt(context, () => {
       if (this.family === 6) this.handle.setInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_IF, index);
       else this.handle.ipMreqn(c.IP_MULTICAST_IF, null, null, index);
@@ -593,36 +537,19 @@ export class MulticastSocket extends UdpSocket {
    */
   private followLinks(): boolean {
     if (this.links !== undefined) return false;
-    this.links = subscribeLinks(this.netns, this, MulticastSocket.followEvent, MulticastSocket.followError);
+    this.links = this.directory.follow(this, MulticastSocket.membershipFollower);
     return this.links.started;
   }
 
-  /**
-   * An interface by index or name, from the link watcher's live view when it knows it (no
-   * netlink dump per join: 1,000 joins cost 1,000 dumps otherwise), else from a fresh
-   * listing, which also gives the coded errors for bad or unknown specs.
-   */
-  private knownInterface(spec: unknown, name: string): InterfaceRef {
-    const watched = typeof spec === 'number' || typeof spec === 'string' ? this.links?.watcher.link(spec) : undefined;
-    return watched !== undefined ? { index: watched.index, name: watched.name } : resolveInterface(spec, name, this.netns);
-  }
-
-  // Static, so that the shared watcher's listener does not hold the socket (see subscribeLinks).
-  private static followEvent(sock: MulticastSocket, event: LinkEvent): void {
-    sock.followLink(event);
-  }
-
-  private static followError(sock: MulticastSocket, err: Error): void {
-    warn(sock, withContext(err, { netns: sock.netns }) as Error);
-  }
+  // Static, so that the directory does not hold the socket (see InterfaceDirectory.follow).
+  private static readonly membershipFollower: Follower<MulticastSocket> = {
+    removed: (sock, iface) => sock.interfaceRemoved(iface),
+    changed: (sock, event) => sock.followLink(event),
+  };
 
   private followLink(event: LinkEvent): void {
     if (this.closed) return;
     const iface: InterfaceRef = { index: event.index, name: event.name };
-    if (event.type === 'removed') {
-      this.interfaceRemoved(iface);
-      return;
-    }
     // The bookkeeping is by index; a rename only changes what is reported.
     for (const s of this.groups.values()) if (s.iface.index === iface.index) s.iface.name = iface.name;
     // Down needs nothing: the kernel keeps memberships (and reports them again) across down and up.
@@ -656,6 +583,7 @@ export class MulticastSocket extends UdpSocket {
    * here too; leaving succeeds with the device gone.
    */
   private interfaceRemoved(iface: InterfaceRef): void {
+    if (this.closed) return;
     const c = constants();
     const named: string[] = [];
     for (const state of [...this.groups.values()]) {
@@ -707,7 +635,7 @@ export class MulticastSocket extends UdpSocket {
    * never reaches an event listener or an iterator.
    */
   protected override admits(words: Int32Array, w: number, meta: Buffer): boolean {
-    if (this.multicastAll && this.own === undefined) return true;
+    if (this.multicastAll && !this.ignoreOwn) return true;
     const ifindex = words[w + RecordWord.ifindex];
     if (ifindex <= 0) return true;
     const destination = this.multicastAll ? null : this.recordDestination(words, w, meta);
@@ -725,14 +653,14 @@ export class MulticastSocket extends UdpSocket {
       }
     }
     // The source matters only to a source list (joined or blocked sources) or to ignoreOwn.
-    if (this.own === undefined && (state === undefined || (state.mode === 'any' && state.sources.size === 0))) return true;
+    if (!this.ignoreOwn && (state === undefined || (state.mode === 'any' && state.sources.size === 0))) return true;
     const source = this.recordSource(words, w, meta);
     // 'source': deliver only the joined sources; 'any': deliver all but the blocked ones.
     if (state !== undefined && (state.mode === 'source') !== state.sources.has(source)) {
       this.stats.notJoined++;
       return false;
     }
-    if (this.own !== undefined && this.own.has(source, ifindex)) {
+    if (this.ignoreOwn && this.directory.isOwnAddress(source, ifindex)) {
       this.stats.own++;
       return false;
     }
@@ -745,7 +673,7 @@ export class MulticastSocket extends UdpSocket {
     return invalidArgValue(
       'options.interface',
       spec,
-      `must be ${device.name} (index ${device.index}), the device this socket is bound to: with receivePacketInfo false the kernel tells arrivals apart by that device alone`,
+      `must be ${interfaceLabel(device)}, the device this socket is bound to: with receivePacketInfo false the kernel tells arrivals apart by that device alone`,
     );
   }
 
@@ -764,7 +692,7 @@ export class MulticastSocket extends UdpSocket {
   private isGroup(destination: string): boolean {
     if (destination !== this.lastDestination) {
       this.lastDestination = destination;
-      this.lastIsGroup = isMulticast(destination, this.family);
+      this.lastIsGroup = isMulticast(destination);
       this.lastIfindex = -1;
     }
     return this.lastIsGroup;
@@ -819,7 +747,7 @@ export class MulticastSocket extends UdpSocket {
     const family = net.isIP(text);
     if (family === 0) throw invalidArgValue(name, value, `must be an IPv${this.family} multicast address`);
     if (family !== this.family) throw invalidArgValue(name, value, `is an IPv${family} address but the socket is IPv${this.family}`);
-    if (!isMulticast(text, this.family)) {
+    if (!isMulticast(text)) {
       throw invalidArgValue(name, value, `is not a multicast address (${this.family === 6 ? 'ff00::/8' : '224.0.0.0/4'})`);
     }
     return canonical(text, this.family);
@@ -833,7 +761,7 @@ export class MulticastSocket extends UdpSocket {
     if (family === 0) throw invalidArgValue(name, value, `must be an IPv${this.family} unicast address`);
     if (family !== this.family) throw invalidArgValue(name, value, `is an IPv${family} address but the group ${group} is IPv${this.family}`);
     const c = canonical(text, this.family);
-    if (isMulticast(c, this.family) || c === '::' || c === '0.0.0.0') throw invalidArgValue(name, value, 'must be a unicast address');
+    if (isMulticast(c) || c === '::' || c === '0.0.0.0') throw invalidArgValue(name, value, 'must be a unicast address');
     return c;
   }
 
@@ -844,8 +772,8 @@ export class MulticastSocket extends UdpSocket {
    * (and saves a second netlink dump).
    */
   private allInterfaces(includeLoopback: boolean, listedNow: boolean): InterfaceRef[] {
-    const links = listedNow && this.links !== undefined ? this.links.watcher.list() : listInterfaces({ netns: this.netns });
-    const found = links
+    const found = this.directory
+      .list(listedNow)
       .filter((i) => i.flags.up && (i.flags.loopback ? includeLoopback : i.flags.multicast))
       .sort((a, b) => a.index - b.index)
       .map((i) => ({ index: i.index, name: i.name }));
@@ -882,8 +810,11 @@ export class MulticastSocket extends UdpSocket {
   /** ERR_MULTICAST_NOT_JOINED, or ENODEV when the named interface does not exist at all. */
   private notJoined(group: string, spec: InterfaceSpec | 'all', source: string | undefined): Error {
     if (spec !== 'all') {
-      const exists = listInterfaces({ netns: this.netns }).some((i) => (typeof spec === 'number' ? i.index === spec : i.name === spec));
-      if (!exists) return noSuchInterface(spec, this.netns);
+      try {
+        this.directory.resolve(spec, 'options.interface');
+      } catch (err) {
+        return err as Error;
+      }
     }
     const where = spec === 'all' ? 'any interface' : `interface ${spec}`;
     const what = source === undefined ? `${group} (any source)` : `${group} from source ${source}`;
@@ -907,12 +838,12 @@ export class MulticastSocket extends UdpSocket {
     const wanted = source === undefined ? 'an any-source join' : `a source-specific join (source ${source})`;
     return stateError(
       'ERR_MULTICAST_SOURCE_CONFLICT',
-      `${state.group} is joined ${held} on ${describeInterface(state.iface)}; ${wanted} of the same group on the same interface conflicts with it: leave first`,
+      `${state.group} is joined ${held} on ${interfaceLabel(state.iface)}; ${wanted} of the same group on the same interface conflicts with it: leave first`,
     );
   }
 
   private describeMembership(group: string, iface: InterfaceRef, source: string | undefined): string {
-    return `${group}${source === undefined ? '' : ` from source ${source}`} on ${describeInterface(iface)}`;
+    return `${group}${source === undefined ? '' : ` from source ${source}`} on ${interfaceLabel(iface)}`;
   }
 
   /** One MCAST_* call with group_req / group_source_req, its errno explained. */
@@ -923,7 +854,7 @@ export class MulticastSocket extends UdpSocket {
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       const hint = typeof code === 'string' ? membershipHint(code, this.family, source !== undefined) : undefined;
-      throw withContext(err, { option, address: source === undefined ? group : `${group} from ${source}`, interface: describeInterface(iface), netns: this.netns, hint });
+      throw withContext(err, { option, address: source === undefined ? group : `${group} from ${source}`, interface: interfaceLabel(iface), netns: this.netns, hint });
     }
   }
 
@@ -939,11 +870,11 @@ export class MulticastSocket extends UdpSocket {
       if (state.mode === 'source') {
         throw stateError(
           'ERR_MULTICAST_SOURCE_CONFLICT',
-          `${g} is joined source-specifically on ${describeInterface(state.iface)}: ${op} applies to any-source memberships (leave or join sources instead)`,
+          `${g} is joined source-specifically on ${interfaceLabel(state.iface)}: ${op} applies to any-source memberships (leave or join sources instead)`,
         );
       }
-      if (op === 'block' && state.sources.has(s)) throw stateError('ERR_MULTICAST_ALREADY_BLOCKED', `${s} is already blocked for ${g} on ${describeInterface(state.iface)}`);
-      if (op === 'unblock' && !state.sources.has(s)) throw stateError('ERR_MULTICAST_NOT_BLOCKED', `${s} is not blocked for ${g} on ${describeInterface(state.iface)}`);
+      if (op === 'block' && state.sources.has(s)) throw stateError('ERR_MULTICAST_ALREADY_BLOCKED', `${s} is already blocked for ${g} on ${interfaceLabel(state.iface)}`);
+      if (op === 'unblock' && !state.sources.has(s)) throw stateError('ERR_MULTICAST_NOT_BLOCKED', `${s} is not blocked for ${g} on ${interfaceLabel(state.iface)}`);
     }
     for (const state of states) {
       this.membershipCall(op === 'block' ? 'MCAST_BLOCK_SOURCE' : 'MCAST_UNBLOCK_SOURCE', g, state.iface, s);

@@ -10,8 +10,9 @@
  * (`receiveHopByHop`). A socket for IPPROTO_RAW (255) never receives ordinary traffic.
  * @packageDocumentation
  */
-import { attempt, ErrorContext, invalidArgType, invalidArgValue } from '../errors';
-import { resolve as resolveInterface, type InterfaceSpec } from '../links/interfaces';
+import { attempt, ErrorContext, interfaceLabel, invalidArgType, invalidArgValue } from '../errors';
+import { isMulticast } from '../codec/ipv6addr';
+import type { InterfaceSpec } from '../links/types';
 import { constants } from '../core/native';
 import { SOCKET_OPTION_KEYS, type SocketOptions } from './socket';
 import type { Membership } from './multicast';
@@ -169,16 +170,11 @@ function icmpv6Type(spec: unknown, name: string): number {
   throw invalidArgType(name, 'an ICMPv6 type name (string) or number', spec);
 }
 
-function isMulticast(address: string, family: Family): boolean {
-  if (family === 6) return /^ff/i.test(address);
-  const first = Number(address.split('.')[0]);
-  return first >= 224 && first <= 239;
-}
 
 /** The source of a source-specific membership: a unicast address of the socket's family, no zone. */
 function sourceAddress(value: unknown, family: Family): string {
   const address = validateAddress(value, 'options.source', family, false).address;
-  if (isMulticast(address, family) || address === '::' || address === '0.0.0.0') throw invalidArgValue('options.source', value, 'must be a unicast address');
+  if (isMulticast(address) || address === '::' || address === '0.0.0.0') throw invalidArgValue('options.source', value, 'must be a unicast address');
   return address;
 }
 
@@ -297,15 +293,15 @@ export class RawSocket extends DatagramSocket {
   private group(op: 'join' | 'leave', group: string, options: RawGroupOptions): Membership[] {
     this.assertOpen();
     const address = validateAddress(group, 'group', this.family, false).address;
-    if (!isMulticast(address, this.family)) throw invalidArgValue('group', group, 'must be a multicast address');
+    if (!isMulticast(address)) throw invalidArgValue('group', group, 'must be a multicast address');
     const opts = validateObject<RawGroupOptions>(options, 'options');
     validateOptionKeys(opts, RAW_GROUP_KEYS, 'options');
     const source = opts.source === undefined ? undefined : sourceAddress(opts.source, this.family);
-    const iface = resolveInterface(opts.interface, 'options.interface', this.netns);
+    const iface = this.directory.resolve(opts.interface, 'options.interface');
     const option = source === undefined ? (op === 'join' ? 'MCAST_JOIN_GROUP' : 'MCAST_LEAVE_GROUP') : op === 'join' ? 'MCAST_JOIN_SOURCE_GROUP' : 'MCAST_LEAVE_SOURCE_GROUP';
     const c = constants();
     const what = source === undefined ? address : `${address} from ${source}`;
-    attempt({ option, address: what, interface: `${iface.name} (${iface.index})`, netns: this.netns }, () => this.handle.groupReq(c[option], iface.index, address, source ?? null));
+    attempt({ option, address: what, interface: interfaceLabel(iface), netns: this.netns }, () => this.handle.groupReq(c[option], iface.index, address, source ?? null));
     return [source === undefined ? { group: address, interface: iface } : { group: address, interface: iface, source }];
   }
 

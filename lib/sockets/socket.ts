@@ -6,14 +6,14 @@
  */
 import * as os from 'node:os';
 import { inspect } from 'node:util';
-import { attempt, closedError, ErrorContext, interfaceRemovedError, warn, withContext } from '../errors';
+import { attempt, closedError, ErrorContext, interfaceRemovedError, withContext } from '../errors';
 import { eventMap, EmitterEvents, Events, TypedEmitter } from '../core/events';
 import { AddressCache } from '../codec/ipv6addr';
 import { Outbox, SendControl, SendWaiter, SingleSend, WaitingSends } from '../core/outbox';
 import { AsyncQueue, closeSignal, endAll } from '../core/queue';
-import { InterfaceRef } from '../links/interfaces';
+import type { InterfaceRef } from '../links/types';
+import { directoryOf, Follower, Following, InterfaceDirectory } from '../links/directory';
 import { native, NativeSocket, Record, RecordWord, SendPlan } from '../core/native';
-import { LinkEvent, LinkSubscription, subscribeLinks } from '../links/watcher';
 import { Family, netnsPath, OptionKeyList, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from '../validate';
 
 /** Options every socket class takes. */
@@ -89,44 +89,6 @@ export interface SocketStats {
   truncated: number;
 }
 
-/**
- * Names the interfaces received packets arrived on, asking the kernel (in the socket's own
- * namespace, which works even after the namespace's name was deleted) only when an unknown
- * index shows up: naming the arrival interface of every packet costs a Map lookup. Never
- * throws: an index it cannot name is ''.
- */
-class InterfaceNames {
-  private readonly names = new Map<number, string>();
-  private readonly refs = new Map<number, InterfaceRef>();
-
-  constructor(private readonly lookup: (index: number) => string) {}
-
-  /** `{ index, name }` for received packets: one frozen object per named interface, shared. */
-  ref(index: number): InterfaceRef {
-    let ref = this.refs.get(index);
-    if (ref === undefined) {
-      const name = this.name(index);
-      ref = Object.freeze({ index, name });
-      if (name !== '') this.refs.set(index, ref);
-    }
-    return ref;
-  }
-
-  name(index: number): string {
-    const known = this.names.get(index);
-    if (known !== undefined) return known;
-    try {
-      const name = this.lookup(index);
-      if (name !== '') this.names.set(index, name);
-      return name;
-    } catch {
-      // Called from the receive path, where a throw would be an uncaught exception: a
-      // datagram from an interface that cannot be named is still a datagram.
-      return '';
-    }
-  }
-}
-
 // What subclasses need to describe a send.
 export { NO_CONTROL, type SendControl } from '../core/outbox';
 
@@ -151,7 +113,8 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   readonly stats: SocketStats = this.countersWith({});
 
   protected readonly handle: NativeSocket;
-  protected readonly names: InterfaceNames;
+  /** The interfaces of the socket's namespace: names, indexes, zones, removals. */
+  protected readonly directory: InterfaceDirectory;
   protected readonly sourceCache = new AddressCache();
   protected readonly destinationCache = new AddressCache();
 
@@ -187,7 +150,9 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
    */
   protected readonly deviceIndex: number = 0;
   /** The `device` option's interface, while its removal is watched for. */
-  private boundDevice: { iface: InterfaceRef; watch: LinkSubscription } | undefined;
+  private boundDevice: { iface: InterfaceRef; watch: Following } | undefined;
+  /** Names an interface in the socket's own namespace (SIOCGIFNAME), for the directory's last resort. */
+  private readonly askKernel = (index: number): string => (this.closed ? '' : this.handle.interfaceName(index));
 
   protected constructor(
     kind: SocketKind,
@@ -206,7 +171,7 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
     this.highWaterMark = opts.iteratorHighWaterMark === undefined ? 1024 : validateInteger(opts.iteratorHighWaterMark, 'options.iteratorHighWaterMark', 1, 1 << 24);
     const rcvbuf = opts.receiveBufferSize === undefined ? undefined : validateInteger(opts.receiveBufferSize, 'options.receiveBufferSize', 1, 0x7fffffff);
     const sndbuf = opts.sendBufferSize === undefined ? undefined : validateInteger(opts.sendBufferSize, 'options.sendBufferSize', 1, 0x7fffffff);
-    this.names = new InterfaceNames((index) => (this.closed ? '' : this.handle.interfaceName(index)));
+    this.directory = directoryOf(opts.netns);
 
     const context: ErrorContext = { netns: opts.netns };
     if (device !== null) context.interface = device;
@@ -339,32 +304,40 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   /** Watches for the removal of the `device` the socket is bound to. */
   private watchDevice(device: string): void {
     const c = native().constants;
-    this.boundDevice = { iface: { index: this.deviceIndex, name: device }, watch: subscribeLinks(this.netns, this, BaseSocket.onLink, BaseSocket.onWatchError) };
+    this.boundDevice = { iface: { index: this.deviceIndex, name: device }, watch: this.directory.follow(this, BaseSocket.deviceFollower) };
     // Removed between SO_BINDTODEVICE and the watcher's start, the device would never be
     // reported: the kernel names the bound index's device for SO_BINDTODEVICE, ENODEV if none.
     try {
       this.handle.getBuffer(c.SOL_SOCKET, c.SO_BINDTODEVICE, 16);
     } catch {
-      process.nextTick(() => this.deviceRemoved());
+      process.nextTick(() => this.deviceRemoved(this.boundDevice?.iface));
     }
   }
 
-  // Static, so that the shared watcher's listener does not hold the socket (see subscribeLinks).
-  private static onLink<T>(sock: BaseSocket<T>, event: LinkEvent): void {
-    if (event.type === 'removed' && sock.boundDevice?.iface.index === event.index) sock.deviceRemoved();
-  }
+  // Static, so that the directory does not hold the socket (see InterfaceDirectory.follow).
+  private static readonly deviceFollower: Follower<BaseSocket<unknown>> = {
+    removed: (sock, iface) => sock.deviceRemoved(iface),
+  };
 
-  private static onWatchError<T>(sock: BaseSocket<T>, err: Error): void {
-    warn(sock, withContext(err, { netns: sock.netns }) as Error);
-  }
-
-  private deviceRemoved(): void {
+  private deviceRemoved(iface: InterfaceRef | undefined): void {
     const bound = this.boundDevice;
-    if (bound === undefined || this.closed) return;
+    if (bound === undefined || iface === undefined || iface.index !== bound.iface.index || this.closed) return;
     bound.watch.cancel();
     this.boundDevice = undefined;
-    (this as BaseSocket<M>).emit('error', interfaceRemovedError(bound.iface, this.netns, 'this socket is bound to it (device option) and can neither send nor receive any more; close it'));
+    // Named as it was last known: it may have been renamed since the socket opened.
+    const removed = { index: bound.iface.index, name: iface.name || bound.iface.name };
+    (this as BaseSocket<M>).emit('error', interfaceRemovedError(removed, this.netns, 'this socket is bound to it (device option) and can neither send nor receive any more; close it'));
   }
+
+  /**
+   * Names interfaces for what the socket reports (arrival interfaces, zones): from the
+   * directory, which asks this socket's own namespace as a last resort. `ref()` gives one
+   * shared frozen object per interface; neither throws.
+   */
+  protected readonly names = {
+    ref: (index: number): InterfaceRef => this.directory.ref(index, this.askKernel),
+    name: (index: number): string => this.directory.ref(index, this.askKernel).name,
+  };
 
   /** True for an event whose listeners receive datagrams (reading starts with the first). */
   protected isReceiveEvent(event: string | symbol): boolean {

@@ -27,11 +27,12 @@
  */
 import * as net from 'node:net';
 import { abortError, attempt, closedError, ErrorContext, invalidArgType, invalidArgValue, withContext } from '../errors';
-import { resolve as resolveInterface } from '../links/interfaces';
+import { directoryOf } from '../links/directory';
 import { constants, native, NativeSockAddr, NativeSocket } from '../core/native';
 import {
   Family,
   netnsPath,
+  parseZone,
   validateAddress,
   validateBoolean,
   validateFamily,
@@ -120,14 +121,12 @@ function openStream(opts: Partial<TcpPlacement>, context: ErrorContext): { sock:
 
 /** A zone as given ('eth0' or '3'), checked before any lookup: a name, or an index as a number. */
 function zoneSpec(zone: string | undefined, name: string): string | number | undefined {
-  if (zone === undefined) return undefined;
-  if (/^\d+$/.test(zone)) return validateInteger(Number(zone), `${name} zone`, 1, 0x7fffffff);
-  return validateInterfaceName(zone, `${name} zone`);
+  return zone === undefined ? undefined : parseZone(zone, `${name} zone`);
 }
 
 /** The scope id of a zone, looked up in the namespace (ENODEV when there is no such interface). */
 function scopeIdOf(zone: string | number | undefined, netns: string | undefined): number {
-  return zone === undefined ? 0 : resolveInterface(zone, 'address zone', netns).index;
+  return zone === undefined ? 0 : directoryOf(netns).resolve(zone, 'address zone').index;
 }
 
 // ---------------------------------------------------------------------------------------

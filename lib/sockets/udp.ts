@@ -10,7 +10,6 @@ import { attempt, ErrorContext, invalidArgType, invalidArgValue } from '../error
 import { eventMap, Events } from '../core/events';
 import { HopByHopOption } from '../codec/hopbyhop';
 import { isLinkLocalIpv6 } from '../codec/ipv6addr';
-import { resolve as resolveInterface } from '../links/interfaces';
 import { constants } from '../core/native';
 import { SendGroup, SendWaiter, SingleSend } from '../core/outbox';
 import { SOCKET_OPTION_KEYS, SocketOptions } from './socket';
@@ -144,7 +143,7 @@ export class UdpSocket extends DatagramSocket {
     // not here: connect() binds the socket to the zone's index before the route lookup and
     // keeps that binding when the lookup fails, so an unknown index would leave every later
     // connect and send failing with ENETUNREACH.
-    if (dest.scopeId !== 0) resolveInterface(dest.scopeId, 'address zone', this.netns);
+    if (dest.scopeId !== 0) this.directory.resolve(dest.scopeId, 'address zone');
     attempt({ address, port, netns: this.netns }, () => this.handle.connect(dest.address, port, dest.scopeId));
   }
 

@@ -250,6 +250,30 @@ describe('netlink codec on answers from the real kernel', () => {
     // A trailing fragment shorter than a header is not a message.
     expect(parseMessages(Buffer.alloc(4))).toEqual([]);
   });
+
+  test("integers are read in the host's byte order, as netlink writes them (a message built with the host's own typed arrays)", () => {
+    const c = native().constants;
+    const ifinfo = c.NLMSG_HDRLEN;
+    const attr = ifinfo + c['sizeof(ifinfomsg)'];
+    const name = Buffer.from('hostorder0\0');
+    const rtaLength = c['sizeof(rtattr)'] + name.length;
+    const total = attr + ((rtaLength + 3) & ~3);
+    const bytes = new ArrayBuffer(total);
+    const u8 = new Uint8Array(bytes);
+    // Typed arrays store in the host's order: the test holds on either kind of host.
+    const u32 = (at: number, v: number): void => void new Uint32Array(bytes, at, 1).set([v]);
+    const u16 = (at: number, v: number): void => void new Uint16Array(bytes, at, 1).set([v]);
+    u32(c['nlmsghdr.nlmsg_len'], total);
+    u16(c['nlmsghdr.nlmsg_type'], c.RTM_NEWLINK);
+    u32(c['nlmsghdr.nlmsg_seq'], 0x01020304);
+    u8[ifinfo + c['ifinfomsg.ifi_family']] = c.AF_UNSPEC;
+    new Int32Array(bytes, ifinfo + c['ifinfomsg.ifi_index'], 1).set([0x010203]);
+    u32(ifinfo + c['ifinfomsg.ifi_flags'], c.IFF_UP | c.IFF_MULTICAST);
+    u16(attr + c['rtattr.rta_len'], rtaLength);
+    u16(attr + c['rtattr.rta_type'], c.IFLA_IFNAME);
+    u8.set(name, attr + c['sizeof(rtattr)']);
+    expect(parseMessages(Buffer.from(bytes))).toEqual([{ kind: 'link', deleted: false, index: 0x010203, name: 'hostorder0', flags: c.IFF_UP | c.IFF_MULTICAST }]);
+  });
 });
 
 describeRoot('links and addresses that come and go (hostPair; a new veth pair between a and b)', () => {
