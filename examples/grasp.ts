@@ -260,7 +260,10 @@ export async function main(args: string[], signal: AbortSignal): Promise<void> {
         console.log(`flood       ${info.interface?.name}  from ${msg.initiator}: ${objective.name} = ${formatValue(objective.value)}${synch ? ' (cached)' : ''}${where}`);
       }
     } else if (msg.type === 'discovery') {
-      respond(msg, info).catch((err: Error) => console.error(`response to ${info.address}: ${err.message}`));
+      // Stopping the node aborts a response still connecting: that is the stop, not a failure.
+      respond(msg, info).catch((err: Error) => {
+        if (!signal.aborted) console.error(`response to ${info.address}: ${err.message}`);
+      });
     }
     // M_NOOP and message types this node does not implement are ignored, as RFC 8990 allows.
   });

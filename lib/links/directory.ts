@@ -112,6 +112,18 @@ export class InterfaceDirectory {
   }
 
   /**
+   * resolve() for a one-off question (the public interfaces.* lookups): unless the watcher
+   * keeps the cache current, the answer comes from a fresh listing, so an interface deleted
+   * and re-created under its name (a new index) since the last lookup is answered as it is
+   * now. Sockets use resolve(): their next miss refreshes, and a send to a gone index is
+   * the kernel's ENODEV.
+   */
+  resolveNow(spec: unknown, name: string): InterfaceRef {
+    const found = this.lookup(spec, name, this.watch === undefined);
+    return { index: found.ref.index, name: found.ref.name };
+  }
+
+  /**
    * The index for an interface given per packet: an index goes to the kernel as it is (an
    * unknown one fails the send with ENODEV, as the kernel says), a name is resolved.
    */
@@ -207,9 +219,9 @@ export class InterfaceDirectory {
   // -------------------------------------------------------------------------------------
 
   /** An interface from the cache, else from a fresh listing; checked only on a miss (a hit is a name or index the kernel gave). */
-  private lookup(spec: unknown, name: string): Known {
+  private lookup(spec: unknown, name: string, fresh = false): Known {
     if (typeof spec !== 'number' && typeof spec !== 'string') throw invalidArgType(name, 'an interface index (number) or name (string)', spec);
-    const hit = this.find(spec);
+    const hit = fresh ? undefined : this.find(spec);
     if (hit !== undefined) return hit;
     if (typeof spec === 'number') validateInteger(spec, name, 1, 0x7fffffff);
     else validateInterfaceName(spec, name);

@@ -46,14 +46,14 @@ export function list(options?: NamespaceOptions): NetworkInterface[] {
 export function nameToIndex(name: string, options?: NamespaceOptions): number {
   validateInterfaceName(validateString(name, 'name'), 'name');
   const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
-  return directoryOf(opts.netns).resolve(name, 'name').index;
+  return directoryOf(opts.netns).resolveNow(name, 'name').index;
 }
 
 /** The name of the interface with index `index`; ENODEV-coded error if there is none. */
 export function indexToName(index: number, options?: NamespaceOptions): string {
   validateInteger(index, 'index', 1, 0x7fffffff);
   const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
-  return directoryOf(opts.netns).resolve(index, 'index').name;
+  return directoryOf(opts.netns).resolveNow(index, 'index').name;
 }
 
 /**
@@ -62,7 +62,7 @@ export function indexToName(index: number, options?: NamespaceOptions): string {
  * a fresh listing.
  */
 export function resolve(spec: unknown, name: string, netns?: string): InterfaceRef {
-  return directoryOf(netns).resolve(spec, name);
+  return directoryOf(netns).resolveNow(spec, name);
 }
 
 export interface SourceForOptions extends NamespaceOptions {

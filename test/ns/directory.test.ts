@@ -6,7 +6,7 @@
 // datagrams, checked against the kernel (/proc/net/netlink, /proc/self/fd).
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { AnycastGroup, MessageInfo, MulticastSocket, UdpSocket } from '../../lib';
+import { AnycastGroup, interfaces, MessageInfo, MulticastSocket, UdpSocket } from '../../lib';
 import type { MembershipEvent } from '../../lib/sockets/multicast';
 import { readNetFile } from '../../lib/links/procnet';
 import { describeRoot } from '../helpers/privileged';
@@ -183,6 +183,24 @@ describeRoot('a removal reaches every object that named the interface, once each
 
 describeRoot('nobody following, nothing held (hostPair)', () => {
   const topo = useTopology(() => hostPair());
+
+  test('interfaces.* lookups answer as the namespace is now: a name deleted and re-created under a new index', () => {
+    const a = topo.ns('a');
+    ip(['-n', a, 'link', 'add', 'q1', 'index', '81', 'type', 'veth', 'peer', 'name', 'q1p', 'index', '91']);
+    try {
+      expect(interfaces.nameToIndex('q1', { netns: a })).toBe(81);
+      expect(interfaces.indexToName(81, { netns: a })).toBe('q1');
+      ip(['-n', a, 'link', 'del', 'q1']);
+      ip(['-n', a, 'link', 'add', 'q1', 'index', '82', 'type', 'veth', 'peer', 'name', 'q1p', 'index', '92']);
+      // Nothing follows a: no watcher has told the directory; the answer still is the new index.
+      expect(watchersIn(a)).toBe(0);
+      expect(interfaces.nameToIndex('q1', { netns: a })).toBe(82);
+      expect(interfaces.resolve('q1', 'spec', a)).toEqual({ index: 82, name: 'q1' });
+      expect(() => interfaces.indexToName(81, { netns: a })).toThrow(expect.objectContaining({ code: 'ENODEV' }) as Error);
+    } finally {
+      ip(['-n', a, 'link', 'del', 'q1']);
+    }
+  });
 
   test('lookups alone start no watcher; the first follower starts one, the last one closes it and no fd is left', async () => {
     const a = topo.ns('a');
