@@ -2,13 +2,78 @@
  * The send path's batching: every datagram sent in one tick waits in an Outbox, then all of
  * them leave in one native call (one sendmmsg), straight from the caller's buffers. A
  * SendWaiter hears how each datagram went: one send()'s promise, or one sendMany()'s.
+ * Datagrams that wait in the native backpressure queue carry an id; their results come
+ * back as (id, result) pairs and WaitingSends finds each one's waiter by it.
  * @packageDocumentation
  */
 import { getSystemErrorName } from 'node:util';
 import { ErrorContext, stateError, withContext } from '../errors';
-import { SendPlan } from './native';
-import { Fifo } from './queue';
+import { layouts, SendPlanLayout } from './native';
 import { byteLengthOf } from '../validate';
+
+/**
+ * Where the failure of a send goes when nobody handles its promise: the socket's 'error'
+ * event (see SendPromise).
+ */
+export type UnobservedFailure = (err: Error) => void;
+
+function ignore(): void {}
+
+/**
+ * The promise a send returns. It records whether anybody attached a handler (`then`,
+ * `catch`, `finally`, `await`, Promise.all ...: each goes through `then`). When a send fails
+ * and nobody has by the next tick after the failure is known, the error goes to
+ * `unobserved` (the socket's 'error' event) instead of becoming an unhandled rejection: a
+ * daemon that fires a send without awaiting it survives an ENETUNREACH as it would with
+ * node:dgram, and without an 'error' listener it stops as node:dgram's does (an unhandled
+ * 'error' event). The promise still rejects for whoever attaches later. Promises derived
+ * from it (`.then(...)`) are plain promises.
+ */
+export class SendPromise<T> extends Promise<T> {
+  static override get [Symbol.species](): PromiseConstructor {
+    return Promise;
+  }
+
+  /** A handler was attached. */
+  private observed = false;
+
+  override then<R1 = T, R2 = never>(
+    onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
+    onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
+  ): Promise<R1 | R2> {
+    this.observed = true;
+    return super.then(onfulfilled, onrejected);
+  }
+
+  /** A promise and the functions that settle it; `unobserved` gets a failure nobody handles. */
+  static make<T>(unobserved: UnobservedFailure): { promise: SendPromise<T>; resolve: (value: T) => void; reject: (err: Error) => void } {
+    let resolve!: (value: T) => void;
+    let rejectNow!: (err: Error) => void;
+    const promise = new SendPromise<T>((res, rej) => {
+      resolve = res;
+      rejectNow = rej;
+    });
+    const reject = (err: Error): void => {
+      if (!promise.observed) {
+        // Handled here, so that Node does not call it unhandled; whoever attaches a
+        // handler later still gets the rejection.
+        Promise.prototype.then.call(promise, undefined, ignore);
+        process.nextTick(() => {
+          if (!promise.observed) unobserved(err);
+        });
+      }
+      rejectNow(err);
+    };
+    return { promise, resolve, reject };
+  }
+
+  /** A send that failed before anything was queued (bad arguments, a closed socket). */
+  static failed<T>(err: unknown, unobserved: UnobservedFailure): SendPromise<T> {
+    const p = SendPromise.make<T>(unobserved);
+    p.reject(err as Error);
+    return p.promise;
+  }
+}
 
 /** Per-packet control data for a send, already resolved to kernel values. */
 export interface SendControl {
@@ -31,15 +96,18 @@ export interface SendWaiter {
 
 /** The waiter of one send(): its promise. */
 export class SingleSend implements SendWaiter {
-  readonly promise: Promise<number>;
-  private resolve!: (bytes: number) => void;
-  private reject!: (err: Error) => void;
+  readonly promise: SendPromise<number>;
+  private readonly resolve: (bytes: number) => void;
+  private readonly reject: (err: Error) => void;
 
-  constructor(private readonly context: ErrorContext) {
-    this.promise = new Promise<number>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+  constructor(
+    private readonly context: ErrorContext,
+    unobserved: UnobservedFailure,
+  ) {
+    const { promise, resolve, reject } = SendPromise.make<number>(unobserved);
+    this.promise = promise;
+    this.resolve = resolve;
+    this.reject = reject;
   }
 
   settle(_slot: number, result: number): void {
@@ -58,9 +126,9 @@ export class SingleSend implements SendWaiter {
  * (the others still leave). `contextOf` describes a datagram for its error, only if one fails.
  */
 export class SendGroup implements SendWaiter {
-  readonly promise: Promise<number[]>;
-  private resolve!: (bytes: number[]) => void;
-  private reject!: (err: Error) => void;
+  readonly promise: SendPromise<number[]>;
+  private readonly resolve: (bytes: number[]) => void;
+  private readonly reject: (err: Error) => void;
   private readonly results: number[];
   private left: number;
   private failedSlot = Infinity;
@@ -69,13 +137,14 @@ export class SendGroup implements SendWaiter {
   constructor(
     count: number,
     private readonly contextOf: (slot: number) => ErrorContext,
+    unobserved: UnobservedFailure,
   ) {
     this.results = new Array<number>(count).fill(0);
     this.left = count;
-    this.promise = new Promise<number[]>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
+    const { promise, resolve, reject } = SendPromise.make<number[]>(unobserved);
+    this.promise = promise;
+    this.resolve = resolve;
+    this.reject = reject;
     if (count === 0) this.resolve(this.results);
   }
 
@@ -105,61 +174,80 @@ export class SendGroup implements SendWaiter {
 }
 
 /**
- * Who waits for each datagram of the native backpressure queue, oldest first. The native
- * queue is first in, first out and reports its datagrams in that order (onsent), so the
- * n-th result belongs to the n-th waiter here; each is taken in O(1) (see Fifo).
+ * Who waits for each datagram of the native backpressure queue, by the id its plan entry
+ * carried: the native side reports (id, result) pairs (onsent), so a result finds its
+ * waiter whatever order either side keeps. A Map keeps insertion order, so abandonAll()
+ * still fails them oldest first.
  */
 export class WaitingSends {
-  private readonly waiters = new Fifo<SendWaiter>();
-  private readonly slots = new Fifo<number>();
+  private readonly waiters = new Map<number, SendWaiter>();
+  /** The slot of each waiting datagram whose slot is not 0 (sendMany's). */
+  private readonly slots = new Map<number, number>();
 
   /** Sends still waiting. */
   get length(): number {
-    return this.waiters.length;
+    return this.waiters.size;
   }
 
-  push(waiter: SendWaiter, slot: number): void {
-    this.waiters.push(waiter);
-    this.slots.push(slot);
+  push(id: number, waiter: SendWaiter, slot: number): void {
+    this.waiters.set(id, waiter);
+    if (slot !== 0) this.slots.set(id, slot);
   }
 
-  /** Settles the oldest waiting sends with `results`, in order; returns how many it settled. */
-  settle(results: Int32Array): number {
-    const n = Math.min(results.length, this.length);
+  /**
+   * Settles the waiting sends named in `pairs` ((id, result) after each other); returns how
+   * many it settled. An id nobody waits for (abandoned at close) is skipped.
+   */
+  settle(pairs: Int32Array): number {
     // One waiter that throws (a sendMany's error context reads the caller's objects) must not
     // leave the others of the batch waiting for results that were already delivered.
     let thrown: { err: unknown } | undefined;
-    for (let i = 0; i < n; i++) {
-      const waiter = this.waiters.shift() as SendWaiter;
-      const slot = this.slots.shift() as number;
+    let settled = 0;
+    for (let k = 0; k + 1 < pairs.length; k += 2) {
+      const id = pairs[k];
+      const waiter = this.waiters.get(id);
+      if (waiter === undefined) continue;
+      this.waiters.delete(id);
+      let slot = 0;
+      if (this.slots.size > 0) {
+        slot = this.slots.get(id) ?? 0;
+        this.slots.delete(id);
+      }
+      settled++;
       try {
-        waiter.settle(slot, results[i]);
+        waiter.settle(slot, pairs[k + 1]);
       } catch (err) {
         thrown ??= { err };
       }
     }
     if (thrown !== undefined) throw thrown.err;
-    return n;
+    return settled;
   }
 
   /** Fails every waiting send with `err` (the socket closed) and empties the queue. */
   abandonAll(err: Error): void {
-    const waiters = this.waiters.drain();
-    const slots = this.slots.drain();
-    for (let i = 0; i < waiters.length; i++) waiters[i].abandon(slots[i], err);
+    const waiting = [...this.waiters];
+    const slots = new Map(this.slots);
+    this.waiters.clear();
+    this.slots.clear();
+    for (const [id, waiter] of waiting) waiter.abandon(slots.get(id) ?? 0, err);
   }
 }
 
 /**
  * The datagrams of this tick, in the form the native sendBatch takes: the buffers, a plan
- * of SendPlan.fields int32 each, and the strings and headers the plan refers to. Arrays are
- * reused from tick to tick, so a steady stream of sends allocates nothing here.
+ * of layouts.sendPlan.fields int32 each, and the strings and headers the plan refers to.
+ * Arrays are reused from tick to tick, so a steady stream of sends allocates nothing here.
+ * Each datagram gets an id of its own (in its plan entry), which names it if it has to wait
+ * in the native queue.
  */
 export class Outbox {
   /** Datagrams waiting. */
   count = 0;
+  /** Where each field of a plan entry is (from the addon). */
+  readonly layout: SendPlanLayout = layouts().sendPlan;
   readonly data: Uint8Array[] = [];
-  plan = new Int32Array(SendPlan.fields * 64);
+  plan = new Int32Array(this.layout.fields * 64);
   readonly refs: Array<string | Uint8Array> = [];
   readonly waiters: SendWaiter[] = [];
   readonly slots: number[] = [];
@@ -170,24 +258,29 @@ export class Outbox {
   private lastAddressRef = -1;
   private lastSource: string | undefined;
   private lastSourceRef = -1;
+  /** The id of the next datagram: 0 .. 2^31-1, then around again. */
+  private nextId = 0;
 
   add(data: Uint8Array, address: string | null, port: number, scopeId: number, ctl: SendControl, waiter: SendWaiter, slot: number): void {
     const i = this.count;
-    const at = i * SendPlan.fields;
-    if (at + SendPlan.fields > this.plan.length) {
+    const L = this.layout;
+    const at = i * L.fields;
+    if (at + L.fields > this.plan.length) {
       const grown = new Int32Array(this.plan.length * 2);
       grown.set(this.plan);
       this.plan = grown;
     }
     const plan = this.plan;
-    plan[at + SendPlan.addressRef] = address === null ? -1 : this.addressRef(address);
-    plan[at + SendPlan.port] = port;
-    plan[at + SendPlan.scopeId] = scopeId;
-    plan[at + SendPlan.ifindex] = ctl.ifindex;
-    plan[at + SendPlan.sourceRef] = ctl.source === null ? -1 : this.sourceRef(ctl.source);
-    plan[at + SendPlan.hopLimit] = ctl.hopLimit;
-    plan[at + SendPlan.tclass] = ctl.trafficClass;
-    plan[at + SendPlan.hopOptsRef] = ctl.hopByHop === null ? -1 : this.refs.push(ctl.hopByHop) - 1;
+    plan[at + L.addressRef] = address === null ? -1 : this.addressRef(address);
+    plan[at + L.port] = port;
+    plan[at + L.scopeId] = scopeId;
+    plan[at + L.ifindex] = ctl.ifindex;
+    plan[at + L.sourceRef] = ctl.source === null ? -1 : this.sourceRef(ctl.source);
+    plan[at + L.hopLimit] = ctl.hopLimit;
+    plan[at + L.tclass] = ctl.trafficClass;
+    plan[at + L.hopOptsRef] = ctl.hopByHop === null ? -1 : this.refs.push(ctl.hopByHop) - 1;
+    plan[at + L.id] = this.nextId;
+    this.nextId = (this.nextId + 1) & 0x7fffffff;
     this.data[i] = data;
     this.lengths[i] = byteLengthOf(data);
     this.waiters[i] = waiter;
@@ -211,7 +304,8 @@ export class Outbox {
         continue;
       }
       if (kept !== i) {
-        this.plan.copyWithin(kept * SendPlan.fields, i * SendPlan.fields, (i + 1) * SendPlan.fields);
+        const fields = this.layout.fields;
+        this.plan.copyWithin(kept * fields, i * fields, (i + 1) * fields);
         this.data[kept] = this.data[i];
         this.lengths[kept] = this.lengths[i];
         this.waiters[kept] = this.waiters[i];
@@ -230,6 +324,16 @@ export class Outbox {
     this.lengths.length = count;
     this.waiters.length = count;
     this.slots.length = count;
+  }
+
+  /** Datagram `i`'s result after sendBatch: bytes, a negative errno, or layouts.sendQueued. */
+  result(i: number): number {
+    return this.plan[i * this.layout.fields + this.layout.result];
+  }
+
+  /** Datagram `i`'s id. */
+  id(i: number): number {
+    return this.plan[i * this.layout.fields + this.layout.id];
   }
 
   /** Empties the box after a flush (and lets go of the buffers it held). */

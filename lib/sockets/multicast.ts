@@ -20,7 +20,8 @@ import * as net from 'node:net';
 import { attempt, ErrorContext, interfaceRemovedError, invalidArgType, invalidArgValue, noSuchInterface, stateError, warn, withContext } from '../errors';
 import { InterfaceRef, InterfaceSpec, list as listInterfaces, resolve as resolveInterface } from '../links/interfaces';
 import { formatIpv6, isLinkLocalIpv6, parseIpv6 } from '../codec/ipv6addr';
-import { constants, RecordWord } from '../core/native';
+import { constants } from '../core/native';
+import type { RecordBatch } from '../core/records';
 import { eventMap, Events, listenerThrew } from '../core/events';
 import { UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
 import { Family, validateBoolean, validateInteger, validateInterfaceName, validateObject, validateOptionalObject, validateString } from '../validate';
@@ -662,11 +663,11 @@ export class MulticastSocket extends UdpSocket {
    * UdpSocket's dispatch plus this socket's filters. Kept as one loop so a dropped datagram
    * never reaches an event listener or an iterator.
    */
-  protected override admits(words: Int32Array, w: number, meta: Buffer): boolean {
+  protected override admits(records: RecordBatch, i: number): boolean {
     if (this.multicastAll && this.own === undefined) return true;
-    const ifindex = words[w + RecordWord.ifindex];
+    const ifindex = records.ifindex(i);
     if (ifindex <= 0) return true;
-    const destination = this.multicastAll ? null : this.recordDestination(words, w, meta);
+    const destination = this.multicastAll ? null : this.recordDestination(records, i);
     // Without PKTINFO (destination null) the kernel did the filtering.
     let state: GroupState | undefined;
     if (destination !== null && this.isGroup(destination)) {
@@ -682,7 +683,7 @@ export class MulticastSocket extends UdpSocket {
     }
     // The source matters only to a source list (joined or blocked sources) or to ignoreOwn.
     if (this.own === undefined && (state === undefined || (state.mode === 'any' && state.sources.size === 0))) return true;
-    const source = this.recordSource(words, w, meta);
+    const source = this.recordSource(records, i);
     // 'source': deliver only the joined sources; 'any': deliver all but the blocked ones.
     if (state !== undefined && (state.mode === 'source') !== state.sources.has(source)) {
       this.dropped.notJoined++;

@@ -194,7 +194,7 @@ export class RawSocket extends DatagramSocket {
       if (opts.interface !== undefined) context.interface = opts.interface;
       return this.sendNative(buf, dest.address, 0, dest.scopeId, ctl, context);
     } catch (err) {
-      return Promise.reject(err);
+      return this.failedSend(err);
     }
   }
 

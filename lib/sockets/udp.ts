@@ -137,11 +137,11 @@ export class UdpSocket extends DatagramSocket {
     try {
       this.assertOpen();
       const opts = validateObject<SendOptions>(options, 'options');
-      const waiter = new SingleSend(this.sendContext(opts));
+      const waiter = new SingleSend(this.sendContext(opts), this.unobservedSendFailure);
       this.enqueue(data, opts, waiter, 0);
       return waiter.promise;
     } catch (err) {
-      return Promise.reject(err);
+      return this.failedSend(err);
     }
   }
 
@@ -158,7 +158,7 @@ export class UdpSocket extends DatagramSocket {
       this.assertOpen();
       const count = validateList(messages, 'messages', MAX_SEND_MANY, 'an array of { data, ...send options }');
       const list: readonly unknown[] = messages;
-      const group = new SendGroup(count, (slot) => this.sendContext(list[slot] as SendOptions));
+      const group = new SendGroup(count, (slot) => this.sendContext(list[slot] as SendOptions), this.unobservedSendFailure);
       const mark = this.sendMark;
       try {
         for (let i = 0; i < count; i++) {
@@ -172,7 +172,7 @@ export class UdpSocket extends DatagramSocket {
       }
       return group.promise;
     } catch (err) {
-      return Promise.reject(err);
+      return this.failedSend(err);
     }
   }
 

@@ -19,7 +19,8 @@ import { ErrorContext, invalidArgType, invalidArgValue, stateError, withContext 
 import { findRouterAlert } from '../../codec/hopbyhop';
 import { sourceFor, type InterfaceRef } from '../../links/interfaces';
 import { AddressCache, formatIpv6 } from '../../codec/ipv6addr';
-import { constants, RecordWord } from '../../core/native';
+import { constants } from '../../core/native';
+import type { RecordBatch } from '../../core/records';
 import {
   parsePacket,
   serializePacket,
@@ -35,7 +36,7 @@ import {
   type UdpDatagram,
 } from '../../codec/packet';
 import { RawSocket } from '../raw';
-import { eventMap, type Events, listenerThrew } from '../../core/events';
+import { eventMap, type Events } from '../../core/events';
 import { BaseSocket, NO_CONTROL, type SocketEvents, type SocketOptions, type SocketStats } from '../socket';
 import { sysctl } from '../../system';
 import { toBuffer, validateBoolean, validateFamily, validateInteger, validateObject, validateOptionalObject, type Family } from '../../validate';
@@ -800,44 +801,32 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
     if (icmp !== undefined) void icmp.close();
   }
 
-  protected dispatch(count: number, data: Buffer, meta: Buffer): void {
+  protected dispatch(records: RecordBatch): void {
     const wantEvents = this.listenerCount('packet') > 0;
     const wantItems = this.hasIterators;
     const events: RouterAlertSocket<F> = this;
-    const words = this.recordWords(meta);
-    // A listener that throws costs only its own call (see DatagramSocket.dispatch).
-    let i = 0;
-    while (i < count) {
-      try {
-        for (; i < count; i++) {
-          if (!this.reading) break;
-          const w = i * RecordWord.size;
-          const offset = words[w + RecordWord.dataOffset];
-          const length = words[w + RecordWord.dataLength];
-          this.countRecord(words, w);
-          if (this.truncatedAt(words, w)) {
-            // A cut packet can be neither parsed nor forwarded whole.
-            this.stats.malformed++;
-            continue;
-          }
-          const ifindex = words[w + RecordWord.ifindex];
-          const ingress = ifindex > 0 ? this.names.ref(ifindex) : null;
-          const pkt = this.family === 6 ? this.packet6(data, offset, length, ingress) : this.packet4(data.subarray(offset, offset + length), ingress);
-          if (pkt === undefined) continue;
-          // RouterAlertPacketOf<F> is exactly the family's packet type; TypeScript cannot
-          // follow a conditional type through a runtime family check.
-          const item = pkt as unknown as RouterAlertPacketOf<F>;
-          // Iterators first: a listener that throws must not cost them the packet.
-          if (wantItems) this.pushToIterators(item);
-          if (wantEvents) events.emit('packet', item);
-        }
-        break;
-      } catch (err) {
-        listenerThrew(err);
-        i++;
+    // Tapped packets are views of the data, decoded only as far as they are read.
+    const data = records.keepData();
+    this.forEachRecord(records, (i) => {
+      this.countRecord(records, i);
+      if (records.truncated(i)) {
+        // A cut packet can be neither parsed nor forwarded whole.
+        this.stats.malformed++;
+        return;
       }
-    }
-    if (i < count) this.holdRest(i, count, data, meta);
+      const offset = records.dataOffset(i);
+      const length = records.dataLength(i);
+      const ifindex = records.ifindex(i);
+      const ingress = ifindex > 0 ? this.names.ref(ifindex) : null;
+      const pkt = this.family === 6 ? this.packet6(data, offset, length, ingress) : this.packet4(data.subarray(offset, offset + length), ingress);
+      if (pkt === undefined) return;
+      // RouterAlertPacketOf<F> is exactly the family's packet type; TypeScript cannot
+      // follow a conditional type through a runtime family check.
+      const item = pkt as unknown as RouterAlertPacketOf<F>;
+      // Iterators first: a listener that throws must not cost them the packet.
+      if (wantItems) this.pushToIterators(item);
+      if (wantEvents) events.emit('packet', item);
+    });
   }
 
   private packet6(data: Buffer, start: number, length: number, ingress: InterfaceRef | null): TappedPacket6 | undefined {
