@@ -183,7 +183,7 @@ export interface NativeLayouts {
 }
 
 /** The layouts the addon exports, checked: a field missing or out of place fails the load. */
-function checkLayouts(raw: unknown): NativeLayouts {
+export function checkLayouts(raw: unknown): NativeLayouts {
   const fail = (what: string): never => {
     throw new Error(`ip6sock: the addon's ${what}; it does not match this lib, rebuild the addon`);
   };

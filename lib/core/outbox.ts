@@ -36,6 +36,8 @@ export class SendPromise<T> extends Promise<T> {
 
   /** A handler was attached. */
   private observed = false;
+  /** Where a failure goes that nobody handles. */
+  private unobserved: UnobservedFailure = ignore;
 
   override then<R1 = T, R2 = never>(
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
@@ -53,6 +55,7 @@ export class SendPromise<T> extends Promise<T> {
       resolve = res;
       rejectNow = rej;
     });
+    promise.unobserved = unobserved;
     const reject = (err: Error): void => {
       if (!promise.observed) {
         // Handled here, so that Node does not call it unhandled; whoever attaches a
@@ -65,6 +68,32 @@ export class SendPromise<T> extends Promise<T> {
       rejectNow(err);
     };
     return { promise, resolve, reject };
+  }
+
+  /**
+   * `then(fn)` for a caller that hands the outcome on as its own promise (a forward's
+   * result): the promise it returns routes a failure nobody handles the same way.
+   */
+  map<U>(fn: (value: T) => U): SendPromise<U> {
+    const next = SendPromise.make<U>(this.unobserved);
+    void this.then<void, void>((value) => {
+      let mapped: U;
+      try {
+        mapped = fn(value);
+      } catch (err) {
+        next.reject(err as Error);
+        return;
+      }
+      next.resolve(mapped);
+    }, (err: unknown) => next.reject(err as Error));
+    return next.promise;
+  }
+
+  /** `promise` as a SendPromise: its failure, if nobody handles it, goes to `unobserved`. */
+  static adopt<T>(promise: Promise<T>, unobserved: UnobservedFailure): SendPromise<T> {
+    const p = SendPromise.make<T>(unobserved);
+    promise.then(p.resolve, p.reject);
+    return p.promise;
   }
 
   /** A send that failed before anything was queued (bad arguments, a closed socket). */

@@ -51,7 +51,10 @@ export interface AnycastGroupOptions extends Omit<UdpSocketOptions, 'family' | '
   port?: number;
 }
 
-/** Sends one datagram back to the sender, FROM the anycast address; resolves with the bytes sent. */
+/**
+ * Sends one datagram back to the sender, FROM the anycast address; resolves with the bytes
+ * sent. A failure nobody handles goes to the group's `'error'` event (see UdpSocket.send()).
+ */
 export type AnycastReply = (data: Buffer | Uint8Array | string) => Promise<number>;
 
 /** One datagram addressed to the group, as the async iterator yields it. */

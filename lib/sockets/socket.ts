@@ -524,15 +524,20 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   };
 
   /** The promise of a send that failed before it was queued (bad arguments, closed). */
-  protected failedSend<T>(err: unknown): Promise<T> {
+  protected failedSend<T>(err: unknown): SendPromise<T> {
     return SendPromise.failed<T>(err, this.unobservedSendFailure);
+  }
+
+  /** `promise` (a send's outcome computed some other way) with the same failure routing. */
+  protected trackedSend<T>(promise: Promise<T>): SendPromise<T> {
+    return SendPromise.adopt(promise, this.unobservedSendFailure);
   }
 
   /**
    * Sends one datagram; resolves with the bytes sent. When the kernel's buffer is full the
    * datagram waits in order in the native queue, and the promise resolves once it leaves.
    */
-  protected sendNative(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext): Promise<number> {
+  protected sendNative(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext): SendPromise<number> {
     if (this.closed) return this.failedSend(closedError('socket'));
     const waiter = new SingleSend(context, this.unobservedSendFailure);
     this.queueSend(data, address, port, scopeId, ctl, waiter, 0);

@@ -784,7 +784,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       bytes[7] = hopLimit - 1;
       return this.send(pkt, bytes, TappedPacket6.destinationOf(pkt, this.lastDestination));
     } catch (err) {
-      return Promise.reject(err);
+      return this.failedSend(err);
     }
   }
 
@@ -876,14 +876,14 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   private send(pkt: Tapped, bytes: Buffer, destination: string): Promise<ForwardResult> {
     Tapped.settle(pkt);
     if (this.lastContext.address !== destination) this.lastContext = { address: destination, netns: this.netns };
-    return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, this.lastContext).then(this.sent);
+    return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, this.lastContext).map(this.sent);
   }
 
   /** A packet whose hop limit (TTL) would reach 0: settled, counted, reported to its source. */
   private expired(pkt: TappedPacket6 | TappedPacket4): Promise<ForwardResult> {
     Tapped.settle(pkt);
     this.stats.hopLimitExceeded++;
-    return this.timeExceeded(pkt);
+    return this.trackedSend(this.timeExceeded(pkt));
   }
 
   /** Sends ICMP Time Exceeded (hop limit exceeded in transit, code 0) to the packet's source. */
