@@ -234,10 +234,10 @@ Napi::Object Layouts(Napi::Env env) {
 #undef F
   record.Set("size", Napi::Number::New(env, sizeof(MessageRecord)));
   Napi::Object plan = Napi::Object::New(env);
-#define F(field) plan.Set(#field, Napi::Number::New(env, offsetof(SendPlanEntry, field) / sizeof(int32_t)))
+#define F(field) plan.Set(#field, Napi::Number::New(env, static_cast<double>(offsetof(SendPlanEntry, field) / sizeof(int32_t))))
   F(addressRef); F(port); F(scopeId); F(ifindex); F(sourceRef); F(hopLimit); F(tclass); F(hopOptsRef); F(id); F(result);
 #undef F
-  plan.Set("fields", Napi::Number::New(env, sizeof(SendPlanEntry) / sizeof(int32_t)));
+  plan.Set("fields", Napi::Number::New(env, static_cast<double>(plan::kFields)));
   Napi::Object layouts = Napi::Object::New(env);
   layouts.Set("record", record);
   layouts.Set("sendPlan", plan);
