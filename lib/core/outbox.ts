@@ -19,6 +19,8 @@ export type UnobservedFailure = (err: Error) => void;
 
 function ignore(): void {}
 
+const promiseThen = Promise.prototype.then;
+
 /**
  * The promise a send returns. It records whether anybody attached a handler (`then`,
  * `catch`, `finally`, `await`, Promise.all ...: each goes through `then`). When a send fails
@@ -28,46 +30,64 @@ function ignore(): void {}
  * node:dgram, and without an 'error' listener it stops as node:dgram's does (an unhandled
  * 'error' event). The promise still rejects for whoever attaches later. Promises derived
  * from it (`.then(...)`) are plain promises.
+ *
+ * Kept cheap, as every send makes one: its fields are set in the constructor (one shape),
+ * `then` calls the built-in directly, and the species is a data property.
  */
 export class SendPromise<T> extends Promise<T> {
-  static override get [Symbol.species](): PromiseConstructor {
-    return Promise;
-  }
-
   /** A handler was attached. */
-  private observed = false;
+  private observed: boolean;
   /** Where a failure goes that nobody handles. */
-  private unobserved: UnobservedFailure = ignore;
+  private unobserved: UnobservedFailure;
+  private resolveNow: (value: T) => void;
+  private rejectNow: (err: unknown) => void;
+
+  constructor(executor: (resolve: (value: T | PromiseLike<T>) => void, reject: (reason?: unknown) => void) => void) {
+    super(executor);
+    this.observed = false;
+    this.unobserved = ignore;
+    this.resolveNow = ignore;
+    this.rejectNow = ignore;
+  }
 
   override then<R1 = T, R2 = never>(
     onfulfilled?: ((value: T) => R1 | PromiseLike<R1>) | null,
     onrejected?: ((reason: unknown) => R2 | PromiseLike<R2>) | null,
   ): Promise<R1 | R2> {
     this.observed = true;
-    return super.then(onfulfilled, onrejected);
+    return promiseThen.call(this, onfulfilled, onrejected) as Promise<R1 | R2>;
   }
 
-  /** A promise and the functions that settle it; `unobserved` gets a failure nobody handles. */
-  static make<T>(unobserved: UnobservedFailure): { promise: SendPromise<T>; resolve: (value: T) => void; reject: (err: Error) => void } {
-    let resolve!: (value: T) => void;
-    let rejectNow!: (err: Error) => void;
+  /** A pending send's promise; `unobserved` gets a failure nobody handles. */
+  static pending<T>(unobserved: UnobservedFailure): SendPromise<T> {
+    let resolve: (value: T) => void = ignore;
+    let reject: (err: unknown) => void = ignore;
     const promise = new SendPromise<T>((res, rej) => {
       resolve = res;
-      rejectNow = rej;
+      reject = rej;
     });
     promise.unobserved = unobserved;
-    const reject = (err: Error): void => {
-      if (!promise.observed) {
-        // Handled here, so that Node does not call it unhandled; whoever attaches a
-        // handler later still gets the rejection.
-        Promise.prototype.then.call(promise, undefined, ignore);
-        process.nextTick(() => {
-          if (!promise.observed) unobserved(err);
-        });
-      }
-      rejectNow(err);
-    };
-    return { promise, resolve, reject };
+    promise.resolveNow = resolve;
+    promise.rejectNow = reject;
+    return promise;
+  }
+
+  /** The send went: resolves the promise. */
+  succeed(value: T): void {
+    this.resolveNow(value);
+  }
+
+  /** The send failed: rejects the promise, and routes the error if nobody handles it. */
+  fail(err: unknown): void {
+    if (!this.observed) {
+      // Handled here, so that Node does not call it unhandled; whoever attaches a handler
+      // later still gets the rejection.
+      promiseThen.call(this, undefined, ignore);
+      process.nextTick(() => {
+        if (!this.observed) this.unobserved(err as Error);
+      });
+    }
+    this.rejectNow(err);
   }
 
   /**
@@ -75,34 +95,43 @@ export class SendPromise<T> extends Promise<T> {
    * result): the promise it returns routes a failure nobody handles the same way.
    */
   map<U>(fn: (value: T) => U): SendPromise<U> {
-    const next = SendPromise.make<U>(this.unobserved);
-    void this.then<void, void>((value) => {
-      let mapped: U;
-      try {
-        mapped = fn(value);
-      } catch (err) {
-        next.reject(err as Error);
-        return;
-      }
-      next.resolve(mapped);
-    }, (err: unknown) => next.reject(err as Error));
-    return next.promise;
+    const next = SendPromise.pending<U>(this.unobserved);
+    void this.then<void, void>(
+      (value) => {
+        let mapped: U;
+        try {
+          mapped = fn(value);
+        } catch (err) {
+          next.fail(err);
+          return;
+        }
+        next.succeed(mapped);
+      },
+      (err: unknown) => next.fail(err),
+    );
+    return next;
   }
 
   /** `promise` as a SendPromise: its failure, if nobody handles it, goes to `unobserved`. */
   static adopt<T>(promise: Promise<T>, unobserved: UnobservedFailure): SendPromise<T> {
-    const p = SendPromise.make<T>(unobserved);
-    promise.then(p.resolve, p.reject);
-    return p.promise;
+    const p = SendPromise.pending<T>(unobserved);
+    promise.then(
+      (value) => p.succeed(value),
+      (err: unknown) => p.fail(err),
+    );
+    return p;
   }
 
   /** A send that failed before anything was queued (bad arguments, a closed socket). */
   static failed<T>(err: unknown, unobserved: UnobservedFailure): SendPromise<T> {
-    const p = SendPromise.make<T>(unobserved);
-    p.reject(err as Error);
-    return p.promise;
+    const p = SendPromise.pending<T>(unobserved);
+    p.fail(err);
+    return p;
   }
 }
+// Promises derived from a SendPromise (then, catch, finally) are plain ones. A data property,
+// not a getter: every then() looks it up.
+Object.defineProperty(SendPromise, Symbol.species, { value: Promise });
 
 /** Per-packet control data for a send, already resolved to kernel values. */
 export interface SendControl {
@@ -126,26 +155,21 @@ export interface SendWaiter {
 /** The waiter of one send(): its promise. */
 export class SingleSend implements SendWaiter {
   readonly promise: SendPromise<number>;
-  private readonly resolve: (bytes: number) => void;
-  private readonly reject: (err: Error) => void;
 
   constructor(
     private readonly context: ErrorContext,
     unobserved: UnobservedFailure,
   ) {
-    const { promise, resolve, reject } = SendPromise.make<number>(unobserved);
-    this.promise = promise;
-    this.resolve = resolve;
-    this.reject = reject;
+    this.promise = SendPromise.pending<number>(unobserved);
   }
 
   settle(_slot: number, result: number): void {
-    if (result >= 0) this.resolve(result);
-    else this.reject(withContext(errnoError(result), this.context) as Error);
+    if (result >= 0) this.promise.succeed(result);
+    else this.promise.fail(withContext(errnoError(result), this.context));
   }
 
   abandon(_slot: number, err: Error): void {
-    this.reject(err);
+    this.promise.fail(err);
   }
 }
 
@@ -156,8 +180,6 @@ export class SingleSend implements SendWaiter {
  */
 export class SendGroup implements SendWaiter {
   readonly promise: SendPromise<number[]>;
-  private readonly resolve: (bytes: number[]) => void;
-  private readonly reject: (err: Error) => void;
   private readonly results: number[];
   private left: number;
   private failedSlot = Infinity;
@@ -170,11 +192,8 @@ export class SendGroup implements SendWaiter {
   ) {
     this.results = new Array<number>(count).fill(0);
     this.left = count;
-    const { promise, resolve, reject } = SendPromise.make<number[]>(unobserved);
-    this.promise = promise;
-    this.resolve = resolve;
-    this.reject = reject;
-    if (count === 0) this.resolve(this.results);
+    this.promise = SendPromise.pending<number[]>(unobserved);
+    if (count === 0) this.promise.succeed(this.results);
   }
 
   settle(slot: number, result: number): void {
@@ -197,8 +216,8 @@ export class SendGroup implements SendWaiter {
 
   private done(): void {
     if (--this.left > 0) return;
-    if (this.failure !== undefined) this.reject(this.failure);
-    else this.resolve(this.results);
+    if (this.failure !== undefined) this.promise.fail(this.failure);
+    else this.promise.succeed(this.results);
   }
 }
 

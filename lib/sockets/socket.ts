@@ -154,6 +154,8 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   private readonly queues = new Set<AsyncQueue<M>>();
   /** The reader of every batch this socket receives (one, reused). */
   private readonly records = new RecordBatch();
+  /** Inside dispatch(): a close() from a listener leaves the batch readable until it returns. */
+  private dispatching = false;
   private receiving = false;
   private paused = false;
   /**
@@ -298,7 +300,7 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   private releaseHandle(): void {
     this.handle.onmessages = undefined;
     this.handle.onsent = undefined;
-    this.records.clear();
+    if (!this.dispatching) this.records.clear();
   }
 
   /** Yields every received item until the socket closes. Reading pauses while the consumer lags. */
@@ -610,8 +612,15 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
     if (data === undefined || meta === undefined || this.closed) return false;
     this.stats.received += count;
     const records = this.records.load(count, data, meta);
-    this.dispatch(records);
-    return records.released;
+    this.dispatching = true;
+    try {
+      this.dispatch(records);
+    } finally {
+      this.dispatching = false;
+    }
+    const released = records.released;
+    if (this.closed) records.clear();
+    return released;
   }
 
   private maybeResume(): void {

@@ -74,7 +74,8 @@ describe('SendPromise', () => {
     }],
   ])('a handler attached with %s keeps the failure from the sink', async (_how, attach) => {
     const routed: Error[] = [];
-    const { promise, reject } = SendPromise.make<number>((err) => routed.push(err));
+    const promise = SendPromise.pending<number>((err) => routed.push(err));
+    const reject = (err: Error): void => promise.fail(err);
     const handled = attach(promise);
     reject(new Error('refused'));
     await expect(handled).resolves.toBe(0);
@@ -84,7 +85,8 @@ describe('SendPromise', () => {
 
   test('a handler attached in the same tick as the failure, after it, still counts', async () => {
     const routed: Error[] = [];
-    const { promise, reject } = SendPromise.make<number>((err) => routed.push(err));
+    const promise = SendPromise.pending<number>((err) => routed.push(err));
+    const reject = (err: Error): void => promise.fail(err);
     reject(new Error('refused'));
     const handled = promise.catch(() => 'caught');
     await settled();
@@ -103,17 +105,17 @@ describe('SendPromise', () => {
     expect(routed).toEqual([failure, failure]);
     await expect(mapped).rejects.toBe(failure);
     await expect(adopted).rejects.toBe(failure);
-    const ok = SendPromise.make<number>(sink);
-    const handled = ok.promise.map((n) => n * 2);
-    ok.resolve(21);
+    const ok = SendPromise.pending<number>(sink);
+    const handled = ok.map((n) => n * 2);
+    ok.succeed(21);
     await expect(handled).resolves.toBe(42);
-    const thrower = SendPromise.make<number>(sink);
-    const caught = thrower.promise
+    const thrower = SendPromise.pending<number>(sink);
+    const caught = thrower
       .map(() => {
         throw new Error('mapper threw');
       })
       .catch((err: Error) => err.message);
-    thrower.resolve(1);
+    thrower.succeed(1);
     await expect(caught).resolves.toBe('mapper threw');
     await settled();
     expect(routed).toHaveLength(2);
@@ -121,7 +123,8 @@ describe('SendPromise', () => {
 
   test('a success never reaches the sink; derived promises are plain promises', async () => {
     const routed: Error[] = [];
-    const { promise, resolve } = SendPromise.make<number>((err) => routed.push(err));
+    const promise = SendPromise.pending<number>((err) => routed.push(err));
+    const resolve = (n: number): void => promise.succeed(n);
     const derived = promise.then((n) => n + 1);
     expect(derived).not.toBeInstanceOf(SendPromise);
     expect(promise).toBeInstanceOf(Promise);
