@@ -221,9 +221,29 @@ Napi::Object Constants(Napi::Env env) {
   S(ifaddrmsg); O(ifaddrmsg, ifa_family); O(ifaddrmsg, ifa_prefixlen); O(ifaddrmsg, ifa_index);
 #undef O
 #undef S
-  c.Set("RECORD_SIZE", Napi::Number::New(env, rec::kSize));
-  c.Set("SEND_PLAN_FIELDS", Napi::Number::New(env, plan::kFields));
   return c;
+}
+
+// The formats JavaScript shares with socket.cc, from their structs (socket.h): the received
+// record's byte offsets, the send plan's int32 fields and the queued marker. lib/core/
+// native.ts reads them at load and refuses to run without a field it needs.
+Napi::Object Layouts(Napi::Env env) {
+  Napi::Object record = Napi::Object::New(env);
+#define F(field) record.Set(#field, Napi::Number::New(env, offsetof(MessageRecord, field)))
+  F(dataOffset); F(dataLength); F(flags); F(family); F(port); F(scopeId); F(ifindex); F(hopLimit); F(tclass);
+  F(hopOptsOffset); F(hopOptsLength); F(source); F(destination); F(hasDestination);
+#undef F
+  record.Set("size", Napi::Number::New(env, sizeof(MessageRecord)));
+  Napi::Object plan = Napi::Object::New(env);
+#define F(field) plan.Set(#field, Napi::Number::New(env, static_cast<double>(offsetof(SendPlanEntry, field) / sizeof(int32_t))))
+  F(addressRef); F(port); F(scopeId); F(ifindex); F(sourceRef); F(hopLimit); F(tclass); F(hopOptsRef); F(id); F(result);
+#undef F
+  plan.Set("fields", Napi::Number::New(env, static_cast<double>(plan::kFields)));
+  Napi::Object layouts = Napi::Object::New(env);
+  layouts.Set("record", record);
+  layouts.Set("sendPlan", plan);
+  layouts.Set("sendQueued", Napi::Number::New(env, kSendQueued));
+  return layouts;
 }
 
 // Environment teardown (worker exit, process exit): close every socket and wait, as an
@@ -263,6 +283,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sysctl", Napi::Function::New(env, Sysctl, "sysctl"));
   exports.Set("socketAddress", Napi::Function::New(env, SocketAddress, "socketAddress"));
   exports.Set("constants", Constants(env));
+  exports.Set("layouts", Layouts(env));
   return exports;
 }
 

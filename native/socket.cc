@@ -39,9 +39,6 @@ constexpr size_t kMaxSendBatch = 1024;
 constexpr size_t kMaxFlushBatch = 256;
 constexpr size_t kMaxRecvBatch = 1024;
 
-// sendBatch() result of a datagram that went to the backpressure queue (reported via onsent).
-constexpr int32_t kQueued = INT32_MIN;
-
 inline void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }
 inline void PutI32(uint8_t* p, int32_t v) { std::memcpy(p, &v, 4); }
 inline void PutU16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, 2); }
@@ -834,8 +831,8 @@ int Socket::RefAddress(napi_env env, napi_value refs, int32_t index, const uint8
 // address ref (-1 on a connected socket), port, scope id, ifindex (-1 none), source ref
 // (-1 none), hop limit (-1), traffic class (-1), hop-by-hop ref (-1); refs holds the address
 // strings and hop-by-hop Buffers the plan points at. Each datagram's result goes into its
-// plan entry's result field: bytes sent, a negative errno, or kQueued when it waits in the
-// backpressure queue (reported later via onsent).
+// plan entry's result field: bytes sent, a negative errno, or kSendQueued when it waits in
+// the backpressure queue (reported later via onsent, with the plan entry's id).
 Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   napi_value list = info[0];
@@ -945,6 +942,7 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
     for (; k < ready; k++) {
       const msghdr& h = sendMsgs_[k].msg_hdr;
       Outgoing out;
+      out.id = planData[sendEntry_[k] * plan::kFields + plan::kId];
       const auto* data = static_cast<const uint8_t*>(sendIovs_[k].iov_base);
       out.data.assign(data, data + sendIovs_[k].iov_len);
       out.toLen = h.msg_namelen;
@@ -953,7 +951,7 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
       if (control != nullptr) out.control.assign(control, control + h.msg_controllen);
       queuedBytes_ += sizeof(Outgoing) + out.data.size() + out.control.size();
       queue_.push_back(std::move(out));
-      result(sendEntry_[k]) = kQueued;
+      result(sendEntry_[k]) = kSendQueued;
     }
     UpdatePoll();
     UpdatePin();
@@ -969,9 +967,11 @@ Napi::Value Socket::SendBatch(const Napi::CallbackInfo& info) {
 // again on the next turn of the loop, after timers and I/O of others had theirs.
 void Socket::FlushQueue() {
   napi_env env = Env();
+  // (id, result) of each datagram that left or failed: JavaScript matches them to their
+  // promises by id, so nothing depends on both sides keeping the same order.
   std::vector<int32_t> results;
-  results.reserve(std::min(queue_.size(), kMaxFlushBatch));
-  while (!queue_.empty() && fd_ >= 0 && results.size() < kMaxFlushBatch) {
+  results.reserve(2 * std::min(queue_.size(), kMaxFlushBatch));
+  while (!queue_.empty() && fd_ >= 0 && results.size() < 2 * kMaxFlushBatch) {
     Outgoing& out = queue_.front();
     iovec iov{out.data.data(), out.data.size()};
     msghdr h{};
@@ -984,6 +984,7 @@ void Socket::FlushQueue() {
     const ssize_t rc = sendmsg(fd_, &h, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
     if (rc < 0 && errno == EINTR) continue;
+    results.push_back(out.id);
     results.push_back(rc >= 0 ? static_cast<int32_t>(rc) : uv_translate_sys_error(errno));
     queuedBytes_ -= sizeof(Outgoing) + out.data.size() + out.control.size();
     queue_.pop_front();

@@ -7,6 +7,8 @@
 #include <sys/uio.h>
 
 #include <array>
+#include <climits>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -14,40 +16,79 @@
 
 namespace ip6sock {
 
-// Layout of one received-message record in the metadata buffer handed to JavaScript.
-// lib/core/native.ts mirrors these offsets; change both together.
+// One received message's record in the metadata buffer handed to JavaScript, in host byte
+// order: the one definition of the format. The addon exports every field's offset and the
+// size (layouts.record, addon.cc); lib/core/native.ts reads them from there, so a change
+// here needs no change in lib/ unless a field is added or removed.
+struct MessageRecord {
+  uint32_t dataOffset;      // offset of the payload in the batch's data buffer
+  uint32_t dataLength;      // payload bytes
+  uint32_t flags;           // msg_flags (MSG_TRUNC, MSG_CTRUNC)
+  uint16_t family;          // 6 or 4 (0 for netlink)
+  uint16_t port;            // source port (0 for raw sockets)
+  uint32_t scopeId;         // source scope id
+  int32_t ifindex;          // arrival interface (PKTINFO), -1 unknown
+  int32_t hopLimit;         // hop limit / TTL, -1 unknown
+  int32_t tclass;           // traffic class / TOS, -1 unknown
+  uint32_t hopOptsOffset;   // offset of the hop-by-hop header in the data buffer
+  uint32_t hopOptsLength;   // its length, 0 when absent
+  uint8_t source[16];       // source address (IPv4: first 4 bytes)
+  uint8_t destination[16];  // destination address from PKTINFO
+  uint32_t hasDestination;  // 1 when PKTINFO was present
+};
+static_assert(sizeof(MessageRecord) % 4 == 0, "records are read as int32 words");
+
+// Offsets of MessageRecord's fields, for writing them into a buffer that is only bytes.
 namespace rec {
-constexpr size_t kDataOffset = 0;     // u32 offset of the payload in the batch's data buffer
-constexpr size_t kDataLength = 4;     // u32 payload bytes
-constexpr size_t kFlags = 8;          // u32 msg_flags (MSG_TRUNC 0x20, MSG_CTRUNC 0x08)
-constexpr size_t kFamily = 12;        // u16 6 or 4
-constexpr size_t kPort = 14;          // u16 source port (0 for raw sockets)
-constexpr size_t kScopeId = 16;       // u32 source scope id
-constexpr size_t kIfindex = 20;       // i32 arrival interface (PKTINFO), -1 unknown
-constexpr size_t kHopLimit = 24;      // i32 hop limit / TTL, -1 unknown
-constexpr size_t kTclass = 28;        // i32 traffic class / TOS, -1 unknown
-constexpr size_t kHopOptsOffset = 32; // u32 offset of the hop-by-hop header in the data buffer
-constexpr size_t kHopOptsLength = 36; // u32 its length, 0 when absent
-constexpr size_t kSource = 40;        // 16 bytes source address (IPv4: first 4)
-constexpr size_t kDestination = 56;   // 16 bytes destination address from PKTINFO
-constexpr size_t kHasDestination = 72;// u32 1 when PKTINFO was present
-constexpr size_t kSize = 76;
+constexpr size_t kDataOffset = offsetof(MessageRecord, dataOffset);
+constexpr size_t kDataLength = offsetof(MessageRecord, dataLength);
+constexpr size_t kFlags = offsetof(MessageRecord, flags);
+constexpr size_t kFamily = offsetof(MessageRecord, family);
+constexpr size_t kPort = offsetof(MessageRecord, port);
+constexpr size_t kScopeId = offsetof(MessageRecord, scopeId);
+constexpr size_t kIfindex = offsetof(MessageRecord, ifindex);
+constexpr size_t kHopLimit = offsetof(MessageRecord, hopLimit);
+constexpr size_t kTclass = offsetof(MessageRecord, tclass);
+constexpr size_t kHopOptsOffset = offsetof(MessageRecord, hopOptsOffset);
+constexpr size_t kHopOptsLength = offsetof(MessageRecord, hopOptsLength);
+constexpr size_t kSource = offsetof(MessageRecord, source);
+constexpr size_t kDestination = offsetof(MessageRecord, destination);
+constexpr size_t kHasDestination = offsetof(MessageRecord, hasDestination);
+constexpr size_t kSize = sizeof(MessageRecord);
 }  // namespace rec
 
-// Layout of one datagram's entry in sendBatch's plan, in int32 fields; -1 means "none" for
-// every field but port and scope id. lib/core/native.ts mirrors these; change both together.
+// One datagram's entry in sendBatch's plan, all int32; -1 means "none" for every field but
+// port, scope id and id. Exported the same way (layouts.sendPlan, in int32 fields).
+struct SendPlanEntry {
+  int32_t addressRef;  // index in refs of the destination text (-1: connected)
+  int32_t port;
+  int32_t scopeId;
+  int32_t ifindex;     // IPV6_PKTINFO / IP_PKTINFO interface
+  int32_t sourceRef;   // index in refs of the source address text
+  int32_t hopLimit;
+  int32_t tclass;
+  int32_t hopOptsRef;  // index in refs of a hop-by-hop header Buffer
+  int32_t id;          // chosen by JavaScript; onsent reports a queued datagram's result with it
+  int32_t result;      // written by sendBatch: bytes sent, -errno, or kSendQueued
+};
+
 namespace plan {
-constexpr size_t kAddressRef = 0;   // index in refs of the destination text (-1: connected)
-constexpr size_t kPort = 1;
-constexpr size_t kScopeId = 2;
-constexpr size_t kIfindex = 3;      // IPV6_PKTINFO / IP_PKTINFO interface
-constexpr size_t kSourceRef = 4;    // index in refs of the source address text
-constexpr size_t kHopLimit = 5;
-constexpr size_t kTclass = 6;
-constexpr size_t kHopOptsRef = 7;   // index in refs of a hop-by-hop header Buffer
-constexpr size_t kResult = 8;       // written by sendBatch: bytes sent, -errno, or queued
-constexpr size_t kFields = 9;
+constexpr size_t kAddressRef = offsetof(SendPlanEntry, addressRef) / 4;
+constexpr size_t kPort = offsetof(SendPlanEntry, port) / 4;
+constexpr size_t kScopeId = offsetof(SendPlanEntry, scopeId) / 4;
+constexpr size_t kIfindex = offsetof(SendPlanEntry, ifindex) / 4;
+constexpr size_t kSourceRef = offsetof(SendPlanEntry, sourceRef) / 4;
+constexpr size_t kHopLimit = offsetof(SendPlanEntry, hopLimit) / 4;
+constexpr size_t kTclass = offsetof(SendPlanEntry, tclass) / 4;
+constexpr size_t kHopOptsRef = offsetof(SendPlanEntry, hopOptsRef) / 4;
+constexpr size_t kId = offsetof(SendPlanEntry, id) / 4;
+constexpr size_t kResult = offsetof(SendPlanEntry, result) / 4;
+constexpr size_t kFields = sizeof(SendPlanEntry) / 4;
 }  // namespace plan
+
+// sendBatch() result of a datagram that went to the backpressure queue: its result comes
+// later through onsent, with its id. No byte count or -errno can be INT32_MIN.
+constexpr int32_t kSendQueued = INT32_MIN;
 
 // A poll handle and who it belongs to; the handle outlives a closed Socket until libuv's
 // close callback, so the owner link is cleared when the Socket goes first.
@@ -71,6 +112,7 @@ class Socket : public Napi::ObjectWrap<Socket> {
 
  private:
   struct Outgoing {
+    int32_t id;  // the plan's id: onsent reports the result with it
     std::vector<uint8_t> data;
     sockaddr_storage to;
     socklen_t toLen;

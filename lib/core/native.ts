@@ -24,7 +24,11 @@ export interface NativeSockAddr {
  */
 export type NativeMessagesCallback = (count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error) => boolean | void;
 
-/** Called with the results (bytes, or a negative errno) of queued sends, in queue order. */
+/**
+ * Called with the outcome of queued sends as (id, result) pairs: `results[2k]` is the id
+ * the datagram's plan entry carried, `results[2k + 1]` the bytes sent or a negative errno.
+ * At most 256 pairs per call (one turn of the event loop).
+ */
 export type NativeSentCallback = (results: Int32Array) => void;
 
 /** One kernel socket (native/socket.cc). Every method throws a system error on failure. */
@@ -65,10 +69,10 @@ export interface NativeSocket {
   stopReceive(): void;
   /**
    * Sends `count` datagrams in order with sendmmsg, straight from `data`. `plan` holds
-   * SendPlan.fields int32 per datagram (see SendPlan); `refs` the address strings and
-   * hop-by-hop headers the plan points at. Each datagram's result lands in its plan entry
-   * (SendPlan.result): bytes sent, a negative errno, or INT32_MIN when it waits in the
-   * backpressure queue (its result comes through onsent).
+   * layouts.sendPlan.fields int32 per datagram (see SendPlanLayout); `refs` the address
+   * strings and hop-by-hop headers the plan points at. Each datagram's result lands in its
+   * plan entry (`result`): bytes sent, a negative errno, or layouts.sendQueued when it waits
+   * in the backpressure queue (its result comes through onsent, with the entry's `id`).
    */
   sendBatch(data: readonly Uint8Array[], plan: Int32Array, refs: ReadonlyArray<string | Uint8Array>, count: number): void;
   /** listen() on a stream socket. */
@@ -129,71 +133,79 @@ export interface NativeBinding {
   /** The text of /proc/sys/net/NAME (a sysctl, e.g. 'ipv6/conf/all/forwarding') inside the namespace. */
   sysctl(netnsPath: string | null, name: string): string;
   constants: NativeConstants;
+  /** The record, send plan and queued marker, from the addon's own structs (checked at load). */
+  layouts: NativeLayouts;
 }
 
 /**
- * Offsets of one received-message record in the metadata buffer (mirrors `rec::` in
- * native/socket.h; change both together).
+ * The fields of one received-message record, by name. The format itself is defined once,
+ * in C++ (MessageRecord, native/socket.h); the addon exports each field's byte offset and
+ * the record's size as `layouts.record`, and load checks that every field named here is
+ * there. Records are in host byte order: read them through typed arrays (lib/core/records.ts).
  */
-export const Record = {
-  dataOffset: 0,
-  dataLength: 4,
-  flags: 8,
-  family: 12,
-  port: 14,
-  scopeId: 16,
-  ifindex: 20,
-  hopLimit: 24,
-  tclass: 28,
-  hopOptsOffset: 32,
-  hopOptsLength: 36,
-  source: 40,
-  destination: 56,
-  hasDestination: 72,
-  size: 76,
-} as const;
+const RECORD_FIELDS = [
+  'dataOffset',
+  'dataLength',
+  'flags',
+  'family',
+  'port',
+  'scopeId',
+  'ifindex',
+  'hopLimit',
+  'tclass',
+  'hopOptsOffset',
+  'hopOptsLength',
+  'source',
+  'destination',
+  'hasDestination',
+  'size',
+] as const;
+
+/** Byte offsets of a record's fields, and `size`: bytes per record. */
+export type RecordLayout = { readonly [K in (typeof RECORD_FIELDS)[number]]: number };
 
 /**
- * The record's 32-bit fields as indexes into an Int32Array over the metadata buffer (the
- * native side writes them in host byte order). Family and port share one word: read them
- * through a Uint16Array at RecordHalf.family / RecordHalf.port.
+ * The fields of one datagram's entry in sendBatch's plan (SendPlanEntry, native/socket.h),
+ * as int32 indexes, and `fields`: int32 per entry. -1 means "none" for every field but port,
+ * scope id and id. `id` is chosen by lib/ and comes back with the result of a datagram that
+ * waited in the native queue (onsent).
  */
-export const RecordWord = {
-  dataOffset: Record.dataOffset / 4,
-  dataLength: Record.dataLength / 4,
-  flags: Record.flags / 4,
-  scopeId: Record.scopeId / 4,
-  ifindex: Record.ifindex / 4,
-  hopLimit: Record.hopLimit / 4,
-  tclass: Record.tclass / 4,
-  hopOptsOffset: Record.hopOptsOffset / 4,
-  hopOptsLength: Record.hopOptsLength / 4,
-  source: Record.source / 4,
-  destination: Record.destination / 4,
-  hasDestination: Record.hasDestination / 4,
-  size: Record.size / 4,
-} as const;
+const SEND_PLAN_FIELDS = ['addressRef', 'port', 'scopeId', 'ifindex', 'sourceRef', 'hopLimit', 'tclass', 'hopOptsRef', 'id', 'result', 'fields'] as const;
 
-/** The record's 16-bit fields as indexes into a Uint16Array over the metadata buffer. */
-export const RecordHalf = { family: Record.family / 2, port: Record.port / 2, size: Record.size / 2 } as const;
+export type SendPlanLayout = { readonly [K in (typeof SEND_PLAN_FIELDS)[number]]: number };
 
-/**
- * Layout of one datagram's entry in sendBatch's plan, in int32 fields (native/socket.h,
- * namespace plan); -1 means "none" for every field but port and scope id.
- */
-export const SendPlan = {
-  addressRef: 0,
-  port: 1,
-  scopeId: 2,
-  ifindex: 3,
-  sourceRef: 4,
-  hopLimit: 5,
-  tclass: 6,
-  hopOptsRef: 7,
-  /** Written by sendBatch: bytes sent, a negative errno, or INT32_MIN while it waits in the queue. */
-  result: 8,
-  fields: 9,
-} as const;
+/** The formats the addon shares with lib/, as the addon exports them. */
+export interface NativeLayouts {
+  readonly record: RecordLayout;
+  readonly sendPlan: SendPlanLayout;
+  /** sendBatch's result for a datagram that waits in the backpressure queue (see onsent). */
+  readonly sendQueued: number;
+}
+
+/** The layouts the addon exports, checked: a field missing or out of place fails the load. */
+export function checkLayouts(raw: unknown): NativeLayouts {
+  const fail = (what: string): never => {
+    throw new Error(`ip6sock: the addon's ${what}; it does not match this lib, rebuild the addon`);
+  };
+  const l = raw as Partial<{ record: Partial<Record<string, unknown>>; sendPlan: Partial<Record<string, unknown>>; sendQueued: unknown }> | undefined;
+  if (typeof l !== 'object' || l === null) return fail('layouts are missing');
+  const table = <K extends string>(name: string, value: unknown, fields: readonly K[], limit: string): { readonly [F in K]: number } => {
+    if (typeof value !== 'object' || value === null) return fail(`layouts.${name} is missing`);
+    const t = value as Partial<Record<string, unknown>>;
+    const out = {} as { [F in K]: number };
+    for (const f of fields) {
+      const v = t[f];
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) fail(`layouts.${name}.${f} is missing`);
+      out[f] = v as number;
+    }
+    for (const f of fields) if (f !== limit && out[f] >= out[limit as K]) fail(`layouts.${name}.${f} lies outside the ${limit}`);
+    return Object.freeze(out);
+  };
+  const record = table('record', l.record, RECORD_FIELDS, 'size');
+  const sendPlan = table('sendPlan', l.sendPlan, SEND_PLAN_FIELDS, 'fields');
+  if (typeof l.sendQueued !== 'number' || !Number.isInteger(l.sendQueued) || l.sendQueued >= 0) fail('layouts.sendQueued is missing');
+  return Object.freeze({ record, sendPlan, sendQueued: l.sendQueued as number });
+}
 
 type Loader = (dir: string) => NativeBinding;
 
@@ -216,15 +228,17 @@ export function native(): NativeBinding {
     // node-gyp-build ships no types; its whole interface is this one function.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const load = require('node-gyp-build') as Loader;
-    binding = load(packageRoot());
-    if (binding.constants.RECORD_SIZE !== Record.size) {
-      throw new Error(`ip6sock: native record size ${binding.constants.RECORD_SIZE} does not match lib (${Record.size}); rebuild the addon`);
-    }
-    if (binding.constants.SEND_PLAN_FIELDS !== SendPlan.fields) {
-      throw new Error(`ip6sock: native send plan of ${binding.constants.SEND_PLAN_FIELDS} fields does not match lib (${SendPlan.fields}); rebuild the addon`);
-    }
+    const loaded = load(packageRoot());
+    // Replaced by the checked copy before anything else sees the binding.
+    loaded.layouts = checkLayouts(loaded.layouts);
+    binding = loaded;
   }
   return binding;
+}
+
+/** The record and send-plan layouts (loads the addon). */
+export function layouts(): NativeLayouts {
+  return native().layouts;
 }
 
 /** Shorthand for the header constants. */

@@ -34,8 +34,9 @@ import * as fs from 'node:fs';
 import { attempt, CodedError, invalidArgType, withContext } from '../errors';
 import type { InterfaceFlags, InterfaceRef, NamespaceOptions } from './types';
 import { formatIpv6, parseIpv6 } from '../codec/ipv6addr';
-import { AddressMessage, hostOrder, LinkMessage, linkFlags, parseMessages } from './rtnetlink';
-import { constants, native, NativeSocket, Record } from '../core/native';
+import { AddressMessage, LinkMessage, linkFlags, parseMessages } from './rtnetlink';
+import { constants, native, NativeSocket } from '../core/native';
+import { RecordBatch } from '../core/records';
 import { netnsPath, validateInteger, validateOptionalObject, validateSignal } from '../validate';
 
 /** Options of interfaces.watch(). */
@@ -168,6 +169,8 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
   private links = new Map<number, LinkState>();
   private addrs = new Map<string, AddressState>();
   private readonly queues = new Set<AsyncQueue<InterfaceEvent>>();
+  /** Reads each batch of netlink messages the socket delivers. */
+  private readonly records = new RecordBatch();
   private refed = true;
   /** Events of the read being applied: emitted once its state is all applied. */
   private pending: InterfaceEvent[] = [];
@@ -359,18 +362,16 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
       return;
     }
     if (data === undefined || meta === undefined) return;
-    const c = constants();
+    const records = this.records.load(count, data, meta);
     for (let i = 0; i < count; i++) {
-      const at = i * Record.size;
       // A notification cut short is lost like an overrun.
-      if ((hostOrder.u32(meta, at + Record.flags) & c.MSG_TRUNC) !== 0) {
+      if (records.truncated(i)) {
         this.resync();
         return;
       }
-      const offset = hostOrder.u32(meta, at + Record.dataOffset);
       let messages;
       try {
-        messages = parseMessages(data.subarray(offset, offset + hostOrder.u32(meta, at + Record.dataLength)));
+        messages = parseMessages(records.payload(i));
       } catch {
         this.resync();
         return;

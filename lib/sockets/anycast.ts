@@ -23,12 +23,13 @@
  * leaves the route in place.
  * @packageDocumentation
  */
-import { EmitterEvents, eventMap, Events, listenerThrew, TypedEmitter } from '../core/events';
+import { EmitterEvents, eventMap, Events, TypedEmitter } from '../core/events';
 import { closedError, ErrorContext, interfaceLabel, interfaceRemovedError, invalidArgType, invalidArgValue, stateError, warn, withContext } from '../errors';
 import type { InterfaceRef, InterfaceSpec } from '../links/types';
 import { directoryOf, Follower, Following, InterfaceDirectory } from '../links/directory';
 import { formatIpv6, parseIpv6 } from '../codec/ipv6addr';
-import { constants, NativeSocket, Record, RecordWord } from '../core/native';
+import { constants, NativeSocket } from '../core/native';
+import { RecordBatch } from '../core/records';
 import { AddressTableEntry, anycast6 } from '../links/procnet';
 import type { AddressEvent, LinkEvent } from '../links/watcher';
 import { inspect } from 'node:util';
@@ -76,7 +77,10 @@ export interface ReplyOptions {
 }
 const REPLY_KEYS = optionKeys<ReplyOptions>({ hopLimit: true, trafficClass: true });
 
-/** Sends one datagram back to the sender, FROM the anycast address; resolves with the bytes sent. */
+/**
+ * Sends one datagram back to the sender, FROM the anycast address; resolves with the bytes
+ * sent. A failure nobody handles goes to the group's `'error'` event (see UdpSocket.send()).
+ */
 export type AnycastReply = (data: Buffer | Uint8Array | string, options?: ReplyOptions) => Promise<number>;
 
 /** What is known about a datagram addressed to the group, and how to answer it. */
@@ -259,48 +263,28 @@ class ServiceSocket extends UdpSocket {
     (this.join as Join | undefined)?.leave();
   }
 
-  // False: every datagram it hands out is a view of `data` (see BaseSocket.dispatch).
-  protected override dispatch(count: number, data: Buffer, meta: Buffer): boolean {
+  protected override dispatch(records: RecordBatch): void {
     const wantEvents = this.listenerCount('message') > 0;
     const wantItems = this.hasIterators;
     const events: ServiceSocket = this;
-    const words = this.recordWords(meta);
-    const dst = Record.destination;
-    // A listener that throws costs only its own call (see DatagramSocket.dispatch).
-    let i = 0;
-    while (i < count) {
-      try {
-        for (; i < count; i++) {
-          if (!this.reading) break;
-          const w = i * RecordWord.size;
-          const at = i * Record.size;
-          this.countRecord(words, w);
-          // The socket is bound to `::`: datagrams to the host's unicast addresses on this
-          // port arrive too, and must not be answered as if the group had been asked.
-          if (words[w + RecordWord.hasDestination] !== 1 || this.target.bytes.compare(meta, at + dst, at + dst + 16) !== 0) {
-            this.ignored++;
-            continue;
-          }
-          const offset = words[w + RecordWord.dataOffset];
-          const length = words[w + RecordWord.dataLength];
-          const payload = data.subarray(offset, offset + length);
-          const info = this.info(meta, at, data) as AnycastMessageInfo;
-          info.reply = this.replier(words, w, info);
-          // Iterators first: a listener that throws must not cost them the datagram.
-          if (wantItems) {
-            const item: AnycastMessage = { data: payload, info };
-            this.pushToIterators(item);
-          }
-          if (wantEvents) events.emit('message', payload, info);
-        }
-        break;
-      } catch (err) {
-        listenerThrew(err);
-        i++;
+    this.forEachRecord(records, (i) => {
+      this.countRecord(records, i);
+      // The socket is bound to `::`: datagrams to the host's unicast addresses on this
+      // port arrive too, and must not be answered as if the group had been asked.
+      if (!records.destinationIs(i, this.target.bytes)) {
+        this.ignored++;
+        return;
       }
-    }
-    if (i < count) this.holdRest(i, count, data, meta);
-    return false;
+      const payload = records.payload(i);
+      const info = this.decode(records, i) as AnycastMessageInfo;
+      info.reply = this.replier(records, i, info);
+      // Iterators first: a listener that throws must not cost them the datagram.
+      if (wantItems) {
+        const item: AnycastMessage = { data: payload, info };
+        this.pushToIterators(item);
+      }
+      if (wantEvents) events.emit('message', payload, info);
+    });
   }
 
   /**
@@ -310,16 +294,16 @@ class ServiceSocket extends UdpSocket {
    * for a joined anycast address since Linux 3.14). Normal source selection never picks an
    * anycast address, and a client that connect()ed to it would drop an answer from any other.
    */
-  private replier(words: Int32Array, w: number, info: MessageInfo): AnycastReply {
-    // info() just decoded this record: the cache holds its source, without zone.
+  private replier(records: RecordBatch, i: number, info: MessageInfo): AnycastReply {
+    // decode() just read this record: the cache holds its source, without zone.
     const peer = this.sourceCache.current;
-    const scopeId = words[w + RecordWord.scopeId] >>> 0;
-    const ifindex = words[w + RecordWord.ifindex];
+    const scopeId = records.scopeId(i);
+    const ifindex = records.ifindex(i);
     const ctl: SendControl = { ...NO_CONTROL, ifindex: ifindex > 0 ? ifindex : -1, source: this.target.address };
     const context: ErrorContext = { option: 'IPV6_PKTINFO', address: info.address, port: info.port, netns: this.netns };
     if (info.interface) context.interface = info.interface.name || info.interface.index;
     return (data, options) => {
-      if (this.closed) return Promise.reject(closedError('anycast group'));
+      if (this.closed) return this.failedSend(closedError('anycast group'));
       let buf: Buffer;
       let control = ctl;
       try {
@@ -332,7 +316,7 @@ class ServiceSocket extends UdpSocket {
           if (opts.trafficClass !== undefined) control.trafficClass = validateInteger(opts.trafficClass, 'options.trafficClass', 0, 255);
         }
       } catch (err) {
-        return Promise.reject(err);
+        return this.failedSend(err);
       }
       return this.sendNative(buf, peer, info.port, scopeId, control, context);
     };

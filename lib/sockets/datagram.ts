@@ -7,7 +7,7 @@
 import { invalidArgType, invalidArgValue, outOfRange, stateError } from '../errors';
 import { encode as encodeHopByHop, HopByHopOption } from '../codec/hopbyhop';
 import type { InterfaceRef, InterfaceSpec } from '../links/types';
-import { RecordHalf, RecordWord } from '../core/native';
+import { RecordBatch } from '../core/records';
 import { eventMap, Events, listenerThrew } from '../core/events';
 import { BaseSocket, NO_CONTROL, SendControl, SocketEvents } from './socket';
 import { Family, parseZone, validateAddress, validateInteger } from '../validate';
@@ -108,33 +108,26 @@ export interface MessageBatch extends Iterable<Message> {
 /** The MessageBatch of one read: indexes into the read's records. */
 class ReceivedBatch implements MessageBatch {
   private live = true;
-  /** A view of the received bytes was handed out (a payload, a hop-by-hop header). */
-  viewed = false;
 
   constructor(
     readonly length: number,
     /** Record of each datagram admitted, or null when every record of the read was. */
     private readonly picks: Int32Array | null,
-    private readonly pool: Buffer,
-    private readonly words: Int32Array,
-    private readonly decode: (w: number) => MessageInfo,
+    /** The read's records; handing out a view of its data marks it kept. */
+    private readonly records: RecordBatch,
+    private readonly decode: (i: number) => MessageInfo,
   ) {}
 
   size(i: number): number {
-    return this.words[this.record(i) + RecordWord.dataLength];
+    return this.records.dataLength(this.record(i));
   }
 
   data(i: number): Buffer {
-    const w = this.record(i);
-    const offset = this.words[w + RecordWord.dataOffset];
-    this.viewed = true;
-    return this.pool.subarray(offset, offset + this.words[w + RecordWord.dataLength]);
+    return this.records.payload(this.record(i));
   }
 
   info(i: number): MessageInfo {
-    const info = this.decode(this.record(i));
-    if (info.hopByHop !== null) this.viewed = true;
-    return info;
+    return this.decode(this.record(i));
   }
 
   *[Symbol.iterator](): Iterator<Message> {
@@ -146,14 +139,14 @@ class ReceivedBatch implements MessageBatch {
     this.live = false;
   }
 
-  /** The word index of datagram `i`'s record. */
+  /** The index in the read of datagram `i`. */
   private record(i: number): number {
     if (!this.live) throw stateError('ERR_INVALID_STATE', "Invalid state: a MessageBatch can be read only inside its 'batch' listener");
     if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= this.length) {
       if (typeof i !== 'number') throw invalidArgType('index', 'an integer', i);
       throw outOfRange('index', `an integer from 0 to ${this.length - 1}`, i);
     }
-    return (this.picks === null ? i : this.picks[i]) * RecordWord.size;
+    return this.picks === null ? i : this.picks[i];
   }
 }
 
@@ -204,70 +197,44 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
   }
 
   /**
-   * Emits the batch's datagrams. True when none of them left a view of `data` behind: a
-   * 'batch' listener that only read sizes and info, or nothing admitted. Messages and
-   * iterator items always do.
-   *
-   * A listener that throws costs only its own call: the error is raised on the next tick
-   * (listenerThrew) and delivery resumes with the next datagram. The try wraps the loop, not
-   * each datagram, so delivery costs nothing for it until a listener throws.
+   * Emits the batch's datagrams: 'message' events and iterator items for each admitted one
+   * (forEachRecord's loop), then one 'batch'. The pool is reused when no view of it was
+   * handed out (a 'batch' listener that only read sizes and info, or nothing admitted):
+   * `records` tracks that.
    */
-  protected dispatch(count: number, data: Buffer, meta: Buffer): boolean {
+  protected dispatch(records: RecordBatch): void {
     const wantEvents = this.listenerCount('message') > 0;
     const wantItems = this.hasIterators;
     const wantBatch = this.listenerCount('batch') > 0;
     const events: DatagramSocket = this;
-    const words = this.recordWords(meta);
+    const count = records.count;
     // Records of datagrams admitted, for the batch; null while every one so far was.
     let picks: Int32Array | null = null;
     let picked = 0;
-    let viewed = false;
-    let i = 0;
-    while (i < count) {
-      try {
-        for (; i < count; i++) {
-          // The last reader went away (or the socket closed) during this read.
-          if (!this.reading) break;
-          const w = i * RecordWord.size;
-          this.countRecord(words, w);
-          if (!this.admits(words, w, meta)) {
-            if (picks === null && wantBatch) picks = Int32Array.from({ length: count }, (_, k) => k);
-            continue;
-          }
-          if (picks !== null) picks[picked] = i;
-          picked++;
-          if (!wantEvents && !wantItems) continue;
-          viewed = true;
-          const offset = words[w + RecordWord.dataOffset];
-          const length = words[w + RecordWord.dataLength];
-          const info = this.decode(words, w, meta, data);
-          const payload = data.subarray(offset, offset + length);
-          // Iterators first: a listener that throws must not cost them the datagram.
-          if (wantItems) this.pushToIterators({ data: payload, info });
-          if (wantEvents) events.emit('message', payload, info);
-        }
-        break;
-      } catch (err) {
-        listenerThrew(err);
-        i++;
+    const all = this.forEachRecord(records, (i) => {
+      this.countRecord(records, i);
+      if (!this.admits(records, i)) {
+        if (picks === null && wantBatch) picks = Int32Array.from({ length: count }, (_, k) => k);
+        return;
       }
+      if (picks !== null) picks[picked] = i;
+      picked++;
+      if (!wantEvents && !wantItems) return;
+      const info = this.decode(records, i);
+      const payload = records.payload(i);
+      // Iterators first: a listener that throws must not cost them the datagram.
+      if (wantItems) this.pushToIterators({ data: payload, info });
+      if (wantEvents) events.emit('message', payload, info);
+    });
+    if (!all || !wantBatch || picked === 0 || this.closed) return;
+    const batch = new ReceivedBatch(picked, picks, records, (i) => this.decode(records, i));
+    try {
+      events.emit('batch', batch);
+    } catch (err) {
+      listenerThrew(err);
+    } finally {
+      batch.end();
     }
-    if (i < count) {
-      this.holdRest(i, count, data, meta);
-      return false;
-    }
-    if (wantBatch && picked > 0 && !this.closed) {
-      const batch = new ReceivedBatch(picked, picks, data, words, (w) => this.decode(words, w, meta, data));
-      try {
-        events.emit('batch', batch);
-      } catch (err) {
-        listenerThrew(err);
-      } finally {
-        batch.end();
-      }
-      viewed ||= batch.viewed;
-    }
-    return !viewed;
   }
 
   protected override isReceiveEvent(event: string | symbol): boolean {
@@ -286,61 +253,40 @@ export abstract class DatagramSocket extends BaseSocket<Message> {
     return this.directory.index(spec, name);
   }
 
-  /**
-   * Subclass hook: false drops the datagram of the record at word `w` of `words` (the
-   * Int32 view of `meta`) before anybody sees it.
-   */
-  protected admits(words: Int32Array, w: number, meta: Buffer): boolean {
-    void words;
-    void w;
-    void meta;
+  /** Subclass hook: false drops the datagram of record `i` before anybody sees it. */
+  protected admits(records: RecordBatch, i: number): boolean {
+    void records;
+    void i;
     return true;
   }
 
-  /** The source address of the record at word `w` (without zone), formatted once per source. */
-  protected recordSource(words: Int32Array, w: number, meta: Buffer): string {
-    return this.sourceCache.format(meta, words, w + RecordWord.source, this.recordFamily(w));
+  /** The source address of record `i` (without zone), formatted once per source. */
+  protected recordSource(records: RecordBatch, i: number): string {
+    return records.source(i, this.sourceCache);
   }
 
-  /** The destination (from PKTINFO) of the record at word `w`, or null. */
-  protected recordDestination(words: Int32Array, w: number, meta: Buffer): string | null {
-    if (words[w + RecordWord.hasDestination] !== 1) return null;
-    return this.destinationCache.format(meta, words, w + RecordWord.destination, this.recordFamily(w));
+  /** The destination (from PKTINFO) of record `i`, or null. */
+  protected recordDestination(records: RecordBatch, i: number): string | null {
+    return records.destination(i, this.destinationCache);
   }
 
-  private recordFamily(w: number): 4 | 6 {
-    return this.recordHalves[w * 2 + RecordHalf.family] === 4 ? 4 : 6;
-  }
-
-  /** Decodes the metadata record at byte `at` of `meta`. */
-  protected info(meta: Buffer, at: number, data: Buffer): MessageInfo {
-    return this.decode(this.recordWords(meta), at >> 2, meta, data);
-  }
-
-  /** Decodes the record at word `w` of `words` (the Int32 view of `meta`). */
-  private decode(words: Int32Array, w: number, meta: Buffer, data: Buffer): MessageInfo {
-    const ifindex = words[w + RecordWord.ifindex];
-    const hopLimit = words[w + RecordWord.hopLimit];
-    const tclass = words[w + RecordWord.tclass];
-    const hopLen = words[w + RecordWord.hopOptsLength];
-    let hopByHop: Buffer | null = null;
-    if (hopLen > 0) {
-      const hopAt = words[w + RecordWord.hopOptsOffset];
-      hopByHop = data.subarray(hopAt, hopAt + hopLen);
-    }
-    const source = this.recordSource(words, w, meta);
-    const scopeId = words[w + RecordWord.scopeId];
+  /** What is known about record `i`'s datagram. */
+  protected decode(records: RecordBatch, i: number): MessageInfo {
+    const ifindex = records.ifindex(i);
+    const hopLimit = records.hopLimit(i);
+    const tclass = records.tclass(i);
+    const source = records.source(i, this.sourceCache);
     return {
-      address: this.withZone(source, scopeId >>> 0),
-      port: this.recordHalves[w * 2 + RecordHalf.port],
-      family: this.recordFamily(w),
+      address: this.withZone(source, records.scopeId(i)),
+      port: records.port(i),
+      family: records.family(i) === 4 ? 4 : 6,
       interface: ifindex > 0 ? this.names.ref(ifindex) : null,
-      destination: this.recordDestination(words, w, meta),
+      destination: records.destination(i, this.destinationCache),
       hopLimit: hopLimit >= 0 ? hopLimit : null,
       trafficClass: tclass >= 0 ? tclass : null,
-      hopByHop,
-      truncated: this.truncatedAt(words, w),
-      size: words[w + RecordWord.dataLength],
+      hopByHop: records.hopByHop(i),
+      truncated: records.truncated(i),
+      size: records.dataLength(i),
     };
   }
 }

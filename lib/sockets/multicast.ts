@@ -21,7 +21,8 @@ import { attempt, ErrorContext, interfaceLabel, interfaceRemovedError, invalidAr
 import type { InterfaceRef, InterfaceSpec } from '../links/types';
 import { directoryOf, Follower, Following } from '../links/directory';
 import { formatIpv6, isMulticast, parseIpv6 } from '../codec/ipv6addr';
-import { constants, RecordWord } from '../core/native';
+import { constants } from '../core/native';
+import type { RecordBatch } from '../core/records';
 import { eventMap, Events, listenerThrew } from '../core/events';
 import { UDP_SOCKET_OPTION_KEYS, UdpSocket, UdpSocketEvents, UdpSocketOptions } from './udp';
 import { SocketStats } from './socket';
@@ -634,11 +635,11 @@ export class MulticastSocket extends UdpSocket {
    * UdpSocket's dispatch plus this socket's filters. Kept as one loop so a dropped datagram
    * never reaches an event listener or an iterator.
    */
-  protected override admits(words: Int32Array, w: number, meta: Buffer): boolean {
+  protected override admits(records: RecordBatch, i: number): boolean {
     if (this.multicastAll && !this.ignoreOwn) return true;
-    const ifindex = words[w + RecordWord.ifindex];
+    const ifindex = records.ifindex(i);
     if (ifindex <= 0) return true;
-    const destination = this.multicastAll ? null : this.recordDestination(words, w, meta);
+    const destination = this.multicastAll ? null : this.recordDestination(records, i);
     // Without PKTINFO (destination null) the kernel did the filtering.
     let state: GroupState | undefined;
     if (destination !== null && this.isGroup(destination)) {
@@ -654,7 +655,7 @@ export class MulticastSocket extends UdpSocket {
     }
     // The source matters only to a source list (joined or blocked sources) or to ignoreOwn.
     if (!this.ignoreOwn && (state === undefined || (state.mode === 'any' && state.sources.size === 0))) return true;
-    const source = this.recordSource(words, w, meta);
+    const source = this.recordSource(records, i);
     // 'source': deliver only the joined sources; 'any': deliver all but the blocked ones.
     if (state !== undefined && (state.mode === 'source') !== state.sources.has(source)) {
       this.stats.notJoined++;

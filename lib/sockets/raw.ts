@@ -220,7 +220,9 @@ export class RawSocket extends DatagramSocket {
 
   /**
    * Sends one packet: the protocol header and data (the kernel adds the IP header), or the
-   * whole packet when the socket has `headerIncluded`. Resolves with the bytes sent.
+   * whole packet when the socket has `headerIncluded`. Resolves with the bytes sent. A
+   * failure nobody handles (no `await`, `.then` or `.catch` by the next tick after it is
+   * known) goes to `'error'`, as for UdpSocket.send().
    */
   send(data: Buffer | Uint8Array | string, options: RawSendOptions): Promise<number> {
     try {
@@ -234,7 +236,7 @@ export class RawSocket extends DatagramSocket {
       if (opts.interface !== undefined) context.interface = opts.interface;
       return this.sendNative(buf, dest.address, 0, dest.scopeId, ctl, context);
     } catch (err) {
-      return Promise.reject(err);
+      return this.failedSend(err);
     }
   }
 

@@ -7,13 +7,14 @@
 import * as os from 'node:os';
 import { inspect } from 'node:util';
 import { attempt, closedError, ErrorContext, interfaceRemovedError, withContext } from '../errors';
-import { eventMap, EmitterEvents, Events, TypedEmitter } from '../core/events';
+import { eventMap, EmitterEvents, Events, listenerThrew, TypedEmitter } from '../core/events';
 import { AddressCache } from '../codec/ipv6addr';
-import { Outbox, SendControl, SendWaiter, SingleSend, WaitingSends } from '../core/outbox';
+import { Outbox, SendControl, SendPromise, SendWaiter, SingleSend, UnobservedFailure, WaitingSends } from '../core/outbox';
 import { AsyncQueue, closeSignal, endAll } from '../core/queue';
 import type { InterfaceRef } from '../links/types';
 import { directoryOf, Follower, Following, InterfaceDirectory } from '../links/directory';
-import { native, NativeSocket, Record, RecordWord, SendPlan } from '../core/native';
+import { layouts, native, NativeSocket } from '../core/native';
+import { RecordBatch } from '../core/records';
 import { Family, netnsPath, OptionKeyList, validateInteger, validateInterfaceName, validateOptionalObject, validateSignal, validateString } from '../validate';
 
 /** Options every socket class takes. */
@@ -92,9 +93,6 @@ export interface SocketStats {
 // What subclasses need to describe a send.
 export { NO_CONTROL, type SendControl } from '../core/outbox';
 
-/** sendBatch() result of a datagram that waits in the backpressure queue (reported via onsent). */
-const QUEUED = -2147483648;
-
 /**
  * Base class. `M` is what the async iterator yields; `messageEvent` names the event that
  * carries it ('message' for datagram sockets, 'packet' for router-alert taps).
@@ -124,14 +122,15 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   /** Datagrams sent in this tick: they leave together in one sendmmsg at its end. */
   private readonly outbox = new Outbox();
   private readonly flushOutbox = (): void => this.flush();
-  /** Who waits for each datagram in the native backpressure queue, in its order. */
+  /** Who waits for each datagram in the native backpressure queue, by its id. */
   private readonly waiting = new WaitingSends();
+  /** sendBatch's result for a datagram that went to the backpressure queue. */
+  private readonly sendQueued = layouts().sendQueued;
   private readonly queues = new Set<AsyncQueue<M>>();
-  private meta: Buffer | undefined;
-  private metaWords: Int32Array = new Int32Array(0);
-  private metaHalves: Uint16Array = new Uint16Array(0);
-  /** msg_flags bit of a datagram longer than its slot, from the system headers. */
-  private readonly msgTrunc = native().constants.MSG_TRUNC;
+  /** The reader of every batch this socket receives (one, reused). */
+  private readonly records = new RecordBatch();
+  /** Inside dispatch(): a close() from a listener leaves the batch readable until it returns. */
+  private dispatching = false;
   private receiving = false;
   private paused = false;
   /**
@@ -278,9 +277,7 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   private releaseHandle(): void {
     this.handle.onmessages = undefined;
     this.handle.onsent = undefined;
-    this.meta = undefined;
-    this.metaWords = new Int32Array(0);
-    this.metaHalves = new Uint16Array(0);
+    if (!this.dispatching) this.records.clear();
   }
 
   /** Yields every received item until the socket closes. Reading pauses while the consumer lags. */
@@ -353,11 +350,41 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   protected beforeClose(): void {}
 
   /**
-   * Subclass hook: turn one native batch into events. Return true only when no view of
-   * `data` (a payload, a header) can outlive the call, so the native side may reuse its
-   * bytes; anything else keeps them for good.
+   * Subclass hook: turn one native batch into events, reading it through `records` (valid
+   * only during the call). Whether the native side may reuse the batch's data is for
+   * `records` to say: its accessors that hand out views of the data mark it kept.
    */
-  protected abstract dispatch(count: number, data: Buffer, meta: Buffer): boolean | void;
+  protected abstract dispatch(records: RecordBatch): void;
+
+  /**
+   * The loop every dispatcher shares: calls `each(i)` for each record in order while the
+   * socket reads. A listener that throws costs only its own call: the error is raised on the
+   * next tick (listenerThrew) and delivery resumes with the next record. The try wraps the
+   * loop, not each record, so it costs nothing until a listener throws. Records left when
+   * the last reader went away (or the socket closed) are kept for the next reader
+   * (holdRest); returns true when every record went to `each`.
+   */
+  protected forEachRecord(records: RecordBatch, each: (i: number) => void): boolean {
+    const count = records.count;
+    let i = 0;
+    while (i < count) {
+      try {
+        for (; i < count; i++) {
+          if (!this.receiving) break;
+          each(i);
+        }
+        break;
+      } catch (err) {
+        listenerThrew(err);
+        i++;
+      }
+    }
+    if (i < count) {
+      this.holdRest(i, records);
+      return false;
+    }
+    return true;
+  }
 
   protected assertOpen(): void {
     if (this.closed) throw closedError('socket');
@@ -372,14 +399,6 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
     else this.readFromKernel();
   }
 
-  /**
-   * True while the socket reads: it has a reader and is open. A dispatch loop checks it
-   * before each datagram and stops (see holdRest()) once it is false.
-   */
-  protected get reading(): boolean {
-    return this.receiving;
-  }
-
   /** The last reader went away: stop reading, so datagrams wait in the kernel again. */
   private stopReceivingIfUnread(): void {
     if (!this.receiving || this.closed || this.queues.size > 0 || this.hasReceiveListeners()) return;
@@ -389,18 +408,16 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   }
 
   /**
-   * A dispatch loop found no reader left at record `from` of a read of `count`: keeps the
-   * rest for the next reader (and out of stats.received until then). `data` must stay
-   * unreused: the dispatch returns false.
+   * A dispatch loop found no reader left at record `from`: keeps the rest for the next
+   * reader (and out of stats.received until then). The records are copied (the native side
+   * reuses them for its next read); the data is marked kept, so it is not reused.
    */
-  protected holdRest(from: number, count: number, data: Buffer, meta: Buffer): void {
-    if (this.closed || from >= count) return;
-    this.stats.received -= count - from;
-    // The native side reuses `meta` for its next read; `data` it does not, once kept.
-    const records = Buffer.from(meta.subarray(from * Record.size, count * Record.size));
+  private holdRest(from: number, records: RecordBatch): void {
+    if (this.closed || from >= records.count) return;
+    this.stats.received -= records.count - from;
     // Nothing is held here: reading stopped when the last reader went, and releaseHeld()
     // takes what was held before it delivers it.
-    this.heldRecords = { count: count - from, data, meta: records };
+    this.heldRecords = records.rest(from);
   }
 
   private releaseHeld(): void {
@@ -448,27 +465,9 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
     return `${address}%${name || scopeId}`;
   }
 
-  /**
-   * Int32 and Uint16 views of a metadata buffer, made once: the native side hands the same
-   * buffer back batch after batch.
-   */
-  protected recordWords(meta: Buffer): Int32Array {
-    if (meta !== this.meta) {
-      this.meta = meta;
-      this.metaWords = new Int32Array(meta.buffer, meta.byteOffset, meta.length >> 2);
-      this.metaHalves = new Uint16Array(meta.buffer, meta.byteOffset, meta.length >> 1);
-    }
-    return this.metaWords;
-  }
-
-  /** The Uint16 view of the metadata buffer last given to recordWords(). */
-  protected get recordHalves(): Uint16Array {
-    return this.metaHalves;
-  }
-
-  /** Counts a truncation if the record's datagram was cut (once per record). */
-  protected countRecord(words: Int32Array, w: number): void {
-    if (this.truncatedAt(words, w)) this.stats.truncated++;
+  /** Counts a truncation if record `i`'s datagram was cut (once per record). */
+  protected countRecord(records: RecordBatch, i: number): void {
+    if (records.truncated(i)) this.stats.truncated++;
   }
 
   /**
@@ -502,18 +501,32 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
   /** kernelDrops as it was when the socket closed. */
   private dropsAtClose = 0;
 
-  /** True if the record's datagram was longer than its slot. */
-  protected truncatedAt(words: Int32Array, w: number): boolean {
-    return (words[w + RecordWord.flags] & this.msgTrunc) !== 0;
+  /**
+   * Where a failed send goes when nobody handles its promise (see SendPromise): 'error',
+   * as node:dgram does (without a listener, an unhandled 'error' event). A closed socket
+   * emits nothing more: a send it abandoned at close() fails only its promise.
+   */
+  protected readonly unobservedSendFailure: UnobservedFailure = (err) => {
+    if (!this.closed) (this as BaseSocket<M>).emit('error', err);
+  };
+
+  /** The promise of a send that failed before it was queued (bad arguments, closed). */
+  protected failedSend<T>(err: unknown): SendPromise<T> {
+    return SendPromise.failed<T>(err, this.unobservedSendFailure);
+  }
+
+  /** `promise` (a send's outcome computed some other way) with the same failure routing. */
+  protected trackedSend<T>(promise: Promise<T>): SendPromise<T> {
+    return SendPromise.adopt(promise, this.unobservedSendFailure);
   }
 
   /**
    * Sends one datagram; resolves with the bytes sent. When the kernel's buffer is full the
    * datagram waits in order in the native queue, and the promise resolves once it leaves.
    */
-  protected sendNative(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext): Promise<number> {
-    if (this.closed) return Promise.reject(closedError('socket'));
-    const waiter = new SingleSend(context);
+  protected sendNative(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext): SendPromise<number> {
+    if (this.closed) return this.failedSend(closedError('socket'));
+    const waiter = new SingleSend(context, this.unobservedSendFailure);
     this.queueSend(data, address, port, scopeId, ctl, waiter, 0);
     return waiter.promise;
   }
@@ -552,24 +565,30 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
         failure = withContext(err, { netns: this.netns }) as Error;
       }
     }
-    const { waiters, slots, plan } = box;
+    const { waiters, slots } = box;
+    const queued = this.sendQueued;
     for (let i = 0; i < count; i++) {
       if (failure !== undefined) {
         waiters[i].abandon(slots[i], failure);
         continue;
       }
-      const r = plan[i * SendPlan.fields + SendPlan.result];
-      if (r === QUEUED) this.waiting.push(waiters[i], slots[i]);
+      const r = box.result(i);
+      if (r === queued) this.waiting.push(box.id(i), waiters[i], slots[i]);
       else waiters[i].settle(slots[i], r);
     }
     box.clear();
   }
 
+  /** Results of queued sends, as (id, result) pairs. */
   private onSent(results: Int32Array): void {
     this.waiting.settle(results);
     if (this.waiting.length === 0) (this as BaseSocket<M>).emit('drain');
   }
 
+  /**
+   * One native batch. Returns the batch's `released` (no view of its data outlived the
+   * call) to the native side, which then writes the next batch over the same bytes.
+   */
   private onMessages(count: number, data: Buffer | undefined, meta: Buffer | undefined, error?: Error): boolean {
     if (error) {
       (this as BaseSocket<M>).emit('error', withContext(error, { netns: this.netns }) as Error);
@@ -577,7 +596,16 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
     }
     if (data === undefined || meta === undefined || this.closed) return false;
     this.stats.received += count;
-    return this.dispatch(count, data, meta) === true;
+    const records = this.records.load(count, data, meta);
+    this.dispatching = true;
+    try {
+      this.dispatch(records);
+    } finally {
+      this.dispatching = false;
+    }
+    const released = records.released;
+    if (this.closed) records.clear();
+    return released;
   }
 
   private maybeResume(): void {

@@ -170,17 +170,23 @@ export class UdpSocket extends DatagramSocket {
    * Sends one datagram. Resolves with the number of bytes sent once the kernel took it
    * (at once, or after waiting in order for buffer space). Every datagram sent in the same
    * tick leaves in one sendmmsg at the end of the tick.
+   *
+   * A failure nobody handles does not end the process as an unhandled rejection: if no
+   * handler (`await`, `.then`, `.catch`) is attached to the promise by the next tick after
+   * the failure is known, the error goes to the socket's `'error'` event, as with
+   * node:dgram (without an `'error'` listener, that is an unhandled 'error' event). The
+   * promise still rejects for a handler attached later. An awaited send only rejects.
    */
   send(data: Buffer | Uint8Array | string, options: SendOptions = {}): Promise<number> {
     try {
       this.assertOpen();
       const opts = validateObject<SendOptions>(options, 'options');
       validateOptionKeys(opts, SEND_KEYS, 'options');
-      const waiter = new SingleSend(this.sendContext(opts));
+      const waiter = new SingleSend(this.sendContext(opts), this.unobservedSendFailure);
       this.enqueue(data, opts, waiter, 0);
       return waiter.promise;
     } catch (err) {
-      return Promise.reject(err);
+      return this.failedSend(err);
     }
   }
 
@@ -190,14 +196,15 @@ export class UdpSocket extends DatagramSocket {
    * rejects with its error and none is sent. Resolves with the bytes sent for each, or
    * rejects with the kernel's error for the earliest one it refused (the others still leave).
    * At most 65,536 messages (ERR_OUT_OF_RANGE), and no holes (ERR_INVALID_ARG_VALUE): both
-   * are checked before anything is made for the batch.
+   * are checked before anything is made for the batch. A failure nobody handles goes to
+   * `'error'`, as for send().
    */
   sendMany(messages: ReadonlyArray<SendOptions & { data: Buffer | Uint8Array | string }>): Promise<number[]> {
     try {
       this.assertOpen();
       const count = validateList(messages, 'messages', MAX_SEND_MANY, 'an array of { data, ...send options }');
       const list: readonly unknown[] = messages;
-      const group = new SendGroup(count, (slot) => this.sendContext(list[slot] as SendOptions));
+      const group = new SendGroup(count, (slot) => this.sendContext(list[slot] as SendOptions), this.unobservedSendFailure);
       const mark = this.sendMark;
       try {
         for (let i = 0; i < count; i++) {
@@ -212,7 +219,7 @@ export class UdpSocket extends DatagramSocket {
       }
       return group.promise;
     } catch (err) {
-      return Promise.reject(err);
+      return this.failedSend(err);
     }
   }
 

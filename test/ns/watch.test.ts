@@ -5,7 +5,8 @@
 import { execFileSync } from 'node:child_process';
 import { AddressEvent, InterfaceEvent, InterfaceWatcher, LinkEvent, watch } from '../../lib/links/interfaces';
 import { list } from '../../lib/links/interfaces';
-import { native, SendPlan } from '../../lib/core/native';
+import { layouts, native } from '../../lib/core/native';
+import { RecordBatch } from '../../lib/core/records';
 import { parseMessages } from '../../lib/links/rtnetlink';
 import { describeRoot } from '../helpers/privileged';
 import { hostPair, useTopology } from '../helpers/topology';
@@ -96,10 +97,9 @@ async function askKernel(request: Buffer, until: (messages: ReturnType<typeof pa
       timer = setTimeout(() => reject(new Error('no answer from the kernel within 3 s')), 3000);
       sock.onmessages = (count, data, meta, error) => {
         if (error || !data || !meta) return reject(error ?? new Error('empty batch'));
+        const records = new RecordBatch().load(count, data, meta);
         for (let i = 0; i < count; i++) {
-          const at = i * c.RECORD_SIZE;
-          const off = meta.readUInt32LE(at);
-          messages.push(...parseMessages(data.subarray(off, off + meta.readUInt32LE(at + 4))));
+          messages.push(...parseMessages(records.payload(i)));
           datagrams++;
         }
         if (until(messages)) {
@@ -110,9 +110,9 @@ async function askKernel(request: Buffer, until: (messages: ReturnType<typeof pa
     });
     sock.startReceive(8, 65536);
     // To the kernel (no address), no control data: every plan field "none".
-    const plan = new Int32Array(SendPlan.fields).fill(-1);
+    const plan = new Int32Array(layouts().sendPlan.fields).fill(-1);
     sock.sendBatch([request], plan, [], 1);
-    expect(plan[SendPlan.result]).toBe(request.length);
+    expect(plan[layouts().sendPlan.result]).toBe(request.length);
     await done;
     return { datagrams, messages };
   } finally {

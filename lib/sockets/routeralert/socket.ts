@@ -24,8 +24,9 @@ import { parseIpv4, type ParsedIpv4 } from '../../codec/ipv4';
 import { AddressCache } from '../../codec/ipv6addr';
 import { parsePacket, type Ipv6Packet } from '../../codec/packet';
 import type { InterfaceRef } from '../../links/interfaces';
-import { constants, RecordWord } from '../../core/native';
-import { eventMap, type Events, listenerThrew } from '../../core/events';
+import { constants } from '../../core/native';
+import type { RecordBatch } from '../../core/records';
+import { eventMap, type Events } from '../../core/events';
 import { BaseSocket, NO_CONTROL, type SocketEvents, type SocketOptions, type SocketStats } from '../socket';
 import { sysctl } from '../../system';
 import { netnsPath, toBuffer, validateBoolean, validateFamily, validateInteger, validateObject, validateOptionalObject, validateOptionKeys, type Family } from '../../validate';
@@ -261,7 +262,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
       bytes[7] = hopLimit - 1;
       return this.send(pkt, bytes, TappedPacket6.destinationOf(pkt, this.lastDestination));
     } catch (err) {
-      return Promise.reject(err);
+      return this.failedSend(err);
     }
   }
 
@@ -279,44 +280,32 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
     this.lock = undefined;
   }
 
-  protected dispatch(count: number, data: Buffer, meta: Buffer): void {
+  protected dispatch(records: RecordBatch): void {
     const wantEvents = this.listenerCount('packet') > 0;
     const wantItems = this.hasIterators;
     const events: RouterAlertSocket<F> = this;
-    const words = this.recordWords(meta);
-    // A listener that throws costs only its own call (see DatagramSocket.dispatch).
-    let i = 0;
-    while (i < count) {
-      try {
-        for (; i < count; i++) {
-          if (!this.reading) break;
-          const w = i * RecordWord.size;
-          const offset = words[w + RecordWord.dataOffset];
-          const length = words[w + RecordWord.dataLength];
-          this.countRecord(words, w);
-          if (this.truncatedAt(words, w)) {
-            // A cut packet can be neither parsed nor forwarded whole.
-            this.stats.malformed++;
-            continue;
-          }
-          const ifindex = words[w + RecordWord.ifindex];
-          const ingress = ifindex > 0 ? this.names.ref(ifindex) : null;
-          const pkt = this.family === 6 ? this.packet6(data, offset, length, ingress) : this.packet4(data.subarray(offset, offset + length), ingress);
-          if (pkt === undefined) continue;
-          // RouterAlertPacketOf<F> is exactly the family's packet type; TypeScript cannot
-          // follow a conditional type through a runtime family check.
-          const item = pkt as unknown as RouterAlertPacketOf<F>;
-          // Iterators first: a listener that throws must not cost them the packet.
-          if (wantItems) this.pushToIterators(item);
-          if (wantEvents) events.emit('packet', item);
-        }
-        break;
-      } catch (err) {
-        listenerThrew(err);
-        i++;
+    // Tapped packets are views of the data, decoded only as far as they are read.
+    const data = records.keepData();
+    this.forEachRecord(records, (i) => {
+      this.countRecord(records, i);
+      if (records.truncated(i)) {
+        // A cut packet can be neither parsed nor forwarded whole.
+        this.stats.malformed++;
+        return;
       }
-    }
-    if (i < count) this.holdRest(i, count, data, meta);
+      const offset = records.dataOffset(i);
+      const length = records.dataLength(i);
+      const ifindex = records.ifindex(i);
+      const ingress = ifindex > 0 ? this.names.ref(ifindex) : null;
+      const pkt = this.family === 6 ? this.packet6(data, offset, length, ingress) : this.packet4(data.subarray(offset, offset + length), ingress);
+      if (pkt === undefined) return;
+      // RouterAlertPacketOf<F> is exactly the family's packet type; TypeScript cannot
+      // follow a conditional type through a runtime family check.
+      const item = pkt as unknown as RouterAlertPacketOf<F>;
+      // Iterators first: a listener that throws must not cost them the packet.
+      if (wantItems) this.pushToIterators(item);
+      if (wantEvents) events.emit('packet', item);
+    });
   }
 
   private packet6(data: Buffer, start: number, length: number, ingress: InterfaceRef | null): TappedPacket6 | undefined {
@@ -366,13 +355,18 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   private send(pkt: Tapped, bytes: Buffer, destination: string): Promise<ForwardResult> {
     Tapped.settle(pkt);
     if (this.lastContext.address !== destination) this.lastContext = { address: destination, netns: this.netns };
-    return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, this.lastContext).then(this.sent);
+    return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, this.lastContext).map(this.sent);
   }
 
   /** A packet whose hop limit (TTL) would reach 0: settled, counted, reported to its source. */
-  private async expired(pkt: TappedPacket6 | TappedPacket4): Promise<ForwardResult> {
+  private expired(pkt: TappedPacket6 | TappedPacket4): Promise<ForwardResult> {
     Tapped.settle(pkt);
     this.stats.hopLimitExceeded++;
+    return this.trackedSend(this.reportExpired(pkt));
+  }
+
+  /** ICMP Time Exceeded to the packet's source (rate-limited; never about an error): what forward() resolves with. */
+  private async reportExpired(pkt: TappedPacket6 | TappedPacket4): Promise<ForwardResult> {
     const timeExceededSent = await this.timeExceeded.send(pkt);
     return { forwarded: false, reason: 'hop-limit-exceeded', timeExceededSent };
   }
