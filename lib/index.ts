@@ -31,12 +31,12 @@ export type { EmitterEvents, EventArgs, EventName, Listener } from './core/event
 export type { Capability, CodedError, ErrorContext, SystemError } from './errors';
 export type { Family } from './validate';
 export * as interfaces from './links/interfaces';
-export type { InterfaceRef, InterfaceSpec, NetworkInterface, InterfaceAddress, InterfaceFlags } from './links/interfaces';
+export type { InterfaceRef, InterfaceSpec, NetworkInterface, InterfaceAddress, InterfaceFlags, NamespaceOptions, SourceForOptions } from './links/interfaces';
 export * as system from './system';
 export * as hopByHop from './codec/hopbyhop';
-export type { HopByHopOption } from './codec/hopbyhop';
+export type { HopByHopOption, DecodeOptions as HopByHopDecodeOptions, EncodeOptions as HopByHopEncodeOptions } from './codec/hopbyhop';
 export * as packet from './codec/packet';
-export type { Ipv6Packet, Ipv6Header, UdpDatagram, Icmpv6Message } from './codec/packet';
+export type { Ipv6Packet, Ipv6Header, UdpDatagram, Icmpv6Message, ParseOptions, SerializeOptions } from './codec/packet';
 export * as mld from './codec/mld';
 export type { MldMessage, MldMessageInput, GroupRecord, GroupRecordInput, RecordTypeName } from './codec/mld';
 export * as igmp from './codec/igmp';

@@ -8,7 +8,9 @@ import * as fs from 'node:fs';
 import { attempt, Capability, invalidArgValue } from './errors';
 import { native } from './core/native';
 import type { NamespaceOptions } from './links/types';
-import { netnsPath, validateOptionalObject, validateString } from './validate';
+import { netnsPath, optionKeys, validateOptionalObject, validateOptionKeys, validateString } from './validate';
+
+const NAMESPACE_KEYS = optionKeys<NamespaceOptions>({ netns: true });
 
 /**
  * The value of a sysctl under net/ inside the namespace, e.g. `sysctl('ipv6/conf/all/forwarding')`
@@ -17,6 +19,7 @@ import { netnsPath, validateOptionalObject, validateString } from './validate';
 export function sysctl(name: string, options?: NamespaceOptions): string {
   validateString(name, 'name');
   const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
+  validateOptionKeys(opts, NAMESPACE_KEYS, 'options');
   const path = name.replace(/^net[./]/, '').replace(/\./g, '/');
   if (!/^[A-Za-z0-9_/-]+$/.test(path) || path.split('/').includes('..')) throw invalidArgValue('name', name, 'must name a sysctl under net/');
   return attempt({ netns: opts.netns }, () => native().sysctl(netnsPath(opts.netns), path)).trim();

@@ -21,6 +21,7 @@
 
 import { invalidArgType, invalidArgValue, outOfRange, stateError, type CodedError } from '../errors';
 import { byteCount, checkUint, snapshotBytes, snapshotOptions, unknownOption } from './snapshot';
+import { optionKeys, validateOptionKeys } from '../validate';
 
 export * from './options';
 import type { HopByHopOption, JumboPayloadOption, RouterAlertOption } from './options';
@@ -171,9 +172,13 @@ function writePadding(out: Buffer, off: number, n: number): void {
   out.fill(0, off + 2, off + n);
 }
 
+const ENCODE_KEYS = optionKeys<EncodeOptions>({ nextHeader: true });
+const DECODE_KEYS = optionKeys<DecodeOptions>({ strict: true });
+
 function encodeHeader(options: readonly HopByHopOption[], opts: EncodeOptions | undefined, label: string): Buffer {
   const list = snapshotOptions(options);
   if (opts !== undefined && (typeof opts !== 'object' || opts === null || Array.isArray(opts))) throw invalidArgType('opts', 'an object', opts);
+  if (opts !== undefined) validateOptionKeys(opts, ENCODE_KEYS, 'opts');
   const given = opts?.nextHeader;
   const nextHeader = given === undefined ? 0 : checkUint('opts.nextHeader', given, 0xff);
   // Lay out first, so the buffer is allocated once at its final size. From here on only the
@@ -219,6 +224,7 @@ function optionDataLength(o: HopByHopOption): number {
 function decodeHeader(buf: Uint8Array, opts: DecodeOptions | undefined, label: string): DecodedOptionsHeader {
   if (!(buf instanceof Uint8Array)) throw invalidArgType('buf', 'an instance of Buffer or Uint8Array', buf);
   if (opts !== undefined && (typeof opts !== 'object' || opts === null || Array.isArray(opts))) throw invalidArgType('opts', 'an object', opts);
+  if (opts !== undefined) validateOptionKeys(opts, DECODE_KEYS, 'opts');
   // Only a missing value means the default: `strict: null` is a mistake, not "strict".
   const strict = opts?.strict === undefined ? true : opts.strict;
   if (typeof strict !== 'boolean') throw invalidArgType('opts.strict', 'of type boolean', strict);

@@ -18,6 +18,7 @@ import {
 import { extensionHeaderLength, extensionHeaderName, isExtensionHeader } from './extensions';
 import { formatIpv6, writeIpv6 } from './ipv6addr';
 import { byteCount, snapshotBytes, snapshotOptions } from './snapshot';
+import { optionKeys, validateOptionKeys } from '../validate';
 
 /** Next-header numbers that matter here (IANA "Assigned Internet Protocol Numbers"). */
 export const protocols = Object.freeze({
@@ -221,7 +222,10 @@ function checkBytes(name: string, value: unknown): Uint8Array {
   return value;
 }
 
-function checkObject<T>(name: string, value: T): T {
+const PARSE_KEYS = optionKeys<ParseOptions>({ strict: true });
+const SERIALIZE_KEYS = optionKeys<SerializeOptions>({ checksum: true });
+
+function checkObject<T extends object>(name: string, value: T): T {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArgType(name, 'an object', value);
   return value;
 }
@@ -442,7 +446,7 @@ function rawMatches(raw: Buffer, options: readonly HopByHopOption[]): boolean {
  */
 export function parsePacket(buf: Uint8Array, opts?: ParseOptions): Ipv6Packet {
   if (!(buf instanceof Uint8Array)) throw invalidArgType('buf', 'an instance of Buffer or Uint8Array', buf);
-  if (opts !== undefined) checkObject('opts', opts);
+  if (opts !== undefined) validateOptionKeys(checkObject('opts', opts), PARSE_KEYS, 'opts');
   // Only a missing value means the default: `strict: null` is a mistake, not "strict".
   const strict = opts?.strict === undefined ? true : opts.strict;
   if (typeof strict !== 'boolean') throw invalidArgType('opts.strict', 'of type boolean', strict);
@@ -733,7 +737,7 @@ function planUpper(pkt: Ipv6Packet, snap: Snapshot | undefined, protocol: number
  */
 export function serializePacket(pkt: Ipv6Packet, opts?: SerializeOptions): Buffer {
   checkObject('packet', pkt);
-  if (opts !== undefined) checkObject('opts', opts);
+  if (opts !== undefined) validateOptionKeys(checkObject('opts', opts), SERIALIZE_KEYS, 'opts');
   const mode = opts?.checksum === undefined ? 'auto' : opts.checksum;
   if (mode !== 'auto' && mode !== 'recompute' && mode !== 'keep') {
     throw invalidArgValue('opts.checksum', mode, "must be 'auto', 'recompute' or 'keep'");

@@ -89,28 +89,6 @@ export class SendPromise<T> extends Promise<T> {
     this.rejectNow(err);
   }
 
-  /**
-   * `then(fn)` for a caller that hands the outcome on as its own promise (a forward's
-   * result): the promise it returns routes a failure nobody handles the same way.
-   */
-  map<U>(fn: (value: T) => U): SendPromise<U> {
-    const next = SendPromise.pending<U>(this.unobserved);
-    void this.then<void, void>(
-      (value) => {
-        let mapped: U;
-        try {
-          mapped = fn(value);
-        } catch (err) {
-          next.fail(err);
-          return;
-        }
-        next.succeed(mapped);
-      },
-      (err: unknown) => next.fail(err),
-    );
-    return next;
-  }
-
   /** `promise` as a SendPromise: its failure, if nobody handles it, goes to `unobserved`. */
   static adopt<T>(promise: Promise<T>, unobserved: UnobservedFailure): SendPromise<T> {
     const p = SendPromise.pending<T>(unobserved);
@@ -152,19 +130,37 @@ export interface SendWaiter {
 }
 
 /** The waiter of one send(): its promise. */
-export class SingleSend implements SendWaiter {
-  readonly promise: SendPromise<number>;
+const bytesSent = (bytes: number): number => bytes;
 
+export class SingleSend<T = number> implements SendWaiter {
+  readonly promise: SendPromise<T>;
+
+  /**
+   * `outcome` turns the bytes sent into what the promise resolves with (a forward's
+   * result): applied when the send settles, so a caller that reports something other than
+   * the byte count costs no second promise per datagram.
+   */
   constructor(
     private readonly context: ErrorContext,
     unobserved: UnobservedFailure,
+    private readonly outcome: (bytes: number) => T = bytesSent as (bytes: number) => T,
   ) {
-    this.promise = SendPromise.pending<number>(unobserved);
+    this.promise = SendPromise.pending<T>(unobserved);
   }
 
   settle(_slot: number, result: number): void {
-    if (result >= 0) this.promise.succeed(result);
-    else this.promise.fail(withContext(errnoError(result), this.context));
+    if (result < 0) {
+      this.promise.fail(withContext(errnoError(result), this.context));
+      return;
+    }
+    let value: T;
+    try {
+      value = this.outcome(result);
+    } catch (err) {
+      this.promise.fail(err);
+      return;
+    }
+    this.promise.succeed(value);
   }
 
   abandon(_slot: number, err: Error): void {

@@ -10,7 +10,7 @@ import { directoryOf } from './directory';
 import { isLinkLocalIpv6 } from '../codec/ipv6addr';
 import { linkFlags } from './rtnetlink';
 import { constants, native } from '../core/native';
-import { netnsPath, splitZone, validateAddress, validateInteger, validateInterfaceName, validateOptionalObject, validateString } from '../validate';
+import { optionKeys, validateOptionKeys, netnsPath, splitZone, validateAddress, validateInteger, validateInterfaceName, validateOptionalObject, validateString } from '../validate';
 import * as net from 'node:net';
 
 export { watch, InterfaceWatcher } from './watcher';
@@ -20,8 +20,12 @@ export type { NamespaceOptions, InterfaceSpec, InterfaceRef, InterfaceAddress, I
 import type { NamespaceOptions, InterfaceRef, InterfaceSpec, NetworkInterface, InterfaceAddress } from './types';
 
 /** Lists the interfaces of the namespace, each with its flags and addresses. */
+const NAMESPACE_KEYS = optionKeys<NamespaceOptions>({ netns: true });
+const SOURCE_FOR_KEYS = optionKeys<SourceForOptions>({ netns: true, interface: true });
+
 export function list(options?: NamespaceOptions): NetworkInterface[] {
   const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
+  validateOptionKeys(opts, NAMESPACE_KEYS, 'options');
   const ns = netnsPath(opts.netns);
   const raw = attempt({ netns: opts.netns }, () => native().interfaces(ns));
   const byName = new Map<string, NetworkInterface>();
@@ -46,6 +50,7 @@ export function list(options?: NamespaceOptions): NetworkInterface[] {
 export function nameToIndex(name: string, options?: NamespaceOptions): number {
   validateInterfaceName(validateString(name, 'name'), 'name');
   const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
+  validateOptionKeys(opts, NAMESPACE_KEYS, 'options');
   return directoryOf(opts.netns).resolveNow(name, 'name').index;
 }
 
@@ -53,6 +58,7 @@ export function nameToIndex(name: string, options?: NamespaceOptions): number {
 export function indexToName(index: number, options?: NamespaceOptions): string {
   validateInteger(index, 'index', 1, 0x7fffffff);
   const opts = validateOptionalObject<NamespaceOptions>(options, 'options');
+  validateOptionKeys(opts, NAMESPACE_KEYS, 'options');
   return directoryOf(opts.netns).resolveNow(index, 'index').name;
 }
 
@@ -76,6 +82,7 @@ export interface SourceForOptions extends NamespaceOptions {
  */
 export function sourceFor(destination: string, options?: SourceForOptions): string {
   const opts = validateOptionalObject<SourceForOptions>(options, 'options');
+  validateOptionKeys(opts, SOURCE_FOR_KEYS, 'options');
   const family = typeof destination === 'string' && net.isIPv4(destination) ? 4 : 6;
   const dest = validateAddress(destination, 'destination', family);
   const directory = directoryOf(opts.netns);

@@ -37,7 +37,7 @@ import { formatIpv6, parseIpv6 } from '../codec/ipv6addr';
 import { AddressMessage, LinkMessage, linkFlags, parseMessages } from './rtnetlink';
 import { constants, native, NativeSocket } from '../core/native';
 import { RecordBatch } from '../core/records';
-import { netnsPath, validateInteger, validateOptionalObject, validateSignal } from '../validate';
+import { netnsPath, optionKeys, validateInteger, validateOptionalObject, validateOptionKeys, validateSignal } from '../validate';
 
 /** Options of interfaces.watch(). */
 export interface WatchOptions extends NamespaceOptions {
@@ -148,6 +148,8 @@ export interface InterfaceWatcherEvents extends EmitterEvents {
   close: [];
 }
 
+const WATCH_KEYS = optionKeys<WatchOptions>({ netns: true, signal: true, receiveBufferSize: true });
+
 /**
  * Watches the interfaces of a namespace. Create it with interfaces.watch(). Events:
  * 'link' (LinkEvent), 'address' (AddressEvent), 'resync' (after an overrun, once the
@@ -190,6 +192,7 @@ export class InterfaceWatcher extends TypedEmitter implements AsyncIterable<Inte
     super();
     this.heal = heal;
     const opts = validateOptionalObject<WatchOptions>(options, 'options');
+    validateOptionKeys(opts, WATCH_KEYS, 'options');
     const path = netnsPath(opts.netns, 'options.netns');
     this.signal = validateSignal(opts.signal, 'options.signal');
     this.receiveBufferSize =

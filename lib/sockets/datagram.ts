@@ -7,6 +7,7 @@
 import { invalidArgType, invalidArgValue, outOfRange, stateError } from '../errors';
 import { encode as encodeHopByHop, HopByHopOption } from '../codec/hopbyhop';
 import type { InterfaceRef, InterfaceSpec } from '../links/types';
+import { constants } from '../core/native';
 import { RecordBatch } from '../core/records';
 import { eventMap, Events, listenerThrew } from '../core/events';
 import { BaseSocket, NO_CONTROL, SendControl, SocketEvents } from './socket';
@@ -162,6 +163,29 @@ export interface DatagramSocketEvents extends SocketEvents {
 export abstract class DatagramSocket extends BaseSocket<Message> {
   /** @internal */
   declare readonly [eventMap]: Events<DatagramSocketEvents>;
+
+  /**
+   * Sets the hop limit (TTL) of every unicast datagram (raw: packet) this socket sends
+   * (the `hopLimit` option): 0-255, IPv4 1-255. A per-datagram `hopLimit` in send() still wins.
+   */
+  setHopLimit(hopLimit: number): void {
+    this.assertOpen();
+    this.applyHopLimit(hopLimit, 'hopLimit');
+  }
+
+  /** The unicast hop limit (TTL) as the kernel has it (its default: the route's, usually 64). */
+  getHopLimit(): number {
+    this.assertOpen();
+    const c = constants();
+    return this.family === 6 ? this.getInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, 'IPV6_UNICAST_HOPS') : this.getInt(c.IPPROTO_IP, c.IP_TTL, 'IP_TTL');
+  }
+
+  /** Sets IPV6_UNICAST_HOPS / IP_TTL from an option or setHopLimit()'s argument, validated as `name`. */
+  protected applyHopLimit(value: unknown, name: string): void {
+    const c = constants();
+    if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, validateInteger(value, name, 0, 255), 'IPV6_UNICAST_HOPS');
+    else this.setInt(c.IPPROTO_IP, c.IP_TTL, validateInteger(value, name, 1, 255), 'IP_TTL');
+  }
 
   /** Resolves a destination and its zone; subclasses use it for their own address checks. */
   protected destination(address: unknown, name = 'address'): Readonly<{ address: string; scopeId: number }> {

@@ -135,9 +135,12 @@ const RAW_SEND_KEYS = optionKeys<RawSendOptions>({ address: true, interface: tru
 const RAW_GROUP_KEYS = optionKeys<RawGroupOptions>({ interface: true, source: true });
 
 
+const ICMP_FILTER_KEYS = optionKeys<IcmpFilter>({ pass: true, block: true });
+
 /** The 8 x 32-bit ICMP6_FILTER value for a filter: a SET bit BLOCKS that type. */
 export function icmpFilterBytes(filter: unknown, name = 'filter'): Buffer {
   const f = validateObject<Partial<Record<'pass' | 'block', unknown>>>(filter, name);
+  validateOptionKeys(f, ICMP_FILTER_KEYS, name);
   // Each field read once: a getter must not pass the check with one answer and give another.
   const { pass, block } = f;
   const passing = pass !== undefined;
@@ -268,28 +271,6 @@ export class RawSocket extends DatagramSocket {
   /** Leaves a group joined with join() (with the same `source`); returns the membership removed. */
   leave(group: string, options: RawGroupOptions): Membership[] {
     return this.group('leave', group, options);
-  }
-
-  /**
-   * Sets the hop limit (TTL) of every unicast packet this socket sends (the `hopLimit`
-   * option): 0-255, IPv4 1-255. A per-packet `hopLimit` in send() still wins.
-   */
-  setHopLimit(hopLimit: number): void {
-    this.assertOpen();
-    this.applyHopLimit(hopLimit, 'hopLimit');
-  }
-
-  /** The unicast hop limit (TTL) as the kernel has it. */
-  getHopLimit(): number {
-    this.assertOpen();
-    const c = constants();
-    return this.family === 6 ? this.getInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, 'IPV6_UNICAST_HOPS') : this.getInt(c.IPPROTO_IP, c.IP_TTL, 'IP_TTL');
-  }
-
-  private applyHopLimit(value: unknown, name: string): void {
-    const c = constants();
-    if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, validateInteger(value, name, 0, 255), 'IPV6_UNICAST_HOPS');
-    else this.setInt(c.IPPROTO_IP, c.IP_TTL, validateInteger(value, name, 1, 255), 'IP_TTL');
   }
 
   private group(op: 'join' | 'leave', group: string, options: RawGroupOptions): Membership[] {

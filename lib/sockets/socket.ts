@@ -524,9 +524,12 @@ export abstract class BaseSocket<M> extends TypedEmitter implements AsyncIterabl
    * Sends one datagram; resolves with the bytes sent. When the kernel's buffer is full the
    * datagram waits in order in the native queue, and the promise resolves once it leaves.
    */
-  protected sendNative(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext): SendPromise<number> {
+  protected sendNative(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext): SendPromise<number>;
+  /** The same, resolving with `outcome(bytes sent)` instead of the byte count. */
+  protected sendNative<T>(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext, outcome: (bytes: number) => T): SendPromise<T>;
+  protected sendNative<T>(data: Buffer, address: string | null, port: number, scopeId: number, ctl: SendControl, context: ErrorContext, outcome?: (bytes: number) => T): SendPromise<T | number> {
     if (this.closed) return this.failedSend(closedError('socket'));
-    const waiter = new SingleSend(context, this.unobservedSendFailure);
+    const waiter = new SingleSend<T | number>(context, this.unobservedSendFailure, outcome);
     this.queueSend(data, address, port, scopeId, ctl, waiter, 0);
     return waiter.promise;
   }

@@ -19,7 +19,6 @@ import {
   validateList,
   validateBoolean,
   validateFamily,
-  validateInteger,
   validateObject,
   validateOptionalObject,
   validateOptionKeys,
@@ -260,28 +259,6 @@ export class UdpSocket extends DatagramSocket {
     const c = constants();
     const header = options === null ? null : hopByHopHeader(options, 'options');
     attempt({ option: 'IPV6_HOPOPTS', netns: this.netns }, () => this.handle.setBuffer(c.IPPROTO_IPV6, c.IPV6_HOPOPTS, header));
-  }
-
-  /**
-   * Sets the hop limit (TTL) of every unicast datagram this socket sends (the `hopLimit`
-   * option): 0-255, IPv4 1-255. A per-datagram `hopLimit` in send() still wins.
-   */
-  setHopLimit(hopLimit: number): void {
-    this.assertOpen();
-    this.applyHopLimit(hopLimit, 'hopLimit');
-  }
-
-  /** The unicast hop limit (TTL) as the kernel has it (its default: the route's, usually 64). */
-  getHopLimit(): number {
-    this.assertOpen();
-    const c = constants();
-    return this.family === 6 ? this.getInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, 'IPV6_UNICAST_HOPS') : this.getInt(c.IPPROTO_IP, c.IP_TTL, 'IP_TTL');
-  }
-
-  private applyHopLimit(value: unknown, name: string): void {
-    const c = constants();
-    if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_UNICAST_HOPS, validateInteger(value, name, 0, 255), 'IPV6_UNICAST_HOPS');
-    else this.setInt(c.IPPROTO_IP, c.IP_TTL, validateInteger(value, name, 1, 255), 'IP_TTL');
   }
 
   private configure(opts: Partial<UdpSocketOptions>): void {

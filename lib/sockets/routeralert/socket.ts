@@ -355,7 +355,7 @@ export class RouterAlertSocket<F extends Family = 6> extends BaseSocket<RouterAl
   private send(pkt: Tapped, bytes: Buffer, destination: string): Promise<ForwardResult> {
     Tapped.settle(pkt);
     if (this.lastContext.address !== destination) this.lastContext = { address: destination, netns: this.netns };
-    return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, this.lastContext).map(this.sent);
+    return this.sendNative(bytes, destination, 0, 0, NO_CONTROL, this.lastContext, this.sent);
   }
 
   /** A packet whose hop limit (TTL) would reach 0: settled, counted, reported to its source. */
