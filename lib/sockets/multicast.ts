@@ -293,7 +293,7 @@ export class MulticastSocket extends UdpSocket {
       const c = constants();
       // Bound already (UdpSocket binds in its constructor): a datagram for a group some other
       // socket joined can slip into the queue in between; the per-interface membership
-      // filter in dispatch() drops it, so "only what it joined" holds from the first datagram.
+      // filter in admits() drops it, so "only what it joined" holds from the first datagram.
       if (this.family === 6) this.setInt(c.IPPROTO_IPV6, c.IPV6_MULTICAST_ALL, parsed.multicastAll ? 1 : 0, 'IPV6_MULTICAST_ALL');
       else this.setInt(c.IPPROTO_IP, c.IP_MULTICAST_ALL, parsed.multicastAll ? 1 : 0, 'IP_MULTICAST_ALL');
       if (parsed.loopback !== undefined) this.setMulticastLoopback(parsed.loopback);
