@@ -21,6 +21,7 @@
 
 import { invalidArgType, invalidArgValue, outOfRange, stateError, type CodedError } from '../errors';
 import { byteCount, checkUint, snapshotBytes, snapshotOptions, unknownOption } from './snapshot';
+import { nextOption } from './extensions';
 import { optionKeys, validateOptionKeys } from '../validate';
 
 export * from './options';
@@ -245,20 +246,22 @@ function decodeHeader(buf: Uint8Array, opts: DecodeOptions | undefined, label: s
   let off = 2;
   while (off < length) {
     const type = buf[off];
+    // The same walk as packet parsing and the router-alert tap take (extensions.ts).
+    const next = nextOption(buf, off, length);
+    if (next < 0) {
+      if (off + 1 >= length) throw malformed(label, off, `option type ${type} has no length byte before the end of the header`);
+      throw malformed(label, off, `option type ${type} with length ${buf[off + 1]} runs past the end of the ${length}-byte header`);
+    }
     if (type === 0) {
       padRun++;
       if (padRun > 7 && !padRunReported) {
         padRunReported = true;
         problem(off, 'padding-too-long', `padding run of more than 7 bytes (RFC 8200 allows at most 7)`);
       }
-      off++;
+      off = next;
       continue;
     }
-    if (off + 1 >= length) throw malformed(label, off, `option type ${type} has no length byte before the end of the header`);
     const len = buf[off + 1];
-    if (off + 2 + len > length) {
-      throw malformed(label, off, `option type ${type} with length ${len} runs past the end of the ${length}-byte header`);
-    }
     if (type === 1) {
       padRun += 2 + len;
       if (padRun > 7 && !padRunReported) {
@@ -271,7 +274,7 @@ function decodeHeader(buf: Uint8Array, opts: DecodeOptions | undefined, label: s
           break;
         }
       }
-      off += 2 + len;
+      off = next;
       continue;
     }
     padRun = 0;
@@ -288,7 +291,7 @@ function decodeHeader(buf: Uint8Array, opts: DecodeOptions | undefined, label: s
       opt = unknownOption(type, data);
     }
     options.push(opt);
-    off += 2 + len;
+    off = next;
   }
   return { nextHeader: buf[0], length, options, problems };
 }
