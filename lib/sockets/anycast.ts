@@ -207,6 +207,21 @@ class Join {
     readonly target: JoinTarget,
   ) {}
 
+  /**
+   * The join of a group's socket, made as the socket opens: a refused join closes the
+   * socket (nothing is left open for a constructor that throws) and throws its error.
+   */
+  static held(handle: NativeSocket, target: JoinTarget, close: () => void): Join {
+    const join = new Join(handle, target);
+    try {
+      join.join();
+    } catch (err) {
+      close();
+      throw err;
+    }
+    return join;
+  }
+
   /** IPV6_JOIN_ANYCAST; throws the coded error with its hint. */
   join(): void {
     join(this.handle, this.target);
@@ -244,13 +259,7 @@ class ServiceSocket extends UdpSocket {
     private readonly target: JoinTarget,
   ) {
     super(options);
-    this.join = new Join(this.handle, target);
-    try {
-      this.join.join();
-    } catch (err) {
-      void this.close();
-      throw err;
-    }
+    this.join = Join.held(this.handle, target, () => void this.close());
   }
 
   // dispatch() pushes only AnycastMessage items, so the iterator yields nothing else.
@@ -332,13 +341,7 @@ class MembershipSocket extends BaseSocket<never> {
 
   constructor(options: SocketOptions, target: JoinTarget) {
     super({ family: 6, type: constants().SOCK_DGRAM, protocol: 0 }, options, 'message');
-    this.join = new Join(this.handle, target);
-    try {
-      this.join.join();
-    } catch (err) {
-      void this.close();
-      throw err;
-    }
+    this.join = Join.held(this.handle, target, () => void this.close());
   }
 
   // The base constructor closes on a failed bind(), before `join` exists.
